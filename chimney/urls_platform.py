@@ -1,0 +1,10 @@
+"""URLs of the platform host (BASE_DOMAIN): the admin for staff and operators."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+]

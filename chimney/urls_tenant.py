@@ -1,0 +1,7 @@
+"""URLs of an environment's host (<slug>.<BASE_DOMAIN>, <slug>.staging.<BASE_DOMAIN>)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("homes.urls")),
+]

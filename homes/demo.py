@@ -1,0 +1,68 @@
+"""Demo members: mock ones in staging, real-looking ones (and two test members) in production."""
+
+import random
+
+from homes.models import Member
+from homes.services import member_create
+from institutions.demo import DemoReport, register_demo_step
+from institutions.models import Institution
+from institutions.tenancy import environment_scope
+
+FIRST = [
+    "Avery",
+    "Jordan",
+    "Riley",
+    "Morgan",
+    "Casey",
+    "Taylor",
+    "Quinn",
+    "Harper",
+    "Rowan",
+    "Emerson",
+]
+LAST = [
+    "Nguyen",
+    "Garcia",
+    "Okafor",
+    "Lindqvist",
+    "Patel",
+    "Moreau",
+    "Kowalski",
+    "Haddad",
+    "Silva",
+    "Brooks",
+]
+
+
+def demo_members(institution: Institution, report: DemoReport) -> None:
+    rng = random.Random(institution.slug)  # noqa: S311  (reproducible demo data, not secrets)
+    for environment in institution.environments.all():
+        with environment_scope(environment):
+            if Member.objects.exists():
+                continue
+            domain = (
+                "staging.invalid"
+                if environment.is_staging
+                else f"members.{institution.slug}.example"
+            )
+            for i in range(12):
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                member_create(
+                    environment=environment,
+                    email=f"{first}.{last}.{i}@{domain}".lower(),
+                    first_name=first,
+                    last_name=last,
+                    external_id=f"{environment.kind[:1].upper()}{1000 + i}",
+                    is_test=environment.is_staging or i < 2,
+                    enrollment=Member.Enrollment.ENROLLED,
+                    actor_label="demo",
+                )
+        with environment_scope(environment):
+            sample = Member.objects.filter(is_test=True).order_by("id").first()
+            report.add(
+                f"  member ({environment.kind}, test={sample.is_test}): {sample.email} — sign in "
+                f"at {environment.base_url}/login/ (the worker prints the emailed link)"
+            )
+
+
+register_demo_step(demo_members, order=10)

@@ -1,0 +1,45 @@
+"""Attach the signed-in member (if any) of this host's environment to the request."""
+
+from django.utils.functional import SimpleLazyObject
+
+MEMBER_SESSION_KEY = "chimney_member_id"
+MEMBER_ENV_SESSION_KEY = "chimney_member_environment_id"
+VISITED_BY_SESSION_KEY = "chimney_member_visited_by"
+
+
+def _member(request):
+    from homes.models import Member
+
+    environment = getattr(request, "environment", None)
+    member_id = request.session.get(MEMBER_SESSION_KEY)
+    # A session from another environment never counts here (hosts do not share cookies
+    # anyway, but a copied cookie must not cross tenants).
+    if environment is None or not member_id:
+        return None
+    if request.session.get(MEMBER_ENV_SESSION_KEY) != environment.pk:
+        return None
+    return Member.objects.filter(environment=environment, pk=member_id).first()
+
+
+class MemberMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.member = SimpleLazyObject(lambda: _member(request))
+        return self.get_response(request)
+
+
+def member_login(request, member, *, visited_by=None) -> None:
+    """Start a member session (a new session key, so a planted one is useless)."""
+    request.session.cycle_key()
+    request.session[MEMBER_SESSION_KEY] = member.pk
+    request.session[MEMBER_ENV_SESSION_KEY] = member.environment_id
+    if visited_by is not None:
+        request.session[VISITED_BY_SESSION_KEY] = visited_by.pk
+    else:
+        request.session.pop(VISITED_BY_SESSION_KEY, None)
+
+
+def member_logout(request) -> None:
+    request.session.flush()

@@ -1,0 +1,262 @@
+"""Member login: magic links, launch links from digital banking, and staff visits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from homes.models import MagicLinkToken, Member
+from institutions.models import AuditEntry, Environment
+from institutions.ratelimit import rate_limit_hit
+from institutions.services import audit_record, nonce_consume
+
+
+class LoginError(Exception):
+    """A login link or request that cannot be honoured; `message` is safe to show."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _tenant_url(environment: Environment, name: str, **kwargs) -> str:
+    return environment.base_url + reverse(name, urlconf=settings.TENANT_URLCONF, kwargs=kwargs)
+
+
+# --- magic links -------------------------------------------------------------------------
+
+
+def magic_link_issue(*, environment: Environment, email: str, client: str) -> None:
+    """Ask for a login link. The answer is the same whether or not the email is known."""
+    email = email.strip().lower()
+    address_key = f"magic:addr:{environment.pk}:{_hash(email)}"
+    client_key = f"magic:client:{environment.pk}:{client}"
+    if not rate_limit_hit(
+        client_key, limit=settings.MEMBER_LOGIN_RATE_PER_CLIENT, window_seconds=3600
+    ) or not rate_limit_hit(
+        address_key, limit=settings.MEMBER_LOGIN_RATE_PER_ADDRESS, window_seconds=3600
+    ):
+        raise LoginError("throttled", "Too many login requests. Please try again in an hour.")
+    member = Member.objects.filter(environment=environment, email__iexact=email).first()
+    if member is None:
+        return
+    from homes.tasks import send_magic_link
+
+    send_magic_link.delay_on_commit(environment.pk, member.pk)
+
+
+def magic_link_create(*, environment: Environment, member: Member) -> str:
+    """Store a new single-use token for the member and return the login URL (with the raw token)."""
+    raw = secrets.token_urlsafe(32)
+    MagicLinkToken.objects.create(
+        environment=environment,
+        member=member,
+        token_hash=_hash(raw),
+        expires_at=timezone.now() + settings.MAGIC_LINK_TTL,
+    )
+    return _tenant_url(environment, "homes:magic-link", token=raw)
+
+
+def magic_link_redeem(*, environment: Environment, token: str) -> Member:
+    """Spend a magic link and return its member; expired, used or unknown links are refused."""
+    with transaction.atomic():
+        link = (
+            MagicLinkToken.objects.select_for_update()
+            .select_related("member")
+            .filter(environment=environment, token_hash=_hash(token))
+            .first()
+        )
+        if link is None:
+            raise LoginError("invalid", "This login link is not valid. Ask for a new one.")
+        if link.used_at is not None:
+            raise LoginError("used", "This login link was already used. Ask for a new one.")
+        if link.expires_at <= timezone.now():
+            raise LoginError("expired", "This login link has expired. Ask for a new one.")
+        link.used_at = timezone.now()
+        link.save(update_fields=["used_at"])
+        return _record_login(link.member)
+
+
+def _record_login(member: Member) -> Member:
+    member.last_login_at = timezone.now()
+    member.save(update_fields=["last_login_at"])
+    return member
+
+
+# --- launch links from digital banking ---------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(environment: Environment, payload_b64: str) -> str:
+    key = environment.launch_secret.encode()
+    return _b64(hmac.new(key, payload_b64.encode(), hashlib.sha256).digest())
+
+
+def launch_link_build(
+    *,
+    environment: Environment,
+    external_id: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    ttl: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+) -> str:
+    """The signed token digital banking puts in a launch URL (documented for integrators)."""
+    issued = int((now or timezone.now()).timestamp())
+    payload = {
+        "sub": external_id,
+        "email": email,
+        "given_name": first_name,
+        "family_name": last_name,
+        "iat": issued,
+        "exp": issued + int(ttl.total_seconds()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    payload_b64 = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{payload_b64}.{_sign(environment, payload_b64)}"
+
+
+def _launch_payload(environment: Environment, token: str) -> dict:
+    forged = LoginError(
+        "invalid", "This sign-in link is not valid. Open it again from online banking."
+    )
+    try:
+        payload_b64, signature = token.split(".")
+    except ValueError:
+        raise forged from None
+    if not hmac.compare_digest(_sign(environment, payload_b64), signature):
+        raise forged
+    try:
+        payload = json.loads(_unb64(payload_b64))
+        sub, iat, exp, jti = (
+            payload["sub"],
+            int(payload["iat"]),
+            int(payload["exp"]),
+            payload["jti"],
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise forged from None
+    if not isinstance(sub, str) or not sub or not isinstance(jti, str) or not 8 <= len(jti) <= 64:
+        raise forged
+    now = timezone.now().timestamp()
+    if exp <= now:
+        raise LoginError(
+            "expired", "This sign-in link has expired. Open it again from online banking."
+        )
+    if iat > now + 60 or exp - iat > settings.LAUNCH_LINK_MAX_TTL.total_seconds():
+        raise forged
+    return payload
+
+
+def launch_link_login(*, environment: Environment, token: str) -> Member:
+    """Verify a launch link (signature, expiry, single use) and enroll or log in its member."""
+    payload = _launch_payload(environment, token)
+    with transaction.atomic():
+        expires = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
+        if not nonce_consume(
+            environment=environment, purpose="launch", nonce=payload["jti"], expires_at=expires
+        ):
+            raise LoginError(
+                "used", "This sign-in link was already used. Open it again from online banking."
+            )
+        member = Member.objects.filter(environment=environment, external_id=payload["sub"]).first()
+        if member is None:
+            from homes.services.members import member_create
+
+            email = str(payload.get("email") or "")
+            if (
+                email
+                and Member.objects.filter(environment=environment, email__iexact=email).exists()
+            ):
+                email = ""  # the address belongs to another record: do not steal it
+            member = member_create(
+                environment=environment,
+                external_id=payload["sub"],
+                email=email,
+                first_name=str(payload.get("given_name") or "")[:100],
+                last_name=str(payload.get("family_name") or "")[:100],
+                enrollment=Member.Enrollment.ENROLLED,
+                actor_label="digital banking launch",
+            )
+        return _record_login(member)
+
+
+# --- staff visiting member pages ---------------------------------------------------------
+
+VISIT_SALT = "chimney.member-visit"
+VISIT_TTL = timedelta(minutes=5)
+
+
+def _visit_allowed(environment: Environment, member: Member) -> bool:
+    # Staging holds mock members only; in production staff may only be test members.
+    return environment.is_staging or member.is_test
+
+
+def member_visit_link_build(*, environment: Environment, member: Member, actor) -> str:
+    """A short-lived, single-use URL that opens the member pages as this member."""
+    if member.environment_id != environment.pk:
+        raise LoginError("invalid", "That member is not in this environment.")
+    if not _visit_allowed(environment, member):
+        raise LoginError("forbidden", "In production, staff can visit only as a test member.")
+    token = signing.dumps(
+        {"e": environment.pk, "m": member.pk, "u": actor.pk, "n": secrets.token_urlsafe(12)},
+        salt=VISIT_SALT,
+    )
+    return _tenant_url(environment, "homes:visit", token=token)
+
+
+def member_visit_redeem(*, environment: Environment, token: str):
+    """Spend a staff visit link; returns (member, staff user). Audited."""
+    from django.contrib.auth import get_user_model
+
+    invalid = LoginError("invalid", "This visit link is not valid or has expired.")
+    try:
+        data = signing.loads(token, salt=VISIT_SALT, max_age=VISIT_TTL)
+    except signing.BadSignature:
+        raise invalid from None
+    if not isinstance(data, dict) or data.get("e") != environment.pk:
+        raise invalid
+    staff = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
+    member = Member.objects.filter(environment=environment, pk=data.get("m")).first()
+    if staff is None or member is None or not _visit_allowed(environment, member):
+        raise invalid
+    with transaction.atomic():
+        if not nonce_consume(
+            environment=environment,
+            purpose="visit",
+            nonce=str(data.get("n")),
+            expires_at=timezone.now() + VISIT_TTL,
+        ):
+            raise LoginError("used", "This visit link was already used.")
+        audit_record(
+            action=AuditEntry.Action.VISIT,
+            actor=staff,
+            environment=environment,
+            obj=member,
+            reason="Staff opened the member pages as this member.",
+        )
+    return member, staff

@@ -1,0 +1,39 @@
+"""Member tasks: thin, ids in, retried on failures of the mail server."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from homes.models import Member
+from institutions.models import Branding
+from institutions.tenancy import tenant_task
+
+
+@tenant_task(
+    name="homes.send_magic_link",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def send_magic_link(self, environment, member_id: int) -> None:
+    """Email a member a fresh single-use login link."""
+    from homes.services.login import magic_link_create
+
+    member = Member.objects.get(pk=member_id)
+    url = magic_link_create(environment=environment, member=member)
+    branding = Branding.objects.first()
+    context = {
+        "member": member,
+        "url": url,
+        "branding": branding,
+        "environment": environment,
+        "minutes": int(settings.MAGIC_LINK_TTL.total_seconds() // 60),
+    }
+    message = EmailMultiAlternatives(
+        subject=f"Your sign-in link for {branding.display_name if branding else 'Chimney'}",
+        body=render_to_string("emails/magic_link.txt", context),
+        to=[member.email],
+    )
+    message.attach_alternative(render_to_string("emails/magic_link.html", context), "text/html")
+    message.send()

@@ -1,0 +1,23 @@
+"""Institutions: tenants (an institution's two environments), staff, branding, audit."""
+
+from institutions.models.audit import AuditEntry
+from institutions.models.branding import Branding
+from institutions.models.staff import StaffRole
+from institutions.models.tenancy import (
+    Domain,
+    Environment,
+    Institution,
+    TenantModel,
+    UsedNonce,
+)
+
+__all__ = [
+    "AuditEntry",
+    "Branding",
+    "Domain",
+    "Environment",
+    "Institution",
+    "StaffRole",
+    "TenantModel",
+    "UsedNonce",
+]

@@ -1,0 +1,56 @@
+"""Reads about institutions and staff access."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from institutions.models import AuditEntry, Environment, Institution, StaffRole
+
+
+def staff_institutions(user) -> QuerySet[Institution]:
+    """Institutions a staff user may see: all for superusers, else those they hold a role in."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Institution.objects.none()
+    if user.is_superuser:
+        return Institution.objects.all()
+    return Institution.objects.filter(staff_roles__user=user).distinct()
+
+
+def staff_environments(user) -> QuerySet[Environment]:
+    return Environment.objects.select_related("institution").filter(
+        institution__in=staff_institutions(user)
+    )
+
+
+def staff_roles(user, institution: Institution) -> frozenset[str]:
+    """The roles a user holds at an institution (all of them for superusers)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(StaffRole.Role.values)
+    cache = getattr(user, "_chimney_roles", None)
+    if cache is None:
+        cache = user._chimney_roles = {}
+    if institution.pk not in cache:
+        cache[institution.pk] = frozenset(
+            StaffRole.objects.filter(user=user, institution=institution).values_list(
+                "role", flat=True
+            )
+        )
+    return cache[institution.pk]
+
+
+def users_with_role(institution: Institution, role: str):
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True, staff_roles__institution=institution, staff_roles__role=role
+        )
+        .distinct()
+    )
+
+
+def audit_entries(institution: Institution) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(institution=institution).select_related("actor", "environment")

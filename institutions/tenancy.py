@@ -1,0 +1,108 @@
+"""The active environment (tenant): host resolution, scope activation, tenant-aware tasks.
+
+Tenant-owned models use django-scopes' ScopedManager, so a query with no active
+environment raises ScopeError instead of reading every tenant's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from celery import shared_task
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django_scopes import get_scope, scope
+
+from institutions.models import Domain, Environment
+
+
+@contextmanager
+def environment_scope(environment: Environment) -> Iterator[Environment]:
+    """Activate one environment for tenant-owned queries (never None: that would unscope)."""
+    if not isinstance(environment, Environment) or environment.pk is None:
+        raise ValueError("environment_scope needs a saved Environment.")
+    with scope(environment=environment):
+        yield environment
+
+
+def current_environment() -> Environment | None:
+    value = get_scope().get("environment")
+    return value if isinstance(value, Environment) else None
+
+
+@dataclass(frozen=True)
+class HostMatch:
+    kind: str  # "platform" or "tenant"
+    environment: Environment | None = None
+
+
+def _strip_port(host: str) -> str:
+    host = host.lower().rstrip(".")
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def resolve_host(host: str) -> HostMatch | None:
+    """Map a request host to the platform or to one environment; None when unknown."""
+    name = _strip_port(host)
+    base = settings.BASE_DOMAIN.lower()
+    if name == base:
+        return HostMatch("platform")
+    environments = Environment.objects.select_related("institution")
+    if name.endswith("." + base):
+        prefix = name[: -len(base) - 1]
+        kind = Environment.Kind.PRODUCTION
+        if prefix.endswith(".staging"):
+            prefix, kind = prefix[: -len(".staging")], Environment.Kind.STAGING
+        if not prefix or "." in prefix:
+            return None
+        env = environments.filter(institution__slug=prefix, kind=kind).first()
+        return HostMatch("tenant", env) if env else None
+    domain = Domain.objects.select_related("environment__institution").filter(domain=name).first()
+    return HostMatch("tenant", domain.environment) if domain else None
+
+
+def tenant_task(*, name: str, **options):
+    """Declare a Celery task that takes an environment id first and runs inside its scope."""
+
+    def decorator(fn):
+        def run(self, environment_id: int, *args, **kwargs):
+            environment = Environment.objects.select_related("institution").get(pk=environment_id)
+            with environment_scope(environment):
+                return fn(self, environment, *args, **kwargs)
+
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        run.__module__ = fn.__module__
+        run.__qualname__ = fn.__qualname__
+        run.chimney_function = fn  # for the check that tasks take ids and plain values
+        return shared_task(name=name, bind=True, **options)(run)
+
+    return decorator
+
+
+class TenantCommand(BaseCommand):
+    """A management command that runs inside one institution's environment."""
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--institution", required=True, help="Institution slug.")
+        parser.add_argument(
+            "--environment", required=True, choices=[k for k, _ in Environment.Kind.choices]
+        )
+
+    def handle(self, *args, **options):
+        environment = (
+            Environment.objects.select_related("institution")
+            .filter(institution__slug=options["institution"], kind=options["environment"])
+            .first()
+        )
+        if environment is None:
+            raise CommandError(f"No institution with slug {options['institution']!r}.")
+        with environment_scope(environment):
+            return self.handle_tenant(environment, *args, **options)
+
+    def handle_tenant(self, environment: Environment, *args, **options):
+        raise NotImplementedError

@@ -1,0 +1,104 @@
+"""A real Celery worker process on Redis, sharing the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from celery import Celery
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "postgresql":
+        host = s.get("HOST") or "127.0.0.1"
+        port = s.get("PORT") or 5432
+        password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+        return f"postgres://{s.get('USER') or 'postgres'}{password}@{host}:{port}/{s['NAME']}"
+    return f"sqlite:///{s['NAME']}"
+
+
+class Worker:
+    """Start `celery worker` with the project's settings, pointed at the test database."""
+
+    def __init__(self, redis_url: str, *, concurrency: int = 1, extra_env: dict | None = None):
+        self.redis_url = redis_url
+        self.concurrency = concurrency
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "chimney.settings_test",
+                "CHIMNEY_TESTING": "1",
+                "CELERY_TASK_ALWAYS_EAGER": "0",
+                "REDIS_URL": self.redis_url,
+                "DATABASE_URL": database_url(),
+                **self.extra_env,
+            }
+        )
+        return env
+
+    def start(self) -> Worker:
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "chimney",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                "celery",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+def producer(redis_url: str) -> Celery:
+    """A client app that sends tasks by name over Redis and reads their results."""
+    app = Celery("chimney-test-producer", broker=redis_url, backend=redis_url)
+    app.conf.task_serializer = "json"
+    return app
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")

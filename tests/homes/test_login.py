@@ -1,0 +1,238 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+from django_scopes import scopes_disabled
+
+from homes.middleware import MEMBER_SESSION_KEY
+from homes.models import MagicLinkToken, Member
+from homes.services import launch_link_build, member_visit_link_build
+from institutions.models import AuditEntry
+from tests.factories import MemberFactory, staff_user
+
+
+def _request_link(client, email):
+    return client.post("/login/", {"email": email})
+
+
+def _link_path(message) -> str:
+    return re.search(r"https?://[^/]+(/login/[^/\s]+/)", message.body).group(1)
+
+
+@pytest.fixture
+def host_client(tenant):
+    return Client(HTTP_HOST=tenant.production.host)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__request_and_redeem__signs_in_once(tenant, host_client):
+    member = MemberFactory(environment=tenant.production, email="ada@example.test")
+    response = _request_link(host_client, "ADA@example.test")
+    assert response.status_code == 200
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ada@example.test"]
+    path = _link_path(mail.outbox[0])
+    assert host_client.get(path).status_code == 200  # a confirm page: GET spends nothing
+    key_before = host_client.session.session_key
+    response = host_client.post(path)
+    assert response.status_code == 302
+    assert host_client.session[MEMBER_SESSION_KEY] == member.pk
+    assert host_client.session.session_key != key_before
+    assert host_client.get("/").status_code == 200
+    replay = Client(HTTP_HOST=tenant.production.host).post(path)
+    assert replay.status_code == 400
+    assert b"already used" in replay.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__unknown_email__same_answer_and_no_email(tenant, host_client):
+    MemberFactory(environment=tenant.production, email="ada@example.test")
+    known = _request_link(host_client, "ada@example.test")
+    unknown = _request_link(Client(HTTP_HOST=tenant.production.host), "nobody@example.test")
+    assert known.status_code == unknown.status_code == 200
+    assert known.content.replace(b"ada@example.test", b"X") == unknown.content.replace(
+        b"nobody@example.test", b"X"
+    )
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__expired__is_refused_with_a_clear_page(tenant, host_client):
+    MemberFactory(environment=tenant.production, email="ada@example.test")
+    _request_link(host_client, "ada@example.test")
+    path = _link_path(mail.outbox[0])
+    with scopes_disabled():
+        MagicLinkToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = host_client.post(path)
+    assert response.status_code == 400
+    assert b"expired" in response.content
+    assert MEMBER_SESSION_KEY not in host_client.session
+
+
+@pytest.mark.django_db
+def test_magic_link__forged_token__is_refused(tenant, host_client):
+    response = host_client.post("/login/not-a-real-token/")
+    assert response.status_code == 400
+    assert b"not valid" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__of_another_environment__is_refused(tenant, host_client):
+    MemberFactory(environment=tenant.production, email="ada@example.test")
+    _request_link(host_client, "ada@example.test")
+    path = _link_path(mail.outbox[0])
+    response = Client(HTTP_HOST=tenant.staging.host).post(path)
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_magic_link__throttled_per_address_and_per_client(tenant, settings):
+    settings.MEMBER_LOGIN_RATE_PER_ADDRESS = 3
+    settings.MEMBER_LOGIN_RATE_PER_CLIENT = 5
+    for i in range(3):
+        client = Client(HTTP_HOST=tenant.production.host, REMOTE_ADDR=f"10.0.0.{i}")
+        assert _request_link(client, "victim@example.test").status_code == 200
+    client = Client(HTTP_HOST=tenant.production.host, REMOTE_ADDR="10.0.1.1")
+    response = _request_link(client, "victim@example.test")
+    assert response.status_code == 429
+    assert b"Too many" in response.content
+    same_client = Client(HTTP_HOST=tenant.production.host, REMOTE_ADDR="10.0.2.2")
+    codes = [_request_link(same_client, f"user{i}@example.test").status_code for i in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("email", ["", "not-an-email", "a" * 300 + "@x.test"])
+def test_magic_link__bad_email__shows_the_form_error(tenant, host_client, email):
+    response = _request_link(host_client, email)
+    assert response.status_code == 400
+    assert response.context["form"].errors["email"]
+
+
+@pytest.mark.django_db
+def test_launch_link__new_member__is_enrolled_and_signed_in(tenant, host_client):
+    token = launch_link_build(
+        environment=tenant.production,
+        external_id="CORE-42",
+        email="Grace@Example.test",
+        first_name="Grace",
+        last_name="Hopper",
+    )
+    response = host_client.get("/launch/", {"token": token, "next": "/"})
+    assert response.status_code == 302
+    with scopes_disabled():
+        member = Member.objects.get(environment=tenant.production, external_id="CORE-42")
+    assert member.enrollment == Member.Enrollment.ENROLLED
+    assert member.email == "grace@example.test"
+    assert host_client.session[MEMBER_SESSION_KEY] == member.pk
+
+
+@pytest.mark.django_db
+def test_launch_link__replayed__is_refused_and_changes_nothing(tenant, host_client):
+    token = launch_link_build(environment=tenant.production, external_id="CORE-7")
+    assert host_client.get("/launch/", {"token": token}).status_code == 302
+    other = Client(HTTP_HOST=tenant.production.host)
+    response = other.get("/launch/", {"token": token})
+    assert response.status_code == 400
+    assert b"already used" in response.content
+    assert MEMBER_SESSION_KEY not in other.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: "x" + t,
+        lambda t: "garbage",
+        lambda t: "",
+        lambda t: t.split(".")[0],
+        lambda t: "eyJzdWIiOjF9." + t.split(".")[1],
+    ],
+    ids=["bad-signature", "bad-payload", "garbage", "empty", "unsigned", "swapped-payload"],
+)
+def test_launch_link__forged__is_refused_without_a_member(tenant, host_client, mangle):
+    token = launch_link_build(environment=tenant.production, external_id="CORE-9")
+    response = host_client.get("/launch/", {"token": mangle(token)})
+    assert response.status_code == 400
+    with scopes_disabled():
+        assert not Member.objects.filter(external_id="CORE-9").exists()
+
+
+@pytest.mark.django_db
+def test_launch_link__expired_or_too_long_or_other_environment__is_refused(tenant, host_client):
+    old = launch_link_build(
+        environment=tenant.production, external_id="A", now=timezone.now() - timedelta(minutes=10)
+    )
+    assert host_client.get("/launch/", {"token": old}).status_code == 400
+    long_lived = launch_link_build(
+        environment=tenant.production, external_id="B", ttl=timedelta(days=1)
+    )
+    assert host_client.get("/launch/", {"token": long_lived}).status_code == 400
+    staging_token = launch_link_build(environment=tenant.staging, external_id="C")
+    assert host_client.get("/launch/", {"token": staging_token}).status_code == 400
+    with scopes_disabled():
+        assert not Member.objects.filter(external_id__in=["A", "B", "C"]).exists()
+
+
+@pytest.mark.django_db
+def test_launch_link__open_redirect__goes_home_instead(tenant, host_client):
+    token = launch_link_build(environment=tenant.production, external_id="CORE-8")
+    response = host_client.get("/launch/", {"token": token, "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_logout__ends_the_session(tenant, host_client):
+    token = launch_link_build(environment=tenant.production, external_id="CORE-1")
+    host_client.get("/launch/", {"token": token})
+    assert host_client.get("/").status_code == 200
+    assert host_client.get("/logout/").status_code == 405
+    assert host_client.post("/logout/").status_code == 200
+    assert host_client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_session__ends_after_30_idle_minutes_and_each_request_extends_it(tenant, host_client):
+    from django.contrib.sessions.models import Session
+
+    token = launch_link_build(environment=tenant.production, external_id="CORE-2")
+    host_client.get("/launch/", {"token": token})
+    session = Session.objects.get(session_key=host_client.session.session_key)
+    remaining = session.expire_date - timezone.now()
+    assert timedelta(minutes=29) < remaining <= timedelta(minutes=30)
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert host_client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_visit__staging_any_member__production_test_members_only__audited(tenant):
+    staff = staff_user(tenant.institution, "it")
+    mock = MemberFactory(environment=tenant.staging)
+    real = MemberFactory(environment=tenant.production, is_test=False)
+    tester = MemberFactory(environment=tenant.production, is_test=True)
+    url = member_visit_link_build(environment=tenant.staging, member=mock, actor=staff)
+    client = Client(HTTP_HOST=tenant.staging.host)
+    path = url.split(tenant.staging.host, 1)[1]
+    assert client.get(path).status_code == 302
+    assert client.session[MEMBER_SESSION_KEY] == mock.pk
+    assert b"Staff visit" in client.get("/").content
+    assert AuditEntry.objects.filter(action="visit", actor=staff, object_id=str(mock.pk)).exists()
+    assert Client(HTTP_HOST=tenant.staging.host).get(path).status_code == 400  # single use
+    from homes.services import LoginError
+
+    with pytest.raises(LoginError):
+        member_visit_link_build(environment=tenant.production, member=real, actor=staff)
+    url = member_visit_link_build(environment=tenant.production, member=tester, actor=staff)
+    client = Client(HTTP_HOST=tenant.production.host)
+    assert client.get(url.split(tenant.production.host, 1)[1]).status_code == 302
+    assert client.session[MEMBER_SESSION_KEY] == tester.pk
+
+
+@pytest.mark.django_db
+def test_staff_visit__forged_token__is_refused(tenant):
+    response = Client(HTTP_HOST=tenant.staging.host).get("/visit/forged-token/")
+    assert response.status_code == 400

@@ -1,0 +1,213 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_scopes import scopes_disabled
+
+from institutions.models import AuditEntry, Branding
+from tests.conftest import staff_client, totp_now
+from tests.factories import MemberFactory, UserFactory, staff_user
+
+LOGIN = "/admin/login/?next=/admin/"
+
+
+def _login(client, user, password="correct horse battery", token=None):
+    return client.post(
+        LOGIN,
+        {"username": user.username, "password": password, "otp_token": token or totp_now(user)},
+    )
+
+
+@pytest.mark.django_db
+def test_staff_login__with_password_and_totp__reaches_the_admin(tenant):
+    user = staff_user(tenant.institution, "marketing")
+    client = Client(HTTP_HOST="chimney.test")
+    response = _login(client, user)
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_login__without_second_factor__is_refused(tenant):
+    user = staff_user(tenant.institution, "marketing")
+    client = Client(HTTP_HOST="chimney.test")
+    response = client.post(LOGIN, {"username": user.username, "password": "correct horse battery"})
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert client.get("/admin/").status_code == 302  # still sent to the login page
+    response = _login(client, user, token="000000")
+    assert response.status_code == 200
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_login__after_100_failures__locks_the_account_even_with_the_right_password(tenant):
+    user = staff_user(tenant.institution, "it")
+    client = Client(HTTP_HOST="chimney.test", REMOTE_ADDR="10.0.0.1")
+    for _ in range(99):
+        assert _login(client, user, password="wrong").status_code == 200
+    # The 100th failure is still answered as a failure; after it the account is locked.
+    _login(client, user, password="wrong")
+    other = Client(HTTP_HOST="chimney.test", REMOTE_ADDR="10.9.9.9")
+    response = _login(other, user)
+    assert response.status_code == 429
+    assert other.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_without_role__sees_nothing_of_any_institution(tenant):
+    user = UserFactory()
+    client = staff_client(user)
+    assert client.get("/admin/").status_code == 302
+    assert client.get(reverse("admin:homes_member_changelist")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_superuser__sees_all_institutions(tenant, other_tenant):
+    user = UserFactory(is_superuser=True)
+    client = staff_client(user)
+    listed = (
+        client.get(reverse("admin:institutions_institution_changelist")).context["cl"].result_list
+    )
+    assert {i.pk for i in listed} >= {tenant.institution.pk, other_tenant.institution.pk}
+
+
+@pytest.mark.django_db
+def test_admin_pages__show_the_environment__production_unmistakably(tenant):
+    user = staff_user(tenant.institution, "admin")
+    client = staff_client(user, tenant.staging)
+    page = client.get(reverse("admin:homes_member_changelist")).content.decode()
+    assert 'data-environment="staging"' in page
+    assert "STAGING" in page
+    client = staff_client(user, tenant.production)
+    page = client.get(reverse("admin:homes_member_changelist")).content.decode()
+    assert 'data-environment="production"' in page
+    assert "PRODUCTION — changes here reach real members" in page
+
+
+@pytest.mark.django_db
+def test_branding_admin__marketing_changes_staging__audited_with_before_and_after(tenant):
+    user = staff_user(tenant.institution, "marketing")
+    client = staff_client(user, tenant.staging)
+    with scopes_disabled():
+        branding = Branding.objects.get(environment=tenant.staging)
+    url = reverse("admin:institutions_branding_change", args=[branding.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "branding-preview" in page.content.decode()
+    data = {
+        "display_name": "Acme CU",
+        "primary_color": "#112233",
+        "accent_color": "#445566",
+        "font": "serif",
+        "support_email": "help@acme.test",
+        "support_phone": "",
+        "support_url": "",
+        "footer_text": "",
+        "housing_notice": "opportunity",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entry = AuditEntry.objects.filter(object_type="institutions.Branding").latest("id")
+    assert entry.actor == user
+    assert entry.environment == tenant.staging
+    assert entry.changes["primary_color"] == {"before": "#1f4e79", "after": "#112233"}
+    assert entry.changes["housing_notice"]["after"] == "opportunity"
+
+
+@pytest.mark.django_db
+def test_branding_admin__bad_colour__shows_the_error_and_changes_nothing(tenant):
+    user = staff_user(tenant.institution, "marketing")
+    client = staff_client(user, tenant.staging)
+    with scopes_disabled():
+        branding = Branding.objects.get(environment=tenant.staging)
+    before = AuditEntry.objects.count()
+    url = reverse("admin:institutions_branding_change", args=[branding.pk])
+    response = client.post(
+        url,
+        {
+            "display_name": "X",
+            "primary_color": "red",
+            "accent_color": "#000000",
+            "font": "system",
+            "housing_notice": "lender",
+        },
+    )
+    assert response.status_code == 200
+    assert "primary_color" in response.context["adminform"].form.errors
+    assert AuditEntry.objects.count() == before
+    with scopes_disabled():
+        assert Branding.objects.get(pk=branding.pk).primary_color == "#1f4e79"
+
+
+@pytest.mark.django_db
+def test_branding_admin__production__is_read_only_and_lending_cannot_edit(tenant):
+    marketing = staff_user(tenant.institution, "marketing")
+    with scopes_disabled():
+        prod = Branding.objects.get(environment=tenant.production)
+        staging = Branding.objects.get(environment=tenant.staging)
+    client = staff_client(marketing, tenant.production)
+    url = reverse("admin:institutions_branding_change", args=[prod.pk])
+    assert client.post(url, {"display_name": "Hacked"}).status_code == 403
+    lending = staff_user(tenant.institution, "lending")
+    client = staff_client(lending, tenant.staging)
+    url = reverse("admin:institutions_branding_change", args=[staging.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"display_name": "Hacked"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_audit_log__is_read_only_and_filterable(tenant):
+    user = staff_user(tenant.institution, "admin")
+    client = staff_client(user, tenant.staging)
+    entry = AuditEntry.objects.filter(institution=tenant.institution).first()
+    assert (
+        client.get(reverse("admin:institutions_auditentry_change", args=[entry.pk])).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            reverse("admin:institutions_auditentry_change", args=[entry.pk]), {}
+        ).status_code
+        == 403
+    )
+    assert client.get(reverse("admin:institutions_auditentry_add")).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:institutions_auditentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    listed = client.get(
+        reverse("admin:institutions_auditentry_changelist") + "?action__exact=create"
+    )
+    assert listed.status_code == 200
+    assert all(e.action == "create" for e in listed.context["cl"].result_list)
+
+
+@pytest.mark.django_db
+def test_member_admin__changes_are_audited_and_visit_links_respect_environment(tenant):
+    user = staff_user(tenant.institution, "it")
+    real = MemberFactory(environment=tenant.production, is_test=False)
+    tester = MemberFactory(environment=tenant.production, is_test=True)
+    client = staff_client(user, tenant.production)
+    response = client.get(reverse("admin:homes_member_visit", args=[real.pk]))
+    assert response.status_code == 302
+    assert response["Location"].endswith(reverse("admin:homes_member_change", args=[real.pk]))
+    response = client.get(reverse("admin:homes_member_visit", args=[tester.pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{tenant.production.base_url}/visit/")
+    url = reverse("admin:homes_member_change", args=[tester.pk])
+    data = {
+        "email": tester.email,
+        "first_name": "Renamed",
+        "last_name": tester.last_name,
+        "external_id": tester.external_id,
+        "is_test": "on",
+        "enrollment": "enrolled",
+    }
+    assert client.post(url, data).status_code == 302
+    entry = AuditEntry.objects.filter(object_type="homes.Member", object_id=str(tester.pk)).latest(
+        "id"
+    )
+    assert entry.changes["first_name"]["after"] == "Renamed"
+    assert entry.actor == user
