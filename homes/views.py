@@ -17,6 +17,7 @@ from homes.services import (
     magic_link_redeem,
     member_visit_redeem,
 )
+from institutions.pages import not_an_object_page
 
 
 def member_required(view):
@@ -29,12 +30,6 @@ def member_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def not_an_object_page(view):
-    """Mark a view whose URL parameter is a token, not a tenant object's id."""
-    view.not_an_object_page = True
-    return view
 
 
 def _client(request) -> str:

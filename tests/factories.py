@@ -115,3 +115,26 @@ TENANT_FACTORIES = {
     UsedNonce: UsedNonceFactory,
     Branding: lambda environment, **kw: branding_factory(environment, **kw),
 }
+
+
+def tenant_factory(model):
+    """Register a factory for a tenant model (apps keep theirs in tests/<app>/factories.py)."""
+
+    def decorator(factory_callable):
+        TENANT_FACTORIES[model] = factory_callable
+        return factory_callable
+
+    return decorator
+
+
+def _load_app_factories() -> None:
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.ispkg and (Path(__file__).parent / info.name / "factories.py").exists():
+            importlib.import_module(f"tests.{info.name}.factories")
+
+
+_load_app_factories()

@@ -1,0 +1,128 @@
+"""Accuracy and speed of the comparable-sales estimator on held-out King County sales.
+
+    python bench/estimator_accuracy.py [--csv PATH]
+
+A fixed-seed 15% of the sales is held out and valued from the other 85%; nothing is fitted
+or tuned on the held-out part. The naive baseline (median price of the 10 nearest sales)
+is measured on the same split in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere, without installing
+
+from homes.valuation.estimator import (  # noqa: E402
+    Comparable,
+    ComparableSalesEstimator,
+    Subject,
+    load_king_county_csv,
+)
+
+DEFAULT_CSV = REPO_ROOT.parent / "shared" / "data" / "king_county_sales_train.csv"
+SPLIT_SEED = 20240601
+HELD_OUT_FRACTION = 0.15
+SUBJECT_FIELDS = tuple(Subject.__dataclass_fields__)
+
+
+def split(sales: list[Comparable]) -> tuple[list[Comparable], list[Comparable]]:
+    """Deterministic (training, held-out) split of the sales."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(sales))
+    n_held = round(HELD_OUT_FRACTION * len(sales))
+    return [sales[i] for i in order[n_held:]], [sales[i] for i in order[:n_held]]
+
+
+def as_subject(sale: Comparable) -> Subject:
+    """The home of a recorded sale, as a subject to value (price withheld)."""
+    return Subject(**{name: getattr(sale, name) for name in SUBJECT_FIELDS})
+
+
+def naive_baseline(train: list[Comparable], held: list[Comparable], k: int = 10) -> np.ndarray:
+    """Median price of the k geographically nearest training sales."""
+    lat0 = math.radians(float(np.mean([s.lat for s in train])))
+
+    def km(sales: list[Comparable]) -> np.ndarray:
+        return np.array([(s.lon * 111.2 * math.cos(lat0), s.lat * 111.2) for s in sales])
+
+    pool, query = km(train), km(held)
+    prices = np.array([float(s.price) for s in train])
+    out = np.empty(len(held))
+    for start in range(0, len(held), 512):
+        d2 = ((query[start : start + 512, None, :] - pool[None]) ** 2).sum(axis=2)
+        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        out[start : start + 512] = np.median(prices[nearest], axis=1)
+    return out
+
+
+def describe(name: str, predicted: np.ndarray, actual: np.ndarray) -> None:
+    ape = np.abs(predicted / actual - 1)
+    shares = "  ".join(f"within {p:>2}%: {np.mean(ape <= p / 100):6.1%}" for p in (5, 10, 20))
+    print(f"{name:<34} MdAPE {np.median(ape):6.2%}  {shares}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        default=Path(os.environ.get("CHIMNEY_SALES_CSV", DEFAULT_CSV)),
+        help="sales CSV (default: $CHIMNEY_SALES_CSV or ../shared/data/... beside the repo)",
+    )
+    args = parser.parse_args()
+
+    sales = load_king_county_csv(args.csv)
+    train, held = split(sales)
+    print(f"sales file: {args.csv}")
+    print(f"training sales: {len(train):,}   held-out sales: {len(held):,}   seed {SPLIT_SEED}")
+
+    started = time.perf_counter()
+    estimator = ComparableSalesEstimator(train)
+    built = time.perf_counter() - started
+    subjects = [as_subject(s) for s in held]
+    started = time.perf_counter()
+    estimates = estimator.estimate_many(subjects)
+    elapsed = time.perf_counter() - started
+
+    valued = [i for i, e in enumerate(estimates) if e is not None]
+    actual = np.array([float(held[i].price) for i in valued])
+    value = np.array([float(estimates[i].value) for i in valued])  # type: ignore[union-attr]
+    print(f"valued: {len(valued):,} of {len(held):,} (None = too few comparables)")
+    print()
+    describe("comparable-sales estimator", value, actual)
+    baseline = naive_baseline(train, held)
+    describe("naive: median of 10 nearest sales", baseline[valued], actual)
+    print()
+
+    low = np.array([float(estimates[i].low) for i in valued])  # type: ignore[union-attr]
+    high = np.array([float(estimates[i].high) for i in valued])  # type: ignore[union-attr]
+    fsd = np.array([float(estimates[i].fsd) for i in valued])  # type: ignore[union-attr]
+    confidence = np.array([estimates[i].confidence for i in valued])  # type: ignore[union-attr]
+    within_10 = np.abs(value / actual - 1) <= 0.10
+    inside = np.mean((low <= actual) & (actual <= high))
+    print(
+        f"median FSD {np.median(fsd):.4f}; price inside low-high: {inside:.1%} (68% if calibrated)"
+    )
+    print(f"mean confidence {confidence.mean():.1f} vs actual within 10%: {within_10.mean():.1%}")
+    print()
+    print(f"construction: {built:.2f} s for {len(train):,} sales")
+    rate = len(held) / elapsed
+    print(
+        f"estimate_many: {rate:,.0f} estimates/second ({len(held):,} in {elapsed:.2f} s, one core)"
+    )
+
+    ape = np.abs(value / actual - 1)
+    met = np.median(ape) <= 0.075 and np.mean(ape <= 0.10) >= 0.60
+    print(f"acceptance (MdAPE <= 7.5% and >= 60% within 10%): {'MET' if met else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
