@@ -1,0 +1,28 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from institutions import metrics
+
+
+def test_measure__registered_provider__gets_its_window_and_cohort(monkeypatch):
+    monkeypatch.setattr(metrics, "_providers", {})
+    calls = []
+
+    def provider(environment, start, end, cohort):
+        calls.append((environment, start, end, cohort))
+        return metrics.Measurement(0.25, 8, "2 of 8")
+
+    metrics.register_metric("widget_rate", provider, description="Share of widgets.")
+    end = timezone.now()
+    result = metrics.measure(
+        "widget_rate", environment="env", start=end - timedelta(minutes=5), end=end, cohort="test"
+    )
+    assert result == metrics.Measurement(0.25, 8, "2 of 8")
+    assert calls == [("env", end - timedelta(minutes=5), end, "test")]
+    assert metrics.metric_names() == {"widget_rate": "Share of widgets."}
+    with pytest.raises(KeyError, match="Unknown metric"):
+        metrics.measure("nope", environment="env", start=end, end=end)
+    with pytest.raises(ValueError, match="Unknown cohort"):
+        metrics.measure("widget_rate", environment="env", start=end, end=end, cohort="robots")
