@@ -15,3 +15,8 @@ app.autodiscover_tasks()
 def ping(value: str = "pong") -> str:
     """Answer with the value given: proves a worker is alive and consuming."""
     return value
+
+
+@app.task(name="chimney.noop", ignore_result=True)
+def noop() -> None:
+    """Do nothing: the baseline that task throughput is measured against."""

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "institutions.middleware.SessionIdleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -183,9 +184,16 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # username-only lockout cannot be dodged by rotating user agents or cookies).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
-# Staff and member sessions end after 30 idle minutes.
+# Sessions live in Redis when it is configured (saving every request is then one cache
+# write, not a database write); otherwise in the database, shared by every process.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
+# Staff and member sessions end after 30 idle minutes. Activity extends them, written at
+# most once a minute (institutions.middleware.SessionIdleMiddleware), not on every request.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_IDLE_TOUCH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 
 LANGUAGE_CODE = "en-us"

@@ -9,7 +9,7 @@ class InstitutionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from institutions import promotion
+        from institutions import promotion, signals  # noqa: F401  (connects receivers)
 
         promotion.register("institutions.Branding", natural_key=("environment",))
 

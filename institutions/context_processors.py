@@ -1,6 +1,4 @@
-from django_scopes import scopes_disabled
-
-from institutions.models import Branding
+from institutions.selectors import environment_branding
 
 
 def tenant(request):
@@ -8,10 +6,8 @@ def tenant(request):
     environment = getattr(request, "environment", None)
     if environment is None:
         return {}
-    with scopes_disabled():
-        branding = Branding.objects.filter(environment=environment).first()
     return {
         "environment": environment,
         "institution": environment.institution,
-        "branding": branding,
+        "branding": environment_branding(environment),
     }

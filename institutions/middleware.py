@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.shortcuts import render
 from django_scopes import scopes_disabled
 
 from institutions.selectors import staff_environments
-from institutions.tenancy import environment_scope, resolve_host
+from institutions.tenancy import environment_scope, resolve_host_cached
 
 ADMIN_ENVIRONMENT_SESSION_KEY = "chimney_admin_environment_id"
 
@@ -22,7 +24,7 @@ class TenantHostMiddleware:
         # get_host() raises DisallowedHost (answered as 400) for a malformed Host header.
         host = request.get_host()
         with scopes_disabled():
-            match = resolve_host(host)
+            match = resolve_host_cached(host)
         if match is None:
             return render(request, "institutions/unknown_host.html", {"host": host}, status=404)
         request.environment = match.environment
@@ -67,3 +69,25 @@ class ScopeMiddleware:
             return self.get_response(request)
         with environment_scope(environment):
             return self.get_response(request)
+
+
+class SessionIdleMiddleware:
+    """Extend a non-empty session on activity, saving it at most once a minute.
+
+    The session expires SESSION_COOKIE_AGE after the last save, so sessions end after
+    30 idle minutes (give or take SESSION_IDLE_TOUCH_SECONDS) without a write per request.
+    """
+
+    KEY = "_chimney_touched"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and not session.is_empty():
+            now = int(time.time())
+            if now - session.get(self.KEY, 0) >= settings.SESSION_IDLE_TOUCH_SECONDS:
+                session[self.KEY] = now
+        return response

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.db.models import QuerySet
+from django_scopes import scopes_disabled
 
-from institutions.models import AuditEntry, Environment, Institution, StaffRole
+from institutions.models import AuditEntry, Branding, Environment, Institution, StaffRole
+
+BRANDING_CACHE_SECONDS = 300
+
+
+def branding_cache_key(environment_id: int) -> str:
+    return f"branding:{environment_id}"
+
+
+def environment_branding(environment: Environment) -> Branding | None:
+    """The environment's branding, cached (every member page and email needs it)."""
+    key = branding_cache_key(environment.pk)
+    branding = cache.get(key)
+    if branding is None:
+        with scopes_disabled():
+            branding = Branding.objects.filter(environment=environment).first()
+        if branding is not None:
+            cache.set(key, branding, BRANDING_CACHE_SECONDS)
+    return branding
 
 
 def staff_institutions(user) -> QuerySet[Institution]:

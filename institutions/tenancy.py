@@ -6,6 +6,7 @@ environment raises ScopeError instead of reading every tenant's rows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,28 @@ def _strip_port(host: str) -> str:
     if host.startswith("["):  # IPv6 literal
         return host.split("]")[0] + "]"
     return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+_HOST_CACHE_SECONDS = 5
+_host_cache: dict[str, tuple[float, HostMatch | None]] = {}
+
+
+def resolve_host_cached(host: str) -> HostMatch | None:
+    """resolve_host with a short per-process memory: hosts change rarely, requests often."""
+    name = _strip_port(host)
+    now = time.monotonic()
+    hit = _host_cache.get(name)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    match = resolve_host(name)
+    if len(_host_cache) > 10_000:  # unknown hosts must not grow it without bound
+        _host_cache.clear()
+    _host_cache[name] = (now + _HOST_CACHE_SECONDS, match)
+    return match
+
+
+def clear_host_cache() -> None:
+    _host_cache.clear()
 
 
 def resolve_host(host: str) -> HostMatch | None:

@@ -18,9 +18,13 @@ from tests.factories import InstitutionFactory, MemberFactory, staff_user
 def _clear_cache():
     from django.core.cache import cache
 
+    from institutions.tenancy import clear_host_cache
+
     cache.clear()
+    clear_host_cache()
     yield
     cache.clear()
+    clear_host_cache()
 
 
 @dataclass

@@ -196,15 +196,26 @@ def test_logout__ends_the_session(tenant, host_client):
 
 
 @pytest.mark.django_db
-def test_session__ends_after_30_idle_minutes_and_each_request_extends_it(tenant, host_client):
+def test_session__ends_after_30_idle_minutes_and_activity_extends_it(tenant, host_client):
     from django.contrib.sessions.models import Session
+
+    from institutions.middleware import SessionIdleMiddleware
 
     token = launch_link_build(environment=tenant.production, external_id="CORE-2")
     host_client.get("/launch/", {"token": token})
-    session = Session.objects.get(session_key=host_client.session.session_key)
-    remaining = session.expire_date - timezone.now()
+    key = host_client.session.session_key
+    remaining = Session.objects.get(session_key=key).expire_date - timezone.now()
     assert timedelta(minutes=29) < remaining <= timedelta(minutes=30)
-    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    # Activity after the touch interval extends the session to a full 30 minutes again.
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() + timedelta(minutes=10))
+    session = host_client.session
+    session[SessionIdleMiddleware.KEY] -= 61
+    session.save()
+    assert host_client.get("/").status_code == 200
+    remaining = Session.objects.get(session_key=key).expire_date - timezone.now()
+    assert remaining > timedelta(minutes=29)
+    # Thirty idle minutes later the session is gone.
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() - timedelta(seconds=1))
     assert host_client.get("/").status_code == 302
 
 

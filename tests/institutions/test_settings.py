@@ -73,4 +73,4 @@ def test_settings__embedded_defaults_need_no_server():
     assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is True
     assert settings.CELERY_TASK_SERIALIZER == "json"  # ids in, never model instances
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_IDLE_TOUCH_SECONDS <= 60
