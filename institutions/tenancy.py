@@ -124,8 +124,9 @@ class TenantCommand(BaseCommand):
         )
         if environment is None:
             raise CommandError(f"No institution with slug {options['institution']!r}.")
+        rest = {k: v for k, v in options.items() if k not in ("institution", "environment")}
         with environment_scope(environment):
-            return self.handle_tenant(environment, *args, **options)
+            return self.handle_tenant(environment, *args, **rest)
 
     def handle_tenant(self, environment: Environment, *args, **options):
         raise NotImplementedError
