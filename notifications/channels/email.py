@@ -7,7 +7,7 @@ import smtplib
 from email import encoders
 from email.mime.base import MIMEBase
 from email.mime.text import MIMEText
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 import environ
 from django.conf import settings
@@ -112,9 +112,8 @@ def _mime_attachment(attachment: dict) -> MIMEBase:
 
 
 def sender(environment, settings_row, branding) -> str:
-    address = settings_row.from_email or sanitize_address(settings.DEFAULT_FROM_EMAIL, "utf-8")
-    if "<" in address:
-        return address
+    """The institution's name with its sender address (or the platform's default address)."""
+    _, address = parseaddr(settings_row.from_email or settings.DEFAULT_FROM_EMAIL)
     name = branding.display_name if branding else environment.institution.display_name
     return formataddr((name, address))
 
@@ -122,11 +121,17 @@ def sender(environment, settings_row, branding) -> str:
 class SMTPOutcome(Exception):
     """A refusal by the SMTP server with its code: 5xx permanent, 4xx transient."""
 
-    def __init__(self, code: int, message: str, *, after_commit: bool = False):
+    def __init__(self, code: int, message: str, *, stage: str, after_commit: bool = False):
         super().__init__(f"{code} {message}")
         self.code = code
+        self.stage = stage  # mail (sender), rcpt (the address), data (the message)
         self.permanent = 500 <= code < 600
         self.after_commit = after_commit
+
+    @property
+    def bounce(self) -> bool:
+        """The server refused the address itself: it is dead for us."""
+        return self.permanent and self.stage == "rcpt"
 
 
 def send(connection, message: EmailMultiAlternatives, on_commit_point) -> str:
@@ -141,7 +146,7 @@ def send(connection, message: EmailMultiAlternatives, on_commit_point) -> str:
     if not isinstance(connection, SMTPBackend):
         sent = connection.send_messages([message])
         if not sent:
-            raise SMTPOutcome(451, "the backend did not send the message")
+            raise SMTPOutcome(451, "the backend did not send the message", stage="data")
         status = getattr(message, "anymail_status", None)
         on_commit_point()
         return str(getattr(status, "message_id", "") or message.extra_headers["Message-ID"])
@@ -150,19 +155,20 @@ def send(connection, message: EmailMultiAlternatives, on_commit_point) -> str:
     from_email = sanitize_address(message.from_email, encoding)
     recipients = [sanitize_address(a, encoding) for a in message.recipients()]
     data = message.message().as_bytes(linesep="\r\n")
+    smtp.ehlo_or_helo_if_needed()
     code, reply = smtp.mail(from_email)
     if code != 250:
         smtp.rset()
-        raise SMTPOutcome(code, reply.decode(errors="replace"))
+        raise SMTPOutcome(code, reply.decode(errors="replace"), stage="mail")
     for recipient in recipients:
         code, reply = smtp.rcpt(recipient)
         if code not in (250, 251):
             smtp.rset()
-            raise SMTPOutcome(code, reply.decode(errors="replace"))
+            raise SMTPOutcome(code, reply.decode(errors="replace"), stage="rcpt")
     code, reply = smtp.docmd("data")
     if code != 354:
         smtp.rset()
-        raise SMTPOutcome(code, reply.decode(errors="replace"))
+        raise SMTPOutcome(code, reply.decode(errors="replace"), stage="data")
     quoted = smtplib._quote_periods(data)
     if not quoted.endswith(b"\r\n"):
         quoted += b"\r\n"
@@ -171,5 +177,5 @@ def send(connection, message: EmailMultiAlternatives, on_commit_point) -> str:
     smtp.send(b".\r\n")
     code, reply = smtp.getreply()
     if code != 250:
-        raise SMTPOutcome(code, reply.decode(errors="replace"), after_commit=True)
+        raise SMTPOutcome(code, reply.decode(errors="replace"), stage="data", after_commit=True)
     return message.extra_headers["Message-ID"]

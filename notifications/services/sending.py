@@ -131,16 +131,17 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
                 if delivery.category in MARKETING_CATEGORIES:
                     sent_marketing.append(delivery.member_id)
             except email_channel.SMTPOutcome as exc:
-                if exc.permanent:
+                if exc.bounce:
                     _mark_failed(delivery, f"bounced: {exc}", str(exc))
                     email_bounce_record(
-                        environment=ctx.environment,
-                        member_id=delivery.member_id,
-                        reason=f"{exc}",
+                        environment=ctx.environment, member_id=delivery.member_id, reason=str(exc)
                     )
                     result.failed += 1
-                else:
-                    _transient(result, delivery, f"SMTP {exc}")
+                elif exc.permanent and exc.stage == "data":
+                    _mark_failed(delivery, f"message refused: {exc}", str(exc))
+                    result.failed += 1
+                else:  # 4xx, or the server refusing our sender: retried, then dead
+                    _transient(result, delivery, f"SMTP {exc.stage}: {exc}")
             except (smtplib.SMTPException, OSError) as exc:
                 # The connection broke. After the commit point the server most likely has
                 # the message: keep "sent" rather than risk a second copy.
