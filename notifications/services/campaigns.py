@@ -142,8 +142,14 @@ def campaign_start(*, environment, campaign: str, period: str) -> int:
     if campaign not in CAMPAIGNS:
         raise ValueError(f"Unknown campaign {campaign!r}; known: {', '.join(CAMPAIGNS)}")
     _period(period)  # validates
+    # Only members without a delivery for this campaign yet: running it again (the hourly
+    # beat does) resumes a fan-out whose chunk tasks were lost, and costs one query when done.
+    planned = Delivery.objects.filter(
+        environment=environment, campaign_key=f"{campaign}:{period}"
+    ).values("member_id")
     ids = list(
         Member.objects.filter(environment=environment, enrollment=Member.Enrollment.ENROLLED)
+        .exclude(pk__in=planned)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -181,10 +187,8 @@ def campaigns_due(*, environment) -> dict:
         if notification_settings(environment).market_rate is not None:
             candidates.append("refinance_alert")
         for campaign in candidates:
-            key = f"{campaign}:{period}"
-            if not Delivery.objects.filter(environment=environment, campaign_key=key).exists():
-                campaign_start(environment=environment, campaign=campaign, period=period)
-                started.append(key)
+            if campaign_start(environment=environment, campaign=campaign, period=period):
+                started.append(f"{campaign}:{period}")
     # Welcome series catch-up: members enrolled in the last days without one.
     since = timezone.now() - timedelta(days=max(WELCOME_DAYS) + 1)
     recent = Member.objects.filter(
