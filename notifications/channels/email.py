@@ -3,6 +3,7 @@ over SMTP recording the outcome *before* the transaction is committed to the ser
 
 from __future__ import annotations
 
+import secrets
 import smtplib
 from email import encoders
 from email.mime.base import MIMEBase
@@ -118,6 +119,25 @@ def sender(environment, settings_row, branding) -> str:
     return formataddr((name, address))
 
 
+def _set_boundaries(mime, message) -> None:
+    """Unique per delivery, so the email generator need not search the text for a free one
+    (it compiles a new regular expression per message: a third of the MIME time)."""
+    token = message.extra_headers.get("X-Chimney-Delivery", "0")
+    for i, part in enumerate(p for p in mime.walk() if p.is_multipart()):
+        part.set_boundary(f"==chimney-{token}-{i}-{secrets.token_hex(8)}==")
+
+
+def _fixed_boundaries(message) -> None:
+    original = message.message
+
+    def message_with_boundaries():
+        mime = original()
+        _set_boundaries(mime, message)
+        return mime
+
+    message.message = message_with_boundaries
+
+
 class SMTPOutcome(Exception):
     """A refusal by the SMTP server with its code: 5xx permanent, 4xx transient."""
 
@@ -144,17 +164,20 @@ def send(connection, message: EmailMultiAlternatives, on_commit_point) -> str:
     Other backends (files, provider APIs) send first and record after.
     """
     if not isinstance(connection, SMTPBackend):
+        _fixed_boundaries(message)
         sent = connection.send_messages([message])
         if not sent:
             raise SMTPOutcome(451, "the backend did not send the message", stage="data")
         status = getattr(message, "anymail_status", None)
-        on_commit_point()
+        on_commit_point(batched=True)
         return str(getattr(status, "message_id", "") or message.extra_headers["Message-ID"])
     smtp: smtplib.SMTP = connection.connection
     encoding = message.encoding or settings.DEFAULT_CHARSET
     from_email = sanitize_address(message.from_email, encoding)
     recipients = [sanitize_address(a, encoding) for a in message.recipients()]
-    data = message.message().as_bytes(linesep="\r\n")
+    mime = message.message()
+    _set_boundaries(mime, message)
+    data = mime.as_bytes(linesep="\r\n")
     smtp.ehlo_or_helo_if_needed()
     code, reply = smtp.mail(from_email)
     if code != 250:

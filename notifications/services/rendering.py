@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from django.template import Context, Template, TemplateSyntaxError
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.utils.safestring import mark_safe
 
 from notifications.defaults import DEFAULT_TEMPLATES
@@ -72,6 +73,14 @@ class TemplateCache:
         if isinstance(value, RenderError):
             raise value
         return value
+
+
+@functools.cache
+def _layouts():
+    return (
+        get_template("notifications/email/layout.txt"),
+        get_template("notifications/email/layout.html"),
+    )
 
 
 def base_context(environment, member, branding, delivery_context: dict) -> dict:
@@ -151,10 +160,11 @@ def render_delivery(
         "pixel_url": pixel_url,
     }
     push_url = push_link if push_link.startswith("http") else f"{base}{push_link}"
+    text_layout, html_layout = _layouts()
     return Rendered(
         subject=subject,
-        text=render_to_string("notifications/email/layout.txt", layout),
-        html=render_to_string("notifications/email/layout.html", layout),
+        text=text_layout.render(layout),
+        html=html_layout.render(layout),
         push_title=push_title or subject,
         push_body=push_body,
         push_url=push_url,

@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.utils import timezone
 
 from institutions.models import Branding
@@ -37,6 +39,25 @@ def _mark_sent(delivery: Delivery, provider_id: str, sink: str) -> None:
         state=Delivery.State.SENT,
         sent_at=timezone.now(),
         provider_message_id=provider_id[:200],
+        sink=sink,
+        reason="",
+    )
+
+
+def _mark_sent_many(environment, ids: list[int], sink: str) -> None:
+    """Sent in one UPDATE; the Message-ID is derived from the id as the message had it."""
+    Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING).update(
+        state=Delivery.State.SENT,
+        sent_at=timezone.now(),
+        # A provider's own id (set as it answered) wins over the derived Message-ID.
+        provider_message_id=Coalesce(
+            NullIf("provider_message_id", Value("")),
+            Concat(
+                Value("<delivery."),
+                Cast("pk", CharField()),
+                Value(f".{environment.pk}@{environment.host}>"),
+            ),
+        ),
         sink=sink,
         reason="",
     )
@@ -96,6 +117,8 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
     for d in deliveries:
         by_route[email_channel.route(ctx.environment, d.member.email, ctx.test_addresses)].append(d)
     sent_marketing: list[int] = []
+    pending_marks: dict[str, list[int]] = {}
+    message_id = email_channel.message_id
     for route_name, group in by_route.items():
         connection = None
         for delivery in group:
@@ -116,9 +139,13 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
             )
             committed = False
 
-            def commit_point(delivery=delivery, route_name=route_name, message=message):
+            def commit_point(delivery=delivery, route_name=route_name, batched=False):
+                # Files and provider APIs: record the batch in one UPDATE at its end.
                 nonlocal committed
-                _mark_sent(delivery, message.extra_headers["Message-ID"], route_name)
+                if batched:
+                    pending_marks.setdefault(route_name, []).append(delivery.pk)
+                else:
+                    _mark_sent(delivery, message_id(ctx.environment, delivery.pk), route_name)
                 committed = True
 
             try:
@@ -155,6 +182,8 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
                 _close(connection)
                 connection = None
         _close(connection)
+    for route_name, ids in pending_marks.items():
+        _mark_sent_many(ctx.environment, ids, route_name)
     emails_sent_count(environment=ctx.environment, member_ids=sent_marketing)
 
 
