@@ -24,11 +24,16 @@ MEMBERS = 400
 
 
 class SlowCountingHandler(SinkHandler):
-    """Takes a little time per message, so that the kill lands in the middle of the fan-out."""
+    """Takes a little time per message, so that the kill lands in the middle of the fan-out.
 
-    async def handle_DATA(self, server, session, envelope):
+    The delay is before the data: like a real MTA, the sink keeps a message once it has
+    received its final "." (aiosmtpd would drop it if the client vanished while the
+    handler is still running, which no queueing mail server does).
+    """
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         await asyncio.sleep(0.01)
-        return await super().handle_DATA(server, session, envelope)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
 def redis_restart(url: str) -> None:
