@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "institutions",
     "homes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +256,20 @@ MAGIC_LINK_TTL = timedelta(minutes=15)
 LAUNCH_LINK_MAX_TTL = timedelta(minutes=5)
 MEMBER_LOGIN_RATE_PER_ADDRESS = env.int("MEMBER_LOGIN_RATE_PER_ADDRESS", default=5)  # per hour
 MEMBER_LOGIN_RATE_PER_CLIENT = env.int("MEMBER_LOGIN_RATE_PER_CLIENT", default=20)  # per hour
+
+# Notifications. Staging email that is not for an allowlisted test address goes to this
+# sink (an EMAIL_URL: filemail://, consolemail://, smtp://); staging push to a JSON-lines file.
+NOTIFICATIONS_STAGING_EMAIL_URL = env.str("NOTIFICATIONS_STAGING_EMAIL_URL", default="")
+NOTIFICATIONS_STAGING_PUSH_SINK = env.str("NOTIFICATIONS_STAGING_PUSH_SINK", default="")
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30)
+NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=600)
+NOTIFICATIONS_REDISPATCH_SECONDS = env.int("NOTIFICATIONS_REDISPATCH_SECONDS", default=300)
+NOTIFICATIONS_SEND_BATCH = env.int("NOTIFICATIONS_SEND_BATCH", default=200)
+NOTIFICATIONS_FANOUT_CHUNK = env.int("NOTIFICATIONS_FANOUT_CHUNK", default=1000)
+NOTIFICATIONS_HOME_SUMMARIES = env.str(
+    "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"
+)
 
 LOGGING = {
     "version": 1,

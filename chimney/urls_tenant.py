@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("homes.urls")),
+    path("notifications/", include("notifications.urls")),
 ]

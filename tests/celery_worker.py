@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ def database_url() -> str:
 class Worker:
     """Start `celery worker` with the project's settings, pointed at the test database."""
 
+    _started = 0  # several workers in one test each get their own log
+
     def __init__(
         self,
         redis_url: str,
@@ -42,7 +45,8 @@ class Worker:
         self.concurrency = concurrency
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+        Worker._started += 1
+        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}-{Worker._started}.log"
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -87,6 +91,12 @@ class Worker:
     def send_task(self, name: str, *, args=(), kwargs=None):
         """Send a task by name to this worker's queue; returns the AsyncResult."""
         return producer(self.redis_url).send_task(name, args=args, kwargs=kwargs, queue=self.queue)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the worker abruptly (its pool children die with it: Celery sets PDEATHSIG)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

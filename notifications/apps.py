@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    verbose_name = "Notifications"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from institutions import events, metrics, promotion
+        from notifications import demo  # noqa: F401  (registers the demo step)
+        from notifications.selectors import delivery_failure_rate
+        from notifications.services.journeys import journey_event_sink
+
+        promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
+        promotion.register("notifications.Journey", natural_key=("environment", "name"))
+        events.register_sink(journey_event_sink)
+        metrics.register_metric(
+            "delivery_failure_rate",
+            delivery_failure_rate,
+            description="Share of deliveries that failed or went dead (of those finished).",
+        )

@@ -1,0 +1,255 @@
+"""Built-in campaigns: welcome series, monthly home value update and offer summary,
+refinance alert, appointment messages. Each is a DeliveryPlan fanned out in chunks."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from homes.models import Member
+from notifications.models import Category, Channel, Delivery
+from notifications.selectors import notification_settings
+from notifications.services.outbox import DeliveryPlan, deliveries_enqueue
+
+DIGESTS = ("home_value", "offer_summary")
+CAMPAIGNS = (*DIGESTS, "refinance_alert")
+APPOINTMENT_KINDS = ("confirmation", "reminder", "update", "cancellation")
+WELCOME_DAYS = (1, 3, 5)
+
+
+def home_summaries(environment, member_ids: list[int]) -> dict:
+    """Home data from the homes app (its selector, or the one settings name)."""
+    path = getattr(settings, "NOTIFICATIONS_HOME_SUMMARIES", "homes.selectors.home_summaries")
+    return import_string(path)(environment=environment, member_ids=member_ids)
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"${value:,.0f}"
+
+
+def home_context(environment, summary) -> dict:
+    """A HomeSummary as template context: raw values as strings, and display forms."""
+    change = summary.change_pct
+    offer_path = summary.top_offer_path or ""
+    return {
+        "property_id": summary.property_id,
+        "address": summary.address,
+        "value": str(summary.value) if summary.value is not None else "",
+        "value_display": _money(summary.value),
+        "range_display": (
+            f"{_money(summary.value_low)} to {_money(summary.value_high)}"
+            if summary.value_low is not None and summary.value_high is not None
+            else ""
+        ),
+        "as_of": summary.as_of.isoformat() if summary.as_of else "",
+        "previous_value_display": _money(summary.previous_value),
+        "change_pct": str(change) if change is not None else "",
+        "change_display": f"{change:+.1f}%" if change is not None else "",
+        "equity_display": _money(summary.equity),
+        "borrowing_power_display": _money(summary.borrowing_power),
+        "top_offer_title": summary.top_offer_title or "",
+        "top_offer_path": offer_path,
+        "top_offer_url": f"{environment.base_url}{offer_path}" if offer_path else "",
+        "member_rate": str(summary.member_rate) if summary.member_rate is not None else "",
+    }
+
+
+def _period(period: str) -> tuple[int, int]:
+    year, month = period.split("-")
+    return int(year), int(month)
+
+
+def campaign_plan(*, environment, campaign: str, period: str, member_ids: list[int]):
+    """The plan for one chunk of a campaign (None when there is nothing to send)."""
+    summaries = home_summaries(environment, member_ids)
+    if campaign == "home_value":
+        contexts = {
+            m: {"home": home_context(environment, s)}
+            if (s := summaries.get(m)) and s.value is not None
+            else None
+            for m in member_ids
+        }
+        return DeliveryPlan(
+            campaign_key=f"home_value:{period}",
+            template_key="home_value",
+            category=Category.HOME_VALUE,
+            contexts=contexts,
+            missing_reason="no home value",
+            digest_period=_period(period),
+        ), member_ids
+    if campaign == "offer_summary":
+        contexts = {
+            m: {"home": home_context(environment, s)}
+            if (s := summaries.get(m)) and s.top_offer_title
+            else None
+            for m in member_ids
+        }
+        return DeliveryPlan(
+            campaign_key=f"offer_summary:{period}",
+            template_key="offer_summary",
+            category=Category.OFFERS,
+            contexts=contexts,
+            missing_reason="no offer",
+            digest_period=_period(period),
+        ), member_ids
+    if campaign == "refinance_alert":
+        settings_row = notification_settings(environment)
+        market = settings_row.market_rate
+        if market is None:
+            return None, []
+        qualifying = {
+            m: {"home": home_context(environment, s), "market_rate": f"{market:.3f}".rstrip("0")}
+            for m, s in summaries.items()
+            if s.member_rate is not None
+            and s.member_rate - market >= settings_row.refinance_threshold
+        }
+        return DeliveryPlan(
+            campaign_key=f"refinance_alert:{period}",
+            template_key="refinance_alert",
+            category=Category.OFFERS,
+            contexts=qualifying,
+        ), sorted(qualifying)
+    raise ValueError(f"Unknown campaign {campaign!r}; known: {', '.join(CAMPAIGNS)}")
+
+
+def campaign_enqueue_members(*, environment, campaign: str, period: str, member_ids) -> int:
+    """Plan and write one chunk (bulk reads, bulk writes); returns how many were dispatched."""
+    plan, wanted = campaign_plan(
+        environment=environment, campaign=campaign, period=period, member_ids=list(member_ids)
+    )
+    if plan is None or not wanted:
+        return 0
+    members = list(
+        Member.objects.filter(environment=environment, pk__in=wanted).only(
+            "id", "email", "enrollment", "environment_id"
+        )
+    )
+    with transaction.atomic():
+        return len(deliveries_enqueue(environment=environment, plan=plan, members=members))
+
+
+def campaign_start(*, environment, campaign: str, period: str) -> int:
+    """Split a campaign's enrolled members into chunks, one task each; returns the chunks."""
+    from notifications.tasks import campaign_chunk
+
+    if campaign not in CAMPAIGNS:
+        raise ValueError(f"Unknown campaign {campaign!r}; known: {', '.join(CAMPAIGNS)}")
+    _period(period)  # validates
+    # Only members without a delivery for this campaign yet: running it again (the hourly
+    # beat does) resumes a fan-out whose chunk tasks were lost, and costs one query when done.
+    planned = Delivery.objects.filter(
+        environment=environment, campaign_key=f"{campaign}:{period}"
+    ).values("member_id")
+    ids = list(
+        Member.objects.filter(environment=environment, enrollment=Member.Enrollment.ENROLLED)
+        .exclude(pk__in=planned)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    size = getattr(settings, "NOTIFICATIONS_FANOUT_CHUNK", 1000)
+    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    for chunk in chunks:
+        transaction.on_commit(
+            lambda chunk=chunk: campaign_chunk.delay(environment.pk, campaign, period, chunk),
+            robust=True,
+        )
+    return len(chunks)
+
+
+def welcome_series_enqueue(*, environment, members: list, enrolled_at: datetime | None = None):
+    """Day 1, 3 and 5 after enrollment (scheduled rows; the sweeper sends them when due)."""
+    start = enrolled_at or timezone.now()
+    for day in WELCOME_DAYS:
+        plan = DeliveryPlan(
+            campaign_key=f"welcome_{day}",
+            template_key=f"welcome_{day}",
+            category=Category.ACCOUNT,
+            contexts={m.pk: {} for m in members},
+            scheduled_at=start + timedelta(days=day),
+        )
+        deliveries_enqueue(environment=environment, plan=plan, members=members)
+
+
+def campaigns_due(*, environment) -> dict:
+    """What the hourly beat starts: digests on the 1st (local 09:00+), alerts, welcomes."""
+    local = timezone.now().astimezone(environment.institution.tz)
+    period = f"{local.year}-{local.month:02d}"
+    started = []
+    if local.hour >= 9:
+        candidates = list(DIGESTS) if local.day == 1 else []
+        if notification_settings(environment).market_rate is not None:
+            candidates.append("refinance_alert")
+        for campaign in candidates:
+            if campaign_start(environment=environment, campaign=campaign, period=period):
+                started.append(f"{campaign}:{period}")
+    # Welcome series catch-up: members enrolled in the last days without one.
+    since = timezone.now() - timedelta(days=max(WELCOME_DAYS) + 1)
+    recent = Member.objects.filter(
+        environment=environment, enrollment=Member.Enrollment.ENROLLED, created_at__gte=since
+    ).exclude(
+        pk__in=Delivery.objects.filter(environment=environment, campaign_key="welcome_1").values(
+            "member_id"
+        )
+    )
+    for member in recent[:5000]:
+        welcome_series_enqueue(
+            environment=environment, members=[member], enrolled_at=member.created_at
+        )
+    return {"started": started}
+
+
+def appointment_message_send(
+    *, environment, member, kind: str, context: dict, attachments=()
+) -> list[Delivery]:
+    """Appointment confirmation, reminder, update or cancellation, by email (with the .ics
+    attachments) and push, per the member's preferences. Call it inside the transaction
+    that books or changes the appointment; context["key"] (or appointment_id, sequence and
+    reminder) makes it idempotent.
+
+    attachments: (filename, content, mimetype) or {"filename", "content", "mimetype"}, e.g.
+    ("invite.ics", ics_text, "text/calendar; method=REQUEST").
+    """
+    if kind not in APPOINTMENT_KINDS:
+        raise ValueError(f"Unknown appointment message {kind!r}; one of {APPOINTMENT_KINDS}")
+    data = json.loads(json.dumps(context, cls=DjangoJSONEncoder))
+    key = data.get("key") or ":".join(
+        str(part)
+        for part in (
+            "appointment",
+            data.get("appointment_id", ""),
+            kind,
+            data.get("sequence", 0),
+            data.get("reminder", ""),
+        )
+    )
+    normalized = [
+        a if isinstance(a, dict) else {"filename": a[0], "content": a[1], "mimetype": a[2]}
+        for a in attachments
+    ]
+    for a in normalized:
+        if isinstance(a["content"], bytes):
+            a["content"] = a["content"].decode()
+    plan = DeliveryPlan(
+        campaign_key=key[:120],
+        template_key=f"appointment_{kind}",
+        category=Category.APPOINTMENTS,
+        contexts={member.pk: {"appointment": data, "attachments": normalized}},
+        respect_quiet_hours=False,  # a reminder deferred past the appointment is useless
+    )
+    with transaction.atomic():
+        deliveries_enqueue(environment=environment, plan=plan, members=[member])
+        return list(
+            Delivery.objects.filter(
+                environment=environment, campaign_key=plan.campaign_key, member=member
+            ).order_by("channel")
+        )
+
+
+__all__ = ["Channel", "appointment_message_send", "campaign_start", "welcome_series_enqueue"]

@@ -1,0 +1,220 @@
+"""Journeys: members enter on a trigger, beat advances them step by step until they finish
+or meet an exit condition. Each member's progress is one stored row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from homes.models import Member
+from institutions.models import Environment
+from institutions.tenancy import environment_scope
+from notifications.models import Channel, Journey, JourneyProgress, Preference
+from notifications.services.outbox import DeliveryPlan, deliveries_enqueue
+
+CHECKS = ("opened_last", "clicked_last", "has_push", "enrolled")
+EXITS = ("unsubscribed", "offer_selected", "opted_out")
+EVENT_TRIGGERS = {
+    "member_enrolled": Journey.Trigger.ENROLLED,
+    "home_value_changed": Journey.Trigger.VALUE_CHANGED,
+    "offer_matched": Journey.Trigger.OFFER_MATCHED,
+    "offer_saved": Journey.Trigger.OFFER_SAVED,
+}
+
+
+def journey_steps_validate(steps, exit_conditions=()) -> None:
+    """Raise ValidationError naming each bad step."""
+    from notifications.services.rendering import RenderError  # noqa: F401
+
+    errors = []
+    if not isinstance(steps, list) or not steps:
+        raise ValidationError({"steps": "Give a list of steps."})
+    for i, step in enumerate(steps, start=1):
+        kind = step.get("type") if isinstance(step, dict) else None
+        if kind == "wait":
+            if not any(isinstance(step.get(u), int) and step[u] > 0 for u in ("days", "hours")):
+                errors.append(f"step {i}: a wait needs positive whole days or hours")
+        elif kind == "send":
+            if not step.get("template"):
+                errors.append(f"step {i}: a send needs a template key")
+            if step.get("channel") not in Channel.values:
+                errors.append(f"step {i}: channel must be one of {Channel.values}")
+        elif kind == "condition":
+            if step.get("check") not in CHECKS:
+                errors.append(f"step {i}: check must be one of {list(CHECKS)}")
+            if step.get("otherwise", "exit") not in ("exit", "skip"):
+                errors.append(f"step {i}: otherwise must be exit or skip")
+        else:
+            errors.append(f"step {i}: type must be wait, send or condition")
+    bad_exits = [e for e in exit_conditions or [] if e not in EXITS]
+    if bad_exits:
+        errors.append(f"unknown exit conditions {bad_exits}; known: {list(EXITS)}")
+    if errors:
+        raise ValidationError({"steps": errors})
+
+
+def journeys_enter(*, environment, trigger: str, member_ids: list[int], change_pct=None) -> int:
+    """Enter members into every active journey with this trigger (once per journey)."""
+    journeys = Journey.objects.filter(environment=environment, trigger=trigger, active=True)
+    rows = []
+    for journey in journeys:
+        if trigger == Journey.Trigger.VALUE_CHANGED:
+            try:
+                if change_pct is None or abs(Decimal(str(change_pct))) < journey.threshold_pct:
+                    continue
+            except InvalidOperation:
+                continue
+        rows += [
+            JourneyProgress(environment=environment, journey=journey, member_id=m)
+            for m in member_ids
+        ]
+    JourneyProgress.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _exit(progress, reason: str) -> None:
+    progress.state = JourneyProgress.State.EXITED
+    progress.exit_reason = reason
+    progress.history.append({"at": timezone.now().isoformat(), "exit": reason})
+
+
+def journey_event_sink(event) -> None:
+    """Member events (emitted by homes) enter members into journeys or make them exit."""
+    trigger = EVENT_TRIGGERS.get(event.name)
+    exits = {"offer_selected": "offer_selected", "member_opted_out": "opted_out"}.get(event.name)
+    if (trigger is None and exits is None) or event.member_id is None:
+        return
+    environment = Environment.objects.select_related("institution").get(pk=event.environment_id)
+    with environment_scope(environment):
+        if trigger is not None:
+            journeys_enter(
+                environment=environment,
+                trigger=trigger,
+                member_ids=[event.member_id],
+                change_pct=event.properties.get("change_pct"),
+            )
+            if trigger == Journey.Trigger.ENROLLED:
+                from notifications.services.campaigns import welcome_series_enqueue
+
+                member = Member.objects.get(pk=event.member_id)
+                welcome_series_enqueue(environment=environment, members=[member])
+        if exits is not None:
+            for progress in JourneyProgress.objects.filter(
+                environment=environment,
+                member_id=event.member_id,
+                state=JourneyProgress.State.ACTIVE,
+            ).select_related("journey"):
+                if exits in progress.journey.exit_conditions:
+                    _exit(progress, exits)
+                    progress.save()
+
+
+def _check(progress, check: str) -> bool:
+    from notifications.models import Delivery, PushSubscription
+
+    member = progress.member
+    last = (
+        Delivery.objects.filter(
+            environment=progress.environment_id,
+            member=member,
+            campaign_key__startswith=f"journey:{progress.journey_id}:",
+            state=Delivery.State.SENT,
+        )
+        .order_by("-sent_at")
+        .first()
+    )
+    if check == "opened_last":
+        return bool(last and last.opened_at)
+    if check == "clicked_last":
+        return bool(last and last.clicked_at)
+    if check == "has_push":
+        return PushSubscription.objects.filter(member=member).exists()
+    return member.enrollment == Member.Enrollment.ENROLLED
+
+
+def _exit_reason(progress) -> str:
+    exits = progress.journey.exit_conditions or []
+    member = progress.member
+    if "opted_out" in exits and member.enrollment == Member.Enrollment.OPTED_OUT:
+        return "opted_out"
+    if (
+        "unsubscribed" in exits
+        and Preference.objects.filter(member=member, channel=Channel.EMAIL, enabled=False).exists()
+    ):
+        return "unsubscribed"
+    return ""
+
+
+def journey_progress_advance(*, environment, progress, templates) -> None:
+    """Run steps from where the member is until a wait, the end, or an exit."""
+    journey = progress.journey
+    now = timezone.now()
+    reason = _exit_reason(progress)
+    if reason:
+        _exit(progress, reason)
+        return
+    steps = journey.steps
+    while progress.step_index < len(steps):
+        step = steps[progress.step_index]
+        entry = {"at": now.isoformat(), "step": progress.step_index, "type": step.get("type")}
+        if step["type"] == "wait":
+            delta = timedelta(days=step.get("days", 0), hours=step.get("hours", 0))
+            progress.step_index += 1
+            progress.next_run_at = now + delta
+            progress.history.append(entry)
+            return
+        if step["type"] == "send":
+            source = templates.source(step["template"])
+            plan = DeliveryPlan(
+                campaign_key=f"journey:{journey.pk}:{progress.step_index}",
+                template_key=step["template"],
+                category=source["category"],
+                contexts={progress.member_id: {"journey": journey.name}},
+                channels=(step["channel"],),
+            )
+            deliveries_enqueue(environment=environment, plan=plan, members=[progress.member])
+            progress.step_index += 1
+        elif step["type"] == "condition":
+            passed = _check(progress, step["check"])
+            entry["passed"] = passed
+            if passed:
+                progress.step_index += 1
+            elif step.get("otherwise", "exit") == "skip":
+                progress.step_index += 2
+            else:
+                progress.history.append(entry)
+                _exit(progress, f"condition {step['check']} not met")
+                return
+        progress.history.append(entry)
+    progress.state = JourneyProgress.State.COMPLETED
+
+
+def journeys_advance(*, environment, limit: int = 1000) -> int:
+    """Advance every due progress row of the environment (beat)."""
+    from notifications.services.rendering import RenderError, TemplateCache
+
+    templates = TemplateCache(environment)
+    due = list(
+        JourneyProgress.objects.filter(
+            environment=environment,
+            state=JourneyProgress.State.ACTIVE,
+            next_run_at__lte=timezone.now(),
+            journey__active=True,
+        )
+        .select_related("journey", "member")
+        .order_by("next_run_at")[:limit]
+    )
+    for progress in due:
+        with transaction.atomic():
+            try:
+                journey_progress_advance(
+                    environment=environment, progress=progress, templates=templates
+                )
+            except RenderError as exc:
+                _exit(progress, f"template missing: {exc}"[:200])
+            progress.save()
+    return len(due)

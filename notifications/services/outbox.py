@@ -1,0 +1,296 @@
+"""The outbox: plan deliveries with their suppression reasons, write them in bulk in the
+cause's transaction, claim them atomically, dispatch them by id batches, sweep the stuck."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from notifications.models import Category, Channel, Delivery
+from notifications.selectors import member_channels, notification_settings
+
+QUARTER_MONTHS = frozenset({1, 4, 7, 10})
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass
+class DeliveryPlan:
+    """What one campaign run wants to send: its key, template, and per-member context.
+
+    contexts[member_id] is the template context, or None when the member has nothing to
+    receive (then `missing_reason` is the suppression reason, e.g. "no home value").
+    """
+
+    campaign_key: str
+    template_key: str
+    category: str
+    contexts: dict[int, dict | None]
+    missing_reason: str = "nothing to send"
+    channels: tuple[str, ...] = (Channel.EMAIL, Channel.PUSH)
+    digest_period: tuple[int, int] | None = None  # (year, month) for digests
+    scheduled_at: datetime | None = None
+    respect_quiet_hours: bool = True
+    extra_suppressions: dict[int, str] = field(default_factory=dict)
+
+
+def _in_quiet_hours(local: datetime, start, end) -> datetime | None:
+    """The local end of the quiet period `local` falls in, or None."""
+    if not start or not end or start == end:
+        return None
+    t = local.timetz().replace(tzinfo=None)
+    if start < end:
+        inside = start <= t < end
+        end_day = local.date()
+    else:  # wraps midnight: 21:00 to 08:00
+        inside = t >= start or t < end
+        end_day = local.date() + timedelta(days=1) if t >= start else local.date()
+    if not inside:
+        return None
+    return datetime.combine(end_day, end, tzinfo=local.tzinfo)
+
+
+def _suppression(plan, member, channels, settings_row) -> str:
+    """Why this member gets nothing from this plan (any channel), or ''."""
+    if plan.extra_suppressions.get(member.pk):
+        return plan.extra_suppressions[member.pk]
+    if plan.category != Category.ACCOUNT and member.enrollment != "enrolled":
+        return f"member not enrolled ({member.enrollment})"
+    if plan.contexts.get(member.pk) is None:
+        return plan.missing_reason
+    if plan.digest_period is not None:
+        frequency = channels.frequency
+        if frequency == "never":
+            return "digest frequency: never"
+        disengaged = bool(
+            channels.profile and channels.profile.unopened_count >= settings_row.unopened_limit
+        )
+        if (frequency == "quarterly" or disengaged) and plan.digest_period[1] not in QUARTER_MONTHS:
+            if frequency == "quarterly":
+                return "quarterly digest: not a quarter month"
+            return "disengaged: quarterly until the member opens or clicks again"
+    return ""
+
+
+def _channel_suppression(plan, member, channel, channels) -> str:
+    if channel == Channel.EMAIL:
+        if not member.email:
+            return "no email address"
+        if channels.profile and channels.profile.email_bounced_at:
+            return f"email address bounced ({channels.profile.email_bounce_reason})"[:200]
+    if not channels.enabled(plan.category, channel):
+        return f"member opted out of {plan.category} by {channel}"
+    return ""
+
+
+def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[Delivery]:
+    """Unsaved Delivery rows for these members: pending, deferred, or suppressed with a reason."""
+    now = timezone.now()
+    settings_row = notification_settings(environment)
+    info = member_channels(environment, [m.pk for m in members])
+    tz = environment.institution.tz
+    rows = []
+    for member in members:
+        channels = info[member.pk]
+        reason = _suppression(plan, member, channels, settings_row)
+        wanted = [c for c in plan.channels if c != Channel.PUSH or channels.has_push]
+        if not wanted:
+            wanted = [Channel.EMAIL]
+        for channel in wanted:
+            why = reason or _channel_suppression(plan, member, channel, channels)
+            scheduled = plan.scheduled_at or now
+            if not why and plan.respect_quiet_hours and plan.category != Category.ACCOUNT:
+                start, end = channels.quiet_hours(settings_row)
+                deferred = _in_quiet_hours(scheduled.astimezone(tz), start, end)
+                if deferred is not None:
+                    scheduled = deferred  # deferred, not dropped
+            rows.append(
+                Delivery(
+                    environment=environment,
+                    campaign_key=plan.campaign_key,
+                    template_key=plan.template_key,
+                    category=plan.category,
+                    member_id=member.pk,
+                    channel=channel,
+                    state=Delivery.State.SUPPRESSED if why else Delivery.State.PENDING,
+                    reason=why,
+                    context=plan.contexts.get(member.pk) or {},
+                    scheduled_at=scheduled,
+                )
+            )
+    return rows
+
+
+def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> list[int]:
+    """Write a plan's deliveries (idempotent on the unique key) and dispatch the due ones.
+
+    Call it inside the cause's transaction: the rows commit with the cause, and the send
+    tasks are queued only after the commit.
+    """
+    rows = deliveries_build(environment=environment, plan=plan, members=members)
+    size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+    with transaction.atomic():
+        for i in range(0, len(rows), size):
+            Delivery.objects.bulk_create(rows[i : i + size], ignore_conflicts=True)
+        member_ids = [m.pk for m in members]
+        due: list[int] = []
+        for i in range(0, len(member_ids), size):
+            due += _take_due(
+                Delivery.objects.filter(
+                    environment=environment,
+                    campaign_key=plan.campaign_key,
+                    member_id__in=member_ids[i : i + size],
+                    dispatched_at__isnull=True,
+                )
+            )
+        deliveries_dispatch(environment=environment, delivery_ids=due)
+    return due
+
+
+def _take_due(queryset) -> list[int]:
+    now = timezone.now()
+    ids = list(
+        queryset.filter(state=Delivery.State.PENDING, scheduled_at__lte=now).values_list(
+            "pk", flat=True
+        )
+    )
+    if ids:
+        Delivery.objects.filter(pk__in=ids).update(dispatched_at=now)
+    return ids
+
+
+def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: float = 0) -> None:
+    """Queue send tasks for these ids in batches, after the current transaction commits."""
+    from notifications.tasks import send_deliveries
+
+    ids = sorted(set(delivery_ids))
+    size = _setting("NOTIFICATIONS_SEND_BATCH", 200)
+    for i in range(0, len(ids), size):
+        batch = ids[i : i + size]
+        transaction.on_commit(
+            lambda batch=batch: send_deliveries.apply_async(
+                args=[environment.pk, batch], countdown=countdown or None
+            ),
+            robust=True,
+        )
+
+
+def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[Delivery]:
+    """Atomically move due pending deliveries to sending; only the claimer may send them.
+
+    A redelivered task, a sweeper re-dispatch or a second worker finds them no longer
+    pending and claims nothing: no delivery is sent twice.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = Delivery.objects.filter(
+            environment=environment,
+            pk__in=delivery_ids,
+            state=Delivery.State.PENDING,
+            scheduled_at__lte=now,
+        )
+        if connection.vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True))
+        # The state condition again: the UPDATE itself is the claim (SQLite has no row
+        # locks, but its IMMEDIATE transactions serialize writers).
+        Delivery.objects.filter(pk__in=ids, state=Delivery.State.PENDING).update(
+            state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING, claimed_at=now)
+        .select_related("member")
+        .order_by("pk")
+    )
+
+
+def backoff_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), plus up to as much again at random."""
+    base = _setting("NOTIFICATIONS_RETRY_BASE_SECONDS", 30)
+    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 1800)
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return delay + random.uniform(0, delay)  # noqa: S311  (jitter, not a secret)
+
+
+def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
+    """A transient failure: retry later with backoff, or dead once the attempts ran out."""
+    max_attempts = _setting("NOTIFICATIONS_MAX_ATTEMPTS", 5)
+    if delivery.attempts >= max_attempts:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=Delivery.State.DEAD,
+            reason=f"gave up after {delivery.attempts} attempts",
+            last_error=error[:2000],
+        )
+        return None
+    delay = backoff_delay(delivery.attempts)
+    when = timezone.now() + timedelta(seconds=delay)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        state=Delivery.State.PENDING,
+        scheduled_at=when,
+        dispatched_at=when,
+        last_error=error[:2000],
+        reason=f"retrying (attempt {delivery.attempts} failed)",
+    )
+    return delay
+
+
+def deliveries_sweep(*, environment) -> dict[str, int]:
+    """Re-dispatch what is stuck: due pending rows nobody queued, sending rows past the lease."""
+    now = timezone.now()
+    lease = timedelta(seconds=_setting("NOTIFICATIONS_SENDING_LEASE_SECONDS", 600))
+    redispatch = timedelta(seconds=_setting("NOTIFICATIONS_REDISPATCH_SECONDS", 300))
+    with transaction.atomic():
+        # A worker died mid-send. Email is marked sent before the SMTP transaction is
+        # committed (the final dot), so a row still "sending" was never delivered.
+        released = Delivery.objects.filter(
+            environment=environment, state=Delivery.State.SENDING, claimed_at__lt=now - lease
+        ).update(state=Delivery.State.PENDING, dispatched_at=None, reason="released by sweeper")
+        due = _take_due(
+            Delivery.objects.filter(environment=environment).filter(
+                Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - redispatch)
+            )
+        )
+        deliveries_dispatch(environment=environment, delivery_ids=due)
+    return {"released": released, "dispatched": len(due)}
+
+
+def deliveries_retry(*, environment, delivery_ids: list[int], actor=None) -> int:
+    """Staff retry dead or failed deliveries: back to pending with fresh attempts."""
+    from institutions.models import AuditEntry
+    from institutions.services import audit_record
+
+    with transaction.atomic():
+        rows = Delivery.objects.filter(
+            environment=environment,
+            pk__in=delivery_ids,
+            state__in=[Delivery.State.DEAD, Delivery.State.FAILED],
+        )
+        ids = list(rows.values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=ids).update(
+            state=Delivery.State.PENDING,
+            attempts=0,
+            scheduled_at=timezone.now(),
+            dispatched_at=timezone.now(),
+            reason="retried by staff",
+        )
+        for pk in ids:
+            audit_record(
+                action=AuditEntry.Action.ACTION,
+                actor=actor,
+                environment=environment,
+                object_type="notifications.Delivery",
+                object_id=str(pk),
+                object_repr=f"delivery {pk}",
+                reason="retry",
+            )
+        deliveries_dispatch(environment=environment, delivery_ids=ids)
+    return len(ids)

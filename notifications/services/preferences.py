@@ -1,0 +1,194 @@
+"""Preferences, consent records, unsubscribes and engagement."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from institutions import events
+from institutions.models import AuditEntry
+from institutions.services import audit_record
+from notifications.models import (
+    Category,
+    Channel,
+    ConsentRecord,
+    Delivery,
+    NotificationProfile,
+    Preference,
+)
+
+_WHAT = {
+    Category.HOME_VALUE: "updates on my home's value",
+    Category.OFFERS: "offers and rate alerts",
+    Category.APPOINTMENTS: "appointment confirmations and reminders",
+    Category.ACCOUNT: "messages about my account",
+}
+_HOW = {Channel.EMAIL: "by email", Channel.PUSH: "as browser notifications"}
+
+
+def consent_text(category: str, channel: str, granted: bool) -> str:
+    """The words the member sees beside the choice (stored with the consent record)."""
+    verb = "Send me" if granted else "Stop sending me"
+    return f"{verb} {_WHAT[Category(category)]} {_HOW[Channel(channel)]}."
+
+
+def preference_set(
+    *,
+    environment,
+    member,
+    category: str,
+    channel: str,
+    enabled: bool,
+    method: str,
+    text_shown: str = "",
+    client: str = "",
+    actor=None,
+) -> Preference | None:
+    """Record a member's choice for one category and channel, with its consent record."""
+    category, channel = Category(category), Channel(channel)
+    if category == Category.ACCOUNT:
+        # Account messages cannot be turned off (they bypass marketing opt-outs).
+        return None
+    with transaction.atomic():
+        previous = Preference.objects.filter(
+            environment=environment, member=member, category=category, channel=channel
+        ).first()
+        if previous is not None and previous.enabled == enabled:
+            return previous
+        pref, _ = Preference.objects.update_or_create(
+            environment=environment,
+            member=member,
+            category=category,
+            channel=channel,
+            defaults={"enabled": enabled},
+        )
+        ConsentRecord.objects.create(
+            environment=environment,
+            member=member,
+            category=category,
+            channel=channel,
+            granted=enabled,
+            method=method,
+            text_shown=text_shown or consent_text(category, channel, enabled),
+            client=client[:64],
+        )
+        audit_record(
+            action=AuditEntry.Action.UPDATE,
+            actor=actor,
+            actor_label="" if actor else f"member {member.pk}",
+            environment=environment,
+            obj=pref,
+            changes={"enabled": {"before": getattr(previous, "enabled", None), "after": enabled}},
+            reason=method,
+        )
+        events.emit(
+            environment=environment,
+            name="channel_preference_set",
+            member=member,
+            properties={"channel": channel.value, "category": category.value, "enabled": enabled},
+        )
+    return pref
+
+
+def unsubscribe(
+    *, environment, member, category: str, method: str, client: str = "", all_marketing=False
+) -> list[str]:
+    """Stop email for a category (or every marketing category); returns what was stopped."""
+    categories = (
+        [Category.HOME_VALUE, Category.OFFERS, Category.APPOINTMENTS]
+        if all_marketing
+        else [Category(category)]
+    )
+    stopped = []
+    for cat in categories:
+        if cat == Category.ACCOUNT:
+            continue
+        preference_set(
+            environment=environment,
+            member=member,
+            category=cat,
+            channel=Channel.EMAIL,
+            enabled=False,
+            method=method,
+            client=client,
+        )
+        stopped.append(cat.value)
+    return stopped
+
+
+def profile_update(*, environment, member, actor=None, **fields) -> NotificationProfile:
+    """Change digest frequency or quiet hours (validated; audited)."""
+    allowed = {"digest_frequency", "quiet_start", "quiet_end"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Unknown profile fields: {sorted(unknown)}")
+    with transaction.atomic():
+        profile, _ = NotificationProfile.objects.get_or_create(
+            environment=environment, member=member
+        )
+        before = {k: str(getattr(profile, k)) for k in fields}
+        for name, value in fields.items():
+            setattr(profile, name, value)
+        profile.full_clean(exclude=["environment", "member"])
+        profile.save()
+        audit_record(
+            action=AuditEntry.Action.UPDATE,
+            actor=actor,
+            actor_label="" if actor else f"member {member.pk}",
+            environment=environment,
+            obj=profile,
+            before=before,
+            after={k: str(getattr(profile, k)) for k in fields},
+        )
+    return profile
+
+
+def engagement_record(*, environment, delivery_id: int, kind: str) -> Delivery | None:
+    """An open or click: the member is engaged again (digests go back to their frequency)."""
+    now = timezone.now()
+    delivery = Delivery.objects.filter(environment=environment, pk=delivery_id).first()
+    if delivery is None:
+        return None
+    field = "opened_at" if kind == "open" else "clicked_at"
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk, **{f"{field}__isnull": True}).update(**{field: now})
+        if kind == "click":  # a click implies the email was opened
+            Delivery.objects.filter(pk=delivery.pk, opened_at__isnull=True).update(opened_at=now)
+        NotificationProfile.objects.update_or_create(
+            environment=environment,
+            member_id=delivery.member_id,
+            defaults={"unopened_count": 0, "last_engaged_at": now},
+        )
+    return delivery
+
+
+def email_bounce_record(*, environment, member_id: int, reason: str) -> None:
+    """A hard bounce marks the address dead: nothing more is sent to it, account mail included."""
+    NotificationProfile.objects.update_or_create(
+        environment=environment,
+        member_id=member_id,
+        defaults={"email_bounced_at": timezone.now(), "email_bounce_reason": reason[:200]},
+    )
+
+
+def emails_sent_count(*, environment, member_ids: list[int]) -> None:
+    """Count marketing emails towards disengagement (reset by an open or a click)."""
+    if not member_ids:
+        return
+    NotificationProfile.objects.filter(environment=environment, member_id__in=member_ids).update(
+        unopened_count=F("unopened_count") + 1
+    )
+    have = set(
+        NotificationProfile.objects.filter(
+            environment=environment, member_id__in=member_ids
+        ).values_list("member_id", flat=True)
+    )
+    missing = [m for m in set(member_ids) if m not in have]
+    NotificationProfile.objects.bulk_create(
+        [
+            NotificationProfile(environment=environment, member_id=m, unopened_count=1)
+            for m in missing
+        ],
+        ignore_conflicts=True,
+    )

@@ -1,0 +1,69 @@
+"""Push subscriptions: saved (an opt-in), removed (an opt-out), both with consent records."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from notifications.channels.push import subscription_keys_valid
+from notifications.models import Category, Channel, ConsentRecord, PushSubscription
+
+PUSH_PROMPT = "Allow browser notifications for updates on my home, offers and appointments."
+
+
+def push_subscription_save(
+    *, environment, member, endpoint: str, p256dh: str, auth: str, client="", user_agent=""
+) -> PushSubscription:
+    """Store a browser's subscription (validated keys); the browser prompt is the consent."""
+    from django.conf import settings
+
+    problem = subscription_keys_valid(p256dh, auth)
+    if problem:
+        raise ValueError(problem)
+    allow_http = getattr(
+        settings, "NOTIFICATIONS_PUSH_ALLOW_HTTP", settings.DEBUG or settings.TESTING
+    )
+    if not endpoint.startswith("https://") and not allow_http:
+        raise ValueError("A push endpoint must be an https:// URL.")
+    with transaction.atomic():
+        subscription, created = PushSubscription.objects.update_or_create(
+            environment=environment,
+            endpoint=endpoint,
+            defaults={
+                "member": member,
+                "p256dh": p256dh,
+                "auth": auth,
+                "user_agent": user_agent[:300],
+            },
+        )
+        if created:
+            for category in Category:
+                ConsentRecord.objects.create(
+                    environment=environment,
+                    member=member,
+                    category=category,
+                    channel=Channel.PUSH,
+                    granted=True,
+                    method=ConsentRecord.Method.PUSH_PROMPT,
+                    text_shown=PUSH_PROMPT,
+                    client=client[:64],
+                )
+    return subscription
+
+
+def push_subscription_remove(*, environment, member, endpoint: str, client="") -> bool:
+    with transaction.atomic():
+        deleted, _ = PushSubscription.objects.filter(
+            environment=environment, member=member, endpoint=endpoint
+        ).delete()
+        if deleted:
+            ConsentRecord.objects.create(
+                environment=environment,
+                member=member,
+                category=Category.ACCOUNT,
+                channel=Channel.PUSH,
+                granted=False,
+                method=ConsentRecord.Method.PUSH_PROMPT,
+                text_shown="Turn off browser notifications on this device.",
+                client=client[:64],
+            )
+    return bool(deleted)

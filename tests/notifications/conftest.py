@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.notifications import fake_homes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SinkHandler:
+    """An SMTP server's handler that keeps every message; some addresses misbehave."""
+
+    messages: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    transient: set = field(default_factory=set)  # addresses answered 451
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce"):
+            return "550 5.1.1 No such user here"
+        if address in self.transient:
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append((envelope.rcpt_tos, parsed))
+        return "250 Message accepted"
+
+
+class SMTPSink:
+    def __init__(self):
+        self.handler = SinkHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def messages(self):
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def to(self, address: str):
+        return [m for rcpt, m in self.messages if address in rcpt]
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SMTPSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings, smtp_sink):
+    """Django's SMTP backend pointed at the local sink."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    return smtp_sink
+
+
+@pytest.fixture(autouse=True)
+def home_data(monkeypatch):
+    """homes.selectors.home_summaries, as the homes work provides it (faked here)."""
+    fake_homes.OVERRIDES.clear()
+    try:
+        import homes.selectors as selectors
+
+        monkeypatch.setattr(selectors, "home_summaries", fake_homes.home_summaries, raising=False)
+        monkeypatch.setattr(selectors, "HomeSummary", fake_homes.HomeSummary, raising=False)
+    except ImportError:
+        module = types.ModuleType("homes.selectors")
+        module.home_summaries = fake_homes.home_summaries
+        module.HomeSummary = fake_homes.HomeSummary
+        monkeypatch.setitem(sys.modules, "homes.selectors", module)
+    yield fake_homes.OVERRIDES
+    fake_homes.OVERRIDES.clear()

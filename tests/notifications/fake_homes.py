@@ -1,0 +1,62 @@
+"""A stand-in for homes.selectors.home_summaries (the contract the homes work provides).
+
+Deterministic from the member id, so a worker process computes the same data as the test;
+tests change `OVERRIDES` (member id -> HomeSummary or None) in their own process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    member_id: int
+    property_id: int
+    address: str
+    value: Decimal | None
+    value_low: Decimal | None
+    value_high: Decimal | None
+    as_of: date | None
+    previous_value: Decimal | None
+    change_pct: Decimal | None
+    equity: Decimal | None
+    borrowing_power: Decimal | None
+    top_offer_title: str | None
+    top_offer_path: str | None
+    member_rate: Decimal | None
+
+
+OVERRIDES: dict[int, HomeSummary | None] = {}
+
+
+def summary_for(member_id: int, **changes) -> HomeSummary:
+    value = Decimal(400000 + member_id * 10)
+    base = HomeSummary(
+        member_id=member_id,
+        property_id=member_id,
+        address=f"{member_id} Elm Street",
+        value=value,
+        value_low=value - 20000,
+        value_high=value + 20000,
+        as_of=date(2026, 5, 1),
+        previous_value=value - 8000,
+        change_pct=Decimal("2.04"),
+        equity=Decimal("180000"),
+        borrowing_power=Decimal("95000"),
+        top_offer_title="Home equity line of credit",
+        top_offer_path=f"/offers/{member_id}/",
+        member_rate=Decimal("6.875"),
+    )
+    return HomeSummary(**{**base.__dict__, **changes})
+
+
+def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
+    out = {}
+    for member_id in member_ids:
+        summary = OVERRIDES.get(member_id, summary_for(member_id))
+        if summary is not None:
+            out[member_id] = summary
+    return out

@@ -1,0 +1,121 @@
+"""Drill: a worker killed mid fan-out and Redis restarted; every delivery is sent exactly once.
+
+Real services: a Celery worker process on Redis, the test database (SQLite or PostgreSQL),
+a local SMTP sink that counts every message it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+import redis
+
+from notifications.models import Delivery
+from tests.celery_worker import Worker, producer, wait_until
+from tests.notifications.conftest import SinkHandler, SMTPSink
+from tests.notifications.helpers import deliveries, members
+from tests.services import require_redis
+
+MEMBERS = 400
+
+
+class SlowCountingHandler(SinkHandler):
+    """Takes a little time per message, so that the kill lands in the middle of the fan-out.
+
+    The delay is before the data: like a real MTA, the sink keeps a message once it has
+    received its final "." (aiosmtpd would drop it if the client vanished while the
+    handler is still running, which no queueing mail server does).
+    """
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        await asyncio.sleep(0.01)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def redis_restart(url: str) -> None:
+    """Restart the (shared) Redis server, dropping everything it held; leave it running."""
+    subprocess.run(["redis-cli", "-u", url, "shutdown", "nosave"], check=False, timeout=30)
+    wait_until(lambda: subprocess.run(["redis-cli", "ping"], capture_output=True).returncode != 0)
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        timeout=30,
+    )
+
+    def answers():
+        try:
+            return redis.Redis.from_url(url).ping()
+        except redis.RedisError:
+            return False
+
+    wait_until(answers, timeout=30)
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_once(
+    transactional_db, tenant
+):
+    url = require_redis()
+    redis.Redis.from_url(url).flushdb()
+    env = tenant.production
+    people = members(env, MEMBERS)
+    sink = SMTPSink()
+    sink.handler = SlowCountingHandler()
+    sink.controller.handler = sink.handler
+    sink.controller.start()
+    worker_env = {
+        "EMAIL_URL": sink.url,
+        "NOTIFICATIONS_HOME_SUMMARIES": "tests.notifications.fake_homes.home_summaries",
+        "NOTIFICATIONS_SEND_BATCH": "10",
+        "NOTIFICATIONS_FANOUT_CHUNK": "50",
+        "NOTIFICATIONS_SENDING_LEASE_SECONDS": "5",
+        "NOTIFICATIONS_REDISPATCH_SECONDS": "5",
+        "CELERY_VISIBILITY_TIMEOUT": "10",
+    }
+    client = producer(url)
+    worker = Worker(url, concurrency=2, extra_env=worker_env).start()
+    try:
+        client.send_task("notifications.campaign_run", args=[env.pk, "home_value", "2026-05"])
+        wait_until(lambda: len(sink.messages) >= MEMBERS // 5, timeout=90)
+        worker.kill()  # SIGKILL in the middle of the fan-out
+        killed_at = len(sink.messages)
+        assert killed_at < MEMBERS, "the fan-out finished before the kill: make it slower"
+        worker = Worker(url, concurrency=2, extra_env=worker_env).start()
+        wait_until(lambda: len(sink.messages) >= killed_at + MEMBERS // 5, timeout=90)
+        redis_restart(url)  # every queued and unacknowledged task is gone
+        client = producer(url)
+
+        def finished():
+            # What beat does: sweep the outbox, and resume the month's campaign.
+            client.send_task("notifications.sweep")
+            client.send_task("notifications.campaign_run", args=[env.pk, "home_value", "2026-05"])
+            rows = deliveries(env)
+            return len(rows) == MEMBERS and all(r.state == Delivery.State.SENT for r in rows)
+
+        wait_until(finished, timeout=180, interval=2)
+        time.sleep(3)  # a late duplicate would show up here
+    finally:
+        worker.stop()
+        sink.controller.stop()
+    counts = Counter(m["X-Chimney-Delivery"] for _, m in sink.messages)
+    ids = {str(d.pk) for d in deliveries(env)}
+    assert set(counts) == ids, "a delivery was lost"
+    assert max(counts.values()) == 1, f"sent twice: {[k for k, v in counts.items() if v > 1]}"
+    assert {tuple(rcpt) for rcpt, _ in sink.messages} == {(m.email,) for m in people}
