@@ -27,8 +27,18 @@ def database_url() -> str:
 class Worker:
     """Start `celery worker` with the project's settings, pointed at the test database."""
 
-    def __init__(self, redis_url: str, *, concurrency: int = 1, extra_env: dict | None = None):
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        concurrency: int = 1,
+        extra_env: dict | None = None,
+        queue: str = "celery",
+    ):
         self.redis_url = redis_url
+        # A private queue keeps test runs that share one Redis server from taking each
+        # other's messages; app code that publishes to the default queue needs "celery".
+        self.queue = queue
         self.concurrency = concurrency
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
@@ -65,7 +75,7 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
                 "-Q",
-                "celery",
+                self.queue,
             ],
             cwd=ROOT,
             env=self.env(),
@@ -73,6 +83,10 @@ class Worker:
             stderr=subprocess.STDOUT,
         )
         return self
+
+    def send_task(self, name: str, *, args=(), kwargs=None):
+        """Send a task by name to this worker's queue; returns the AsyncResult."""
+        return producer(self.redis_url).send_task(name, args=args, kwargs=kwargs, queue=self.queue)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,8 +1,6 @@
-from django.db import transaction
-
 from homes.models import Member
-from institutions.models import AuditEntry, Environment
-from institutions.services import audit_record, model_snapshot
+from institutions.models import Environment
+from institutions.services.audit import audited_save
 
 
 def member_create(
@@ -27,18 +25,13 @@ def member_create(
         is_test=is_test,
         enrollment=enrollment,
     )
-    member.full_clean(exclude=["environment"])
-    with transaction.atomic():
-        member.save()
-        audit_record(
-            action=AuditEntry.Action.CREATE,
-            actor=actor,
-            actor_label=actor_label,
-            environment=environment,
-            obj=member,
-            after=model_snapshot(member),
-        )
-    return member
+    return audited_save(
+        member,
+        actor=actor,
+        actor_label=actor_label,
+        environment=environment,
+        clean_exclude=("environment",),
+    )
 
 
 def member_update(
@@ -47,20 +40,13 @@ def member_update(
     """Change a member's own fields (validated; audited)."""
     if member.environment_id != environment.pk:
         raise ValueError("The member belongs to another environment.")
-    # The admin form has already set the new values on `member`: read "before" from the table.
-    before = model_snapshot(Member._base_manager.get(pk=member.pk))
-    for name, value in changes.items():
-        setattr(member, name, value.strip().lower() if name == "email" else value)
-    member.full_clean(exclude=["environment"])
-    with transaction.atomic():
-        member.save()
-        audit_record(
-            action=AuditEntry.Action.UPDATE,
-            actor=actor,
-            actor_label=actor_label,
-            environment=environment,
-            obj=member,
-            before=before,
-            after=model_snapshot(member),
-        )
-    return member
+    if "email" in changes:
+        changes["email"] = changes["email"].strip().lower()
+    return audited_save(
+        member,
+        actor=actor,
+        actor_label=actor_label,
+        environment=environment,
+        changes=changes,
+        clean_exclude=("environment",),
+    )

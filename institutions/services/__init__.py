@@ -2,6 +2,7 @@
 
 from institutions.services.audit import (
     audit_record,
+    audited_save,
     model_snapshot,
     tenant_object_delete,
     tenant_object_save,
@@ -17,6 +18,7 @@ from institutions.services.nonces import nonce_consume
 
 __all__ = [
     "audit_record",
+    "audited_save",
     "branding_update",
     "institution_create",
     "institution_update",

@@ -76,25 +76,51 @@ def audit_record(
     )
 
 
-def tenant_object_save(*, environment: Environment, obj, actor, reason: str = ""):
-    """Save a tenant-owned object in its environment and audit the change."""
-    if obj.pk is not None and obj.environment_id not in (None, environment.pk):
-        raise ValueError("The object belongs to another environment.")
-    obj.environment = environment
+def audited_save(
+    obj,
+    *,
+    actor,
+    changes: dict[str, Any] | None = None,
+    environment: Environment | None = None,
+    institution: Institution | None = None,
+    actor_label: str = "",
+    reason: str = "",
+    clean_exclude: tuple[str, ...] = (),
+):
+    """Apply `changes` to `obj`, validate it, save it and audit before/after, atomically.
+
+    "Before" is read from the table, not from `obj`: an admin form has already set the new
+    values on the instance it passes in. Validation errors raise before anything is written.
+    """
+    previous = type(obj)._base_manager.filter(pk=obj.pk).first() if obj.pk else None
+    before = model_snapshot(previous) if previous is not None else None
+    for name, value in (changes or {}).items():
+        setattr(obj, name, value)
+    obj.full_clean(exclude=list(clean_exclude) or None)
     with transaction.atomic():
-        previous = type(obj)._base_manager.filter(pk=obj.pk, environment=environment).first()
-        before = model_snapshot(previous) if previous else None
         obj.save()
         audit_record(
             action=AuditEntry.Action.UPDATE if previous else AuditEntry.Action.CREATE,
             actor=actor,
+            actor_label=actor_label,
             environment=environment,
+            institution=institution,
             obj=obj,
             before=before,
             after=model_snapshot(obj),
             reason=reason,
         )
     return obj
+
+
+def tenant_object_save(*, environment: Environment, obj, actor, reason: str = ""):
+    """Save a tenant-owned object in its environment and audit the change."""
+    if obj.pk is not None and obj.environment_id not in (None, environment.pk):
+        raise ValueError("The object belongs to another environment.")
+    obj.environment = environment
+    return audited_save(
+        obj, actor=actor, environment=environment, reason=reason, clean_exclude=("environment",)
+    )
 
 
 def tenant_object_delete(*, environment: Environment, obj, actor, reason: str = "") -> None:

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from institutions.models import AuditEntry, Branding, Environment, Institution, StaffRole
 from institutions.models.tenancy import RESERVED_SLUGS
-from institutions.services.audit import audit_record, model_snapshot
+from institutions.services.audit import audit_record, audited_save, model_snapshot
 from institutions.tenancy import environment_scope
 
 
@@ -53,42 +53,14 @@ def institution_update(*, institution: Institution, actor, **changes) -> Institu
     """Change an institution's own settings (not its slug) and audit the change."""
     if "slug" in changes and changes["slug"] != institution.slug:
         raise ValidationError({"slug": "An institution's slug cannot change: hosts depend on it."})
-    before = model_snapshot(Institution.objects.get(pk=institution.pk))
-    for name, value in changes.items():
-        setattr(institution, name, value)
-    institution.full_clean()
-    with transaction.atomic():
-        institution.save()
-        audit_record(
-            action=AuditEntry.Action.UPDATE,
-            actor=actor,
-            institution=institution,
-            obj=institution,
-            before=before,
-            after=model_snapshot(institution),
-        )
-    return institution
+    return audited_save(institution, actor=actor, institution=institution, changes=changes)
 
 
 def branding_update(*, environment: Environment, actor, **changes) -> Branding:
     """Change an environment's branding and audit it."""
     with environment_scope(environment):
         branding = Branding.objects.get()
-        before = model_snapshot(branding)
-        for name, value in changes.items():
-            setattr(branding, name, value)
-        branding.full_clean()
-        with transaction.atomic():
-            branding.save()
-            audit_record(
-                action=AuditEntry.Action.UPDATE,
-                actor=actor,
-                environment=environment,
-                obj=branding,
-                before=before,
-                after=model_snapshot(branding),
-            )
-    return branding
+        return audited_save(branding, actor=actor, environment=environment, changes=changes)
 
 
 def staff_role_grant(*, institution: Institution, user, role: str, actor) -> StaffRole:

@@ -1,11 +1,13 @@
 """A real worker process consumes tasks from Redis, and tenant tasks run in their scope."""
 
+import uuid
+
 import pytest
 import redis
 from django_scopes import scopes_disabled
 
 from homes.models import MagicLinkToken
-from tests.celery_worker import Worker, producer, wait_until
+from tests.celery_worker import Worker, wait_until
 from tests.factories import MemberFactory
 from tests.services import require_redis
 
@@ -19,7 +21,8 @@ def redis_url():
 
 @pytest.fixture
 def worker(redis_url, tmp_path, transactional_db):
-    w = Worker(redis_url, extra_env={"EMAIL_URL": f"filemail:///{tmp_path}"}).start()
+    queue = f"test-{uuid.uuid4().hex}"
+    w = Worker(redis_url, extra_env={"EMAIL_URL": f"filemail:///{tmp_path}"}, queue=queue).start()
     w.mail_dir = tmp_path
     yield w
     w.stop()
@@ -28,7 +31,7 @@ def worker(redis_url, tmp_path, transactional_db):
 @pytest.mark.redis
 @pytest.mark.slow
 def test_worker__real_process_on_redis__completes_a_task(worker, redis_url):
-    result = producer(redis_url).send_task("chimney.ping", args=["hello"])
+    result = worker.send_task("chimney.ping", args=["hello"])
     assert result.get(timeout=60) == "hello", worker.output()
 
 
@@ -36,9 +39,7 @@ def test_worker__real_process_on_redis__completes_a_task(worker, redis_url):
 @pytest.mark.slow
 def test_worker__tenant_task__runs_in_its_environment_and_sends_mail(worker, redis_url, tenant):
     member = MemberFactory(environment=tenant.production, email="ada@example.test")
-    result = producer(redis_url).send_task(
-        "homes.send_magic_link", args=[tenant.production.pk, member.pk]
-    )
+    result = worker.send_task("homes.send_magic_link", args=[tenant.production.pk, member.pk])
     result.get(timeout=60)
     files = wait_until(lambda: list(worker.mail_dir.iterdir()))
     body = files[0].read_text()
