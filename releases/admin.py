@@ -11,7 +11,7 @@ from django.urls import path
 
 from institutions.admin_base import NotFoundInsteadOfRedirectMixin, TenantAdmin
 from institutions.selectors import staff_institutions, staff_roles
-from institutions.services import audit_record, model_snapshot
+from institutions.services import audit_record, audited_save, model_snapshot
 from releases import admin_views
 from releases.forms import ReleasePolicyForm
 from releases.models import DeployWindow, FreezePeriod, Release, ReleasePolicy
@@ -160,17 +160,7 @@ class ReleasePolicyAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
         return "admin" in staff_roles(request.user, obj.institution)
 
     def save_model(self, request, obj, form, change):
-        before = model_snapshot(ReleasePolicy.objects.get(pk=obj.pk)) if obj.pk else None
-        with transaction.atomic():
-            obj.save()
-            audit_record(
-                action="update",
-                actor=request.user,
-                institution=obj.institution,
-                obj=obj,
-                before=before,
-                after=model_snapshot(obj),
-            )
+        audited_save(obj, actor=request.user, institution=obj.institution)
 
     def save_formset(self, request, form, formset, change):
         institution = form.instance.institution
