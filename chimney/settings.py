@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "institutions",
     "homes",
     "notifications",
+    "releases",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,126 @@
+"""Making releases from staging, and superseding them when staging moves on."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+
+from institutions.models import Environment
+from releases.diff import diff_snapshots, summarize
+from releases.models import Release
+from releases.services.common import (
+    ReleaseRefused,
+    audit_release,
+    check_release_environment,
+    policy_for,
+    production_of,
+    roles_of,
+)
+from releases.snapshot import capture, snapshot_hash
+
+
+def _next_number(environment: Environment) -> int:
+    top = Release._base_manager.filter(environment=environment).aggregate(n=Max("number"))["n"]
+    return (top or 0) + 1
+
+
+def _supersede_open(environment: Environment, by: Release, reason: str) -> None:
+    for old in Release._base_manager.select_for_update().filter(
+        environment=environment, state__in=Release.OPEN_STATES
+    ):
+        if old.pk == by.pk:
+            continue
+        old.state = Release.State.SUPERSEDED
+        old.superseded_by = by
+        old.state_reason = reason.format(number=by.number)
+        old.save(update_fields=["state", "superseded_by", "state_reason"])
+        audit_release(old, what=f"superseded by release #{by.number}", reason=old.state_reason)
+
+
+def release_create(
+    *, environment: Environment, actor, title: str = "", notes: str = "", author=None
+) -> Release:
+    """Snapshot staging, diff it against production, and open it for sign-off."""
+    if not environment.is_staging:
+        raise ReleaseRefused("Releases are made from staging: switch to the staging environment.")
+    institution = environment.institution
+    if actor is not None and not roles_of(actor, institution):
+        raise ReleaseRefused("Only staff of this institution can make a release.")
+    staging = capture(environment)
+    production = capture(production_of(environment))
+    entries = diff_snapshots(production, staging)
+    if not entries:
+        raise ReleaseRefused(
+            "Nothing to release: staging's configuration is the same as production's."
+        )
+    policy = policy_for(institution)
+    with transaction.atomic():
+        release = Release._base_manager.create(
+            environment=environment,
+            number=_next_number(environment),
+            title=title[:200] or summarize(entries).capitalize(),
+            notes=notes,
+            author=author if author is not None else actor,
+            required_roles=list(policy.required_roles),
+            snapshot=staging,
+            snapshot_hash=snapshot_hash(staging),
+            base_snapshot=production,
+            base_hash=snapshot_hash(production),
+            diff=entries,
+        )
+        audit_release(
+            release, what=f"created ({summarize(entries)})", actor=actor, changes={"diff": entries}
+        )
+        _supersede_open(
+            environment,
+            release,
+            "Superseded by release #{number}: staging changed after this snapshot; "
+            "sign-offs do not carry over.",
+        )
+    return release
+
+
+def release_refresh(*, environment: Environment, release: Release) -> Release:
+    """Supersede an open release whose snapshot no longer matches staging.
+
+    Any change to staging after the snapshot makes a new release (same author, title and
+    notes, fresh sign-offs); when staging now equals production there is nothing to replace
+    it with and it is simply superseded.
+    """
+    check_release_environment(environment, release)
+    if not release.is_open or release.kind != Release.Kind.PROMOTION:
+        return release
+    current = capture(environment)
+    if snapshot_hash(current) == release.snapshot_hash:
+        return release
+    try:
+        successor = release_create(
+            environment=environment,
+            actor=None,
+            title=release.title,
+            notes=release.notes,
+            author=release.author,
+        )
+    except ReleaseRefused:
+        with transaction.atomic():
+            release.state = Release.State.SUPERSEDED
+            release.state_reason = (
+                "Staging changed after this snapshot and now matches production: "
+                "there is nothing left to release."
+            )
+            release.save(update_fields=["state", "state_reason"])
+            audit_release(release, what="superseded", reason=release.state_reason)
+        return release
+    release.refresh_from_db()
+    return successor if release.superseded_by_id == successor.pk else release
+
+
+def ensure_current(environment: Environment, release: Release) -> None:
+    """Refuse to act on a release that staging has moved past (superseding it first)."""
+    release_refresh(environment=environment, release=release)
+    release.refresh_from_db()
+    if release.state == Release.State.SUPERSEDED:
+        successor = f" by release #{release.superseded_by.number}" if release.superseded_by else ""
+        raise ReleaseRefused(
+            f"Release #{release.number} is superseded{successor}: {release.state_reason}"
+        )

@@ -1,0 +1,260 @@
+"""Scheduling and deploying: inside windows, atomically, never over a changed production."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django_scopes import scopes_disabled
+
+from institutions.models import AuditEntry, Environment
+from institutions.services import audit_record
+from institutions.tenancy import environment_scope
+from releases.apply import apply_snapshot
+from releases.diff import diff_snapshots, summarize
+from releases.models import Release
+from releases.services.common import (
+    ReleaseRefused,
+    audit_release,
+    check_release_environment,
+    now,
+    policy_for,
+    production_of,
+    role_names,
+    roles_of,
+)
+from releases.services.create import ensure_current
+from releases.services.signoff import missing_roles
+from releases.signals import release_deployed
+from releases.snapshot import capture, snapshot_hash
+from releases.windows import is_open, next_opening
+
+DEPLOY_ROLES = frozenset({"admin", "it"})
+
+
+class _Conflict(Exception):
+    def __init__(self, entries: list[dict]):
+        super().__init__("production changed")
+        self.entries = entries
+
+
+def _not_deployable(release: Release) -> str | None:
+    state = Release.State
+    if release.state in (state.APPROVED, state.SCHEDULED):
+        return None
+    if release.state == state.PENDING:
+        return (
+            f"Release #{release.number} still needs sign-off from "
+            f"{role_names(missing_roles(release))}."
+        )
+    if release.state == state.REJECTED:
+        return f"Release #{release.number} was rejected: {release.state_reason}"
+    if release.state == state.SUPERSEDED:
+        return f"Release #{release.number} is superseded: {release.state_reason}"
+    if release.state == state.CONFLICT:
+        return (
+            f"Release #{release.number} was stopped because production changed after its "
+            "snapshot; make a new release from staging."
+        )
+    return f"Release #{release.number} is already {release.get_state_display().lower()}."
+
+
+def window_refusal(environment: Environment, moment: dt.datetime) -> str | None:
+    """None when `moment` is inside a deploy window, else a sentence naming the next one."""
+    institution = environment.institution
+    policy = policy_for(institution)
+    windows, freezes = list(policy.windows.all()), list(policy.freezes.all())
+    tz = institution.tz
+    if is_open(windows, freezes, tz, moment):
+        return None
+    opening = next_opening(windows, freezes, tz, moment)
+    local = moment.astimezone(tz)
+    when = f"{local:%A %d %B %Y %H:%M} ({local.tzname()})"
+    following = (
+        f"the next window opens {opening.describe()}"
+        if opening
+        else "no deploy window is set for the coming year"
+    )
+    return f"{when} is outside {institution}'s deploy windows; {following}."
+
+
+def release_schedule(
+    *, environment: Environment, release: Release, at: dt.datetime, actor, reason: str = ""
+) -> Release:
+    """Plan the deploy for a moment inside a window (outside one: admin role and a reason)."""
+    check_release_environment(environment, release)
+    ensure_current(environment, release)
+    refusal = _not_deployable(release)
+    if refusal:
+        raise ReleaseRefused(refusal)
+    roles = roles_of(actor, environment.institution)
+    if not roles:
+        raise ReleaseRefused("Only staff of this institution can schedule a release.")
+    if at.tzinfo is None:
+        raise ReleaseRefused("Give the deploy time with its time zone.")
+    if at <= now():
+        raise ReleaseRefused("That time has already passed: choose a time in the future.")
+    reason = reason.strip()
+    refusal = window_refusal(environment, at)
+    if refusal and not ("admin" in roles and reason):
+        raise ReleaseRefused(
+            refusal + " Deploying outside a window needs the admin role and a reason."
+        )
+    with transaction.atomic():
+        release.state = Release.State.SCHEDULED
+        release.scheduled_for = at
+        release.scheduled_by = actor
+        release.scheduled_at = now()
+        release.window_override_reason = reason if refusal else ""
+        release.state_reason = f"Deploys at {at.astimezone(environment.institution.tz):%c %Z}."
+        release.save()
+        audit_release(
+            release,
+            what=f"scheduled for {at.isoformat()}" + (" outside the windows" if refusal else ""),
+            actor=actor,
+            reason=release.window_override_reason,
+        )
+    return release
+
+
+def _record_failure(release: Release, **fields) -> None:
+    with transaction.atomic():
+        Release._base_manager.filter(pk=release.pk).update(**fields)
+        release.refresh_from_db()
+        audit_release(release, what="deploy stopped", reason=fields.get("last_error", ""))
+
+
+def release_deploy(
+    *,
+    environment: Environment,
+    release: Release,
+    actor,
+    reason: str = "",
+    scheduled: bool = False,
+) -> Release:
+    """Make production exactly the release's snapshot, in one transaction.
+
+    `scheduled` deploys come from the beat dispatcher at or after the planned time; manual
+    deploys need the IT or admin role, and outside a window the admin role and a reason.
+    """
+    check_release_environment(environment, release)
+    if release.kind == Release.Kind.PROMOTION:
+        ensure_current(environment, release)
+    refusal = _not_deployable(release)
+    if refusal:
+        raise ReleaseRefused(refusal)
+    moment = now()
+    reason = reason.strip()
+    if scheduled:
+        if release.state != Release.State.SCHEDULED or release.scheduled_for > moment:
+            raise ReleaseRefused(f"Release #{release.number} is not due yet.")
+        closed = window_refusal(environment, moment)
+        if closed and not release.window_override_reason:
+            _record_failure(
+                release,
+                state=Release.State.APPROVED,
+                scheduled_for=None,
+                last_error="The deploy window closed before the deploy could run: "
+                + closed
+                + " Schedule it again.",
+            )
+            raise ReleaseRefused(release.last_error)
+    elif release.kind == Release.Kind.PROMOTION:
+        roles = roles_of(actor, environment.institution)
+        if not roles & DEPLOY_ROLES:
+            raise ReleaseRefused("Deploying needs the IT or admin role.")
+        closed = window_refusal(environment, moment)
+        if closed and not ("admin" in roles and reason):
+            raise ReleaseRefused(
+                "Now is outside the deploy windows: "
+                + closed
+                + " Deploying outside a window needs the admin role and a reason."
+            )
+    production = production_of(environment)
+    target = release  # the caller's instance, refreshed at the end
+    try:
+        with transaction.atomic():
+            release = Release._base_manager.select_for_update().get(pk=release.pk)
+            refusal = _not_deployable(release)
+            if refusal:  # deployed by a concurrent run a moment ago
+                raise ReleaseRefused(refusal)
+            current = capture(production)
+            if snapshot_hash(current) != release.base_hash:
+                raise _Conflict(diff_snapshots(release.base_snapshot, current))
+            with environment_scope(production):
+                changes = apply_snapshot(environment=production, snapshot=release.snapshot)
+            _audit_changes(production, release, changes, actor)
+            _mark_deployed(release, current, actor, reason)
+            audit_release(
+                release,
+                what=f"deployed to production ({summarize(release.diff)})",
+                actor=actor,
+                reason=reason or release.window_override_reason,
+            )
+            transaction.on_commit(
+                lambda: release_deployed.send(Release, environment=production, release=release)
+            )
+    except _Conflict as conflict:
+        _record_failure(
+            release,
+            state=Release.State.CONFLICT,
+            conflict=conflict.entries,
+            last_error=(
+                "Production changed after the snapshot (" + summarize(conflict.entries) + "); "
+                "the deploy stopped and production is unchanged."
+            ),
+        )
+        raise ReleaseRefused(release.last_error) from None
+    except ReleaseRefused:
+        raise
+    except Exception as exc:
+        _record_failure(target, last_error=f"Deploy failed, production unchanged: {exc}")
+        raise
+    target.refresh_from_db()
+    return target
+
+
+def _mark_deployed(release: Release, previous: dict, actor, reason: str) -> None:
+    moment = now()
+    release.previous_snapshot = previous
+    release.state = Release.State.DEPLOYED
+    release.state_reason = ""
+    release.deployed_at = moment
+    release.deployed_by = actor
+    release.deploy_reason = reason
+    release.last_error = ""
+    if release.kind == Release.Kind.PROMOTION:
+        policy = policy_for(release.environment.institution)
+        release.watch_state = Release.Watch.WATCHING
+        release.watch_until = moment + dt.timedelta(minutes=policy.watch_minutes)
+    release.save()
+
+
+def _audit_changes(production: Environment, release: Release, changes, actor) -> None:
+    actions = {
+        "added": AuditEntry.Action.CREATE,
+        "changed": AuditEntry.Action.UPDATE,
+        "removed": AuditEntry.Action.DELETE,
+    }
+    for change in changes:
+        audit_record(
+            action=actions[change.change],
+            actor=actor,
+            actor_label="" if actor else "release automation",
+            environment=production,
+            object_type=change.label,
+            object_id=change.key[:64],
+            object_repr=str(change.obj)[:200],
+            changes={"fields": change.fields},
+            reason=f"Release #{release.number}",
+        )
+
+
+def releases_due(moment: dt.datetime) -> list[tuple[int, int]]:
+    """(environment id, release id) of scheduled releases whose time has come, all tenants."""
+    with scopes_disabled():
+        return list(
+            Release._base_manager.filter(
+                state=Release.State.SCHEDULED, scheduled_for__lte=moment
+            ).values_list("environment_id", "pk")
+        )

@@ -1,0 +1,1 @@
+"""Staging data: reproducible mock members, and an anonymized copy of production."""

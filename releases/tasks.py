@@ -1,0 +1,53 @@
+"""Thin tasks: the beat dispatchers find what is due; per-release tasks call the services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from institutions.tenancy import tenant_task
+from releases.models import Release
+from releases.services import (
+    ReleaseRefused,
+    release_deploy,
+    release_watch_check,
+    releases_due,
+    releases_watching,
+)
+from releases.services.common import now
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="releases.deploy_due", ignore_result=True)
+def deploy_due() -> int:
+    """Dispatch every scheduled release whose time has come (runs each minute from beat)."""
+    due = releases_due(now())
+    for environment_id, release_id in due:
+        deploy_release.delay(environment_id, release_id)
+    return len(due)
+
+
+@tenant_task(name="releases.deploy", acks_late=True, ignore_result=True)
+def deploy_release(self, environment, release_id: int) -> None:
+    release = Release.objects.get(pk=release_id)
+    try:
+        release_deploy(environment=environment, release=release, actor=None, scheduled=True)
+    except ReleaseRefused as refusal:
+        # Already deployed by an earlier tick, or stopped with its reason on the release.
+        logger.info("release %s not deployed: %s", release_id, refusal.message)
+
+
+@shared_task(name="releases.watch_due", ignore_result=True)
+def watch_due() -> int:
+    """Judge every release under watch (runs each minute from beat)."""
+    watching = releases_watching()
+    for environment_id, release_id in watching:
+        watch_release.delay(environment_id, release_id)
+    return len(watching)
+
+
+@tenant_task(name="releases.watch", acks_late=True, ignore_result=True)
+def watch_release(self, environment, release_id: int) -> None:
+    release_watch_check(environment=environment, release=Release.objects.get(pk=release_id))

@@ -1,0 +1,236 @@
+"""Scenario 2 through the admin, the evidence pack, the policy and the emergency change."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from institutions.models import AuditEntry, Branding
+from institutions.services import branding_update
+from institutions.tenancy import environment_scope
+from releases.models import Release, ReleasePolicy
+from releases.tasks import deploy_due
+from tests.conftest import make_tenant, staff_client
+from tests.factories import staff_user
+from tests.releases.test_release_flow import TUESDAY_23
+from tests.releases.test_watch import FakeOracle
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+@pytest.mark.django_db
+def test_scenario_2__marketing_change_signed_scheduled_deployed_with_evidence(
+    tenant, people, clock, monkeypatch, django_capture_on_commit_callbacks
+):
+    from releases import watch
+
+    oracle = FakeOracle()
+    oracle.rate, oracle.sample = 0.002, 900
+    monkeypatch.setattr(watch, "oracle", lambda: oracle)
+    staging = tenant.staging
+    branding_update(
+        environment=staging,
+        actor=people.marketing,
+        primary_color="#0b6e4f",
+        footer_text="New HELOC: borrow against your home.",
+    )
+    marketing = staff_client(people.marketing, staging)
+    response = marketing.post(
+        reverse("admin:releases_release_create"), {"title": "HELOC copy and colour"}, follow=True
+    )
+    release = Release._base_manager.get(environment=staging)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Primary color" in page
+    assert "#0b6e4f" in page
+    assert "#1f4e79" in page
+    assert "Production now" in page
+    assert "After this release" in page
+    assert {f["field"] for f in release.diff[0]["fields"]} == {"primary_color", "footer_text"}
+
+    sign_url = reverse("admin:releases_release_sign", args=[release.pk])
+    response = marketing.post(sign_url, {"role": "marketing", "decision": "approve"}, follow=True)
+    assert "someone else must approve" in " ".join(messages_of(response))
+    for person, role in (
+        (people.it, "it"),
+        (people.lending, "lending"),
+        (people.marketing2, "marketing"),
+    ):
+        response = staff_client(person, staging).post(
+            sign_url, {"role": role, "decision": "approve", "comment": f"{role} ok"}, follow=True
+        )
+        assert "recorded" in " ".join(messages_of(response))
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+
+    it = staff_client(people.it, staging)
+    schedule_url = reverse("admin:releases_release_schedule", args=[release.pk])
+    response = it.post(schedule_url, {"at": "2025-03-03T14:30"}, follow=True)
+    refusal = " ".join(messages_of(response))
+    assert "outside" in refusal
+    assert "Tuesday 04 March 2025 22:00" in refusal
+    response = it.post(schedule_url, {"at": "2025-03-04T23:00"}, follow=True)
+    release.refresh_from_db()
+    assert release.state == Release.State.SCHEDULED
+    assert release.scheduled_for == TUESDAY_23
+
+    clock.set(TUESDAY_23)
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    with environment_scope(tenant.production):
+        assert Branding.objects.get().primary_color == "#0b6e4f"
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=61))
+    from releases.tasks import watch_due
+
+    watch_due()
+    release.refresh_from_db()
+    assert release.watch_state == Release.Watch.PASSED
+
+    it = staff_client(people.it, staging)  # a fresh session: the clock moved a day on
+    evidence = it.get(reverse("admin:releases_release_evidence", args=[release.pk]) + "?download=1")
+    assert evidence.status_code == 200
+    assert "attachment" in evidence["Content-Disposition"]
+    text = evidence.content.decode()
+    for expected in (
+        "ivan@cu.test",
+        "lena@cu.test",
+        "mo@cu.test",
+        "lending ok",
+        "Tuesday 4 March 2025 23:00",
+        "http_5xx_rate",
+        "900",
+        "Passed",
+    ):
+        assert expected in text, expected
+
+
+@pytest.mark.django_db
+def test_release_admin__create_with_no_changes__says_why(tenant, people):
+    client = staff_client(people.marketing, tenant.staging)
+    response = client.post(reverse("admin:releases_release_create"), follow=True)
+    assert "Nothing to release" in " ".join(messages_of(response))
+    assert not Release._base_manager.exists()
+
+
+@pytest.mark.django_db
+def test_release_admin__bad_schedule_input__shows_the_field_error(tenant, people, clock):
+    from tests.releases.test_release_flow import approved
+
+    release = approved(tenant, people)
+    client = staff_client(people.it, tenant.staging)
+    response = client.post(
+        reverse("admin:releases_release_schedule", args=[release.pk]), {"at": "soon"}, follow=True
+    )
+    assert "Deploy at: Enter a valid date/time." in " ".join(messages_of(response))
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+
+
+@pytest.mark.django_db
+def test_release_admin__seen_from_production__lists_the_institution_releases(tenant, people):
+    branding_update(environment=tenant.staging, actor=None, primary_color="#00aa00")
+    client = staff_client(people.marketing, tenant.staging)
+    client.post(reverse("admin:releases_release_create"))
+    release = Release._base_manager.get()
+    production = staff_client(people.it, tenant.production)
+    response = production.get(reverse("admin:releases_release_changelist"))
+    assert [r.pk for r in response.context["cl"].result_list] == [release.pk]
+    assert (
+        production.get(reverse("admin:releases_release_change", args=[release.pk])).status_code
+        == 200
+    )
+
+
+@pytest.mark.django_db
+def test_release_policy_admin__other_institution__404_and_admin_only_changes(tenant, people):
+    other = make_tenant()
+    client = staff_client(people.admin, tenant.staging)
+    assert client.get(reverse("admin:releases_releasepolicy_changelist")).status_code == 200
+    mine = ReleasePolicy.objects.get(institution=tenant.institution)
+    from releases.services import policy_for
+
+    theirs = policy_for(other.institution)
+    url = reverse("admin:releases_releasepolicy_change", args=[theirs.pk])
+    assert client.get(url).status_code == 404
+    own = reverse("admin:releases_releasepolicy_change", args=[mine.pk])
+    marketing = staff_client(people.marketing, tenant.staging)
+    assert marketing.post(own, {}).status_code == 403
+    response = client.post(
+        own,
+        {
+            "required_roles": ["it", "lending"],
+            "watch_minutes": "30",
+            "auto_rollback": "on",
+            "watch_rules": '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, '
+            '"fail_threshold": 0.05, "min_sample": 100}]',
+            "windows-TOTAL_FORMS": "1",
+            "windows-INITIAL_FORMS": "1",
+            "windows-0-id": str(mine.windows.get().pk),
+            "windows-0-policy": str(mine.pk),
+            "windows-0-weekdays": "[0, 1]",
+            "windows-0-start": "21:00",
+            "windows-0-end": "04:00",
+            "freezes-TOTAL_FORMS": "1",
+            "freezes-INITIAL_FORMS": "0",
+            "freezes-0-first_day": "2025-12-24",
+            "freezes-0-last_day": "2025-12-26",
+            "freezes-0-reason": "Holidays",
+        },
+    )
+    assert response.status_code == 302, response.content
+    mine.refresh_from_db()
+    assert mine.required_roles == ["it", "lending"]
+    assert mine.auto_rollback
+    assert mine.windows.get().weekdays == [0, 1]
+    assert mine.freezes.get().reason == "Holidays"
+    assert AuditEntry.objects.filter(object_type="releases.ReleasePolicy").exists()
+
+
+@pytest.mark.django_db
+def test_emergency_change__admin_with_reason__changes_production_and_is_audited(tenant, people):
+    with environment_scope(tenant.production):
+        branding = Branding.objects.get()
+    url = reverse("admin:releases_release_emergency", args=["institutions.Branding", branding.pk])
+    it = staff_client(people.it, tenant.production)
+    assert it.get(url).status_code == 403
+    admin = staff_client(people.admin, tenant.production)
+    form = admin.get(url)
+    assert form.status_code == 200
+    data = {
+        "display_name": branding.display_name,
+        "primary_color": "#000000",
+        "accent_color": branding.accent_color,
+        "font": branding.font,
+        "housing_notice": branding.housing_notice,
+        "reason": "",
+    }
+    response = admin.post(url, data)
+    assert response.status_code == 400
+    assert "reason is required" in response.content.decode()
+    with environment_scope(tenant.production):
+        assert Branding.objects.get().primary_color == branding.primary_color
+    data["reason"] = "Brand colour clashes with the accessibility audit"
+    assert admin.post(url, data).status_code == 302
+    with environment_scope(tenant.production):
+        assert Branding.objects.get().primary_color == "#000000"
+    entry = AuditEntry.objects.filter(environment=tenant.production).latest("id")
+    assert entry.reason.startswith("Emergency change: Brand colour")
+    assert entry.changes["primary_color"]["after"] == "#000000"
+    # Production configuration stays read-only in its own admin page.
+    page = admin.get(reverse("admin:institutions_branding_change", args=[branding.pk]))
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+
+
+@pytest.mark.django_db
+def test_emergency_change__staging_object__answers_404(tenant, people):
+    with environment_scope(tenant.staging):
+        branding = Branding.objects.get()
+    other = staff_user(tenant.institution, "admin")
+    client = staff_client(other, tenant.production)
+    url = reverse("admin:releases_release_emergency", args=["institutions.Branding", branding.pk])
+    assert client.get(url).status_code == 404

@@ -1,0 +1,51 @@
+"""Deploys and watches are driven by beat from database state, so a worker restart loses nothing."""
+
+import datetime as dt
+
+import pytest
+
+from chimney.celery import app
+from releases.models import Release
+from releases.tasks import deploy_due
+from tests.releases.test_release_flow import TUESDAY_23, approved
+
+
+def test_beat_schedule__has_the_release_dispatchers():
+    schedule = app.conf.beat_schedule
+    assert schedule["releases-deploy-due"]["task"] == "releases.deploy_due"
+    assert schedule["releases-watch-due"]["task"] == "releases.watch_due"
+    assert "releases.deploy_due" in app.tasks
+    assert "releases.deploy" in app.tasks
+
+
+@pytest.mark.django_db
+def test_deploy_due__scheduled_release__waits_for_its_time_then_deploys_once(
+    tenant, people, clock, monkeypatch
+):
+    from releases.services import release_schedule
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    clock.set(TUESDAY_23 - dt.timedelta(minutes=1))
+    assert deploy_due() == 0
+    # A tick while a worker was down: the release is still due at the next tick.
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=3))
+    assert deploy_due() == 1
+    release.refresh_from_db()
+    assert release.state == Release.State.DEPLOYED
+    assert deploy_due() == 0
+
+
+@pytest.mark.django_db
+def test_deploy_due__window_closed_before_it_ran__returns_to_approved_with_reason(
+    tenant, people, clock
+):
+    from releases.services import release_schedule
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    clock.set(TUESDAY_23 + dt.timedelta(hours=7))  # Wednesday 06:00: the window closed at 05:00
+    deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+    assert "window closed" in release.last_error

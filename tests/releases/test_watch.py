@@ -1,0 +1,198 @@
+"""The post-deploy watch: the oracle's verdict settles it; fail alerts and may roll back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+from django.core import mail
+
+from institutions.selectors import environment_branding
+from releases import watch
+from releases.models import Release
+from releases.services import (
+    ReleaseRefused,
+    policy_for,
+    release_deploy,
+    release_watch_check,
+    release_watch_decide,
+)
+from releases.tasks import watch_due
+from tests.releases.test_release_flow import TUESDAY_23, approved
+
+
+@dataclass(frozen=True)
+class Result:
+    metric: str
+    cohort: str
+    value: float | None
+    sample: int
+    pass_threshold: float
+    fail_threshold: float
+    min_sample: int
+    verdict: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    results: tuple
+
+
+class FakeOracle:
+    """Stands in for flags.oracle.oracle_judge: answers a 5xx rate the test chooses."""
+
+    def __init__(self):
+        self.rate, self.sample, self.calls = 0.0, 0, []
+
+    def __call__(self, *, environment, rules, start, end):
+        self.calls.append((environment, rules, start, end))
+        rule = next(r for r in rules if r.metric == "http_5xx_rate")
+        if self.sample < rule.min_sample:
+            verdict = "inconclusive"
+        elif self.rate >= rule.fail_threshold:
+            verdict = "fail"
+        elif self.rate < rule.pass_threshold:
+            verdict = "pass"
+        else:
+            verdict = "inconclusive"
+        result = Result(
+            rule.metric,
+            "all",
+            self.rate,
+            self.sample,
+            rule.pass_threshold,
+            rule.fail_threshold,
+            rule.min_sample,
+            verdict,
+            f"{round(self.rate * self.sample)} of {self.sample} requests were 5xx",
+        )
+        return Verdict(verdict, (result,))
+
+
+@pytest.fixture
+def oracle(monkeypatch):
+    fake = FakeOracle()
+    monkeypatch.setattr(watch, "oracle", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def deployed(tenant, people, clock, django_capture_on_commit_callbacks):
+    release = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    with django_capture_on_commit_callbacks(execute=True):
+        release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    return release
+
+
+@pytest.mark.django_db
+def test_watch__fail_with_auto_rollback__production_returns_and_signers_are_told(
+    tenant, people, clock, oracle, deployed, django_capture_on_commit_callbacks
+):
+    policy = policy_for(tenant.institution)
+    policy.auto_rollback = True
+    policy.save()
+    oracle.rate, oracle.sample = 0.12, 400
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert watch_due() == 1
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.FAILED
+    assert deployed.state == Release.State.ROLLED_BACK
+    assert deployed.watch_verdict["results"][0]["sample"] == 400
+    assert environment_branding(tenant.production).primary_color == "#1f4e79"
+    (message,) = mail.outbox
+    assert set(message.to) == {
+        "ivan@cu.test",
+        "lena@cu.test",
+        "mo@cu.test",
+        "mara@cu.test",
+    }
+    assert "48 of 400 requests were 5xx" in message.body
+    assert "rolled back" in message.body
+    environment, rules, start, end = oracle.calls[0]
+    assert environment == tenant.production
+    assert end == TUESDAY_23 + dt.timedelta(minutes=5)
+    assert start == deployed.deployed_at
+    assert {r.metric for r in rules} == {
+        "http_5xx_rate",
+        "delivery_failure_rate",
+        "http_p95_latency_ms",
+    }
+
+
+@pytest.mark.django_db
+def test_watch__fail_without_auto_rollback__alerts_and_keeps_production(
+    tenant, clock, oracle, deployed, django_capture_on_commit_callbacks
+):
+    oracle.rate, oracle.sample = 0.06, 150
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.FAILED
+    assert deployed.state == Release.State.DEPLOYED
+    assert "Automatic rollback is off" in mail.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_watch__few_requests__keeps_watching_then_asks_a_person(
+    tenant, people, clock, oracle, deployed, django_capture_on_commit_callbacks
+):
+    oracle.rate, oracle.sample = 0.5, 20  # alarming, but too few requests to judge
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=10))
+    release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.WATCHING
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.NEEDS_DECISION
+    assert len(deployed.watch_history) == 2
+    assert "ada@cu.test" in mail.outbox[0].to
+    with pytest.raises(ReleaseRefused, match="comment is required"):
+        release_watch_decide(
+            environment=tenant.staging, release=deployed, keep=True, comment="", actor=people.it
+        )
+    release_watch_decide(
+        environment=tenant.staging,
+        release=deployed,
+        keep=True,
+        comment="Traffic is low at night; pages checked by hand.",
+        actor=people.it,
+    )
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.ACCEPTED
+
+
+@pytest.mark.django_db
+def test_watch__pass__settles_at_the_end_of_the_period(tenant, clock, oracle, deployed):
+    oracle.rate, oracle.sample = 0.001, 5000
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=30))
+    release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.WATCHING
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=60))
+    release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.PASSED
+    assert deployed.watch_verdict["verdict"] == "pass"
+
+
+@pytest.mark.django_db
+def test_watch__no_oracle_installed__is_inconclusive_not_a_pass(
+    tenant, clock, deployed, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "flags.oracle", None)  # import fails as if absent
+    assert watch.oracle() is None
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=61))
+    release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.NEEDS_DECISION
+    assert "No oracle is installed" in deployed.watch_verdict["detail"]
