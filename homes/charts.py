@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-WIDTH, HEIGHT, PAD_X, PAD_Y = 600, 220, 64, 24
+WIDTH, HEIGHT, PAD_X, PAD_Y = 600, 260, 112, 28
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class Chart:
     summary: str
     width: int = WIDTH
     height: int = HEIGHT
+    pad_x: int = PAD_X
+    right: int = WIDTH - PAD_X // 2
+    label_x: int = PAD_X - 8
 
 
 def _money(value: Decimal) -> str:
@@ -34,7 +37,7 @@ def value_chart(history: list[tuple[date, Decimal]]) -> Chart | None:
     low, high = low - span * Decimal("0.1"), high + span * Decimal("0.1")
     first, last = history[0][0], history[-1][0]
     days = max((last - first).days, 1)
-    inner_w, inner_h = WIDTH - 2 * PAD_X, HEIGHT - 2 * PAD_Y
+    inner_w, inner_h = WIDTH - PAD_X - PAD_X // 2, HEIGHT - 2 * PAD_Y
 
     def xy(day: date, value: Decimal) -> tuple[float, float]:
         x = PAD_X + (inner_w * (day - first).days / days if len(history) > 1 else inner_w / 2)
