@@ -24,6 +24,7 @@ from homes.finance.equity import (
 from homes.finance.matching import HomeState, LienState, ProductTerms, rank_matches
 from homes.models import HomeSettings, Lien, OfferMatch, OfferProduct, Property
 from homes.selectors import home_settings
+from homes.services.bulk import fast_bulk_update
 
 COMPUTED_FIELDS = [
     "lien_balance",
@@ -153,9 +154,7 @@ class Recomputer:
         for prop in properties:
             matches.extend(self.compute(prop, liens.get(prop.pk, [])))
         with transaction.atomic():
-            Property.objects.bulk_update(
-                properties, [*extra_fields, *COMPUTED_FIELDS], batch_size=BATCH
-            )
+            fast_bulk_update(properties, [*extra_fields, *COMPUTED_FIELDS])
             OfferMatch.objects.filter(environment=self.environment, property_id__in=ids).delete()
             OfferMatch.objects.bulk_create(matches, batch_size=BATCH)
         return len(properties)
