@@ -7,4 +7,11 @@ class HomesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from homes import demo  # noqa: F401  (registers the demo members step)
+        from homes import demo  # noqa: F401  (registers the demo steps)
+        from institutions import promotion
+
+        # Configuration promoted from staging to production by release.
+        promotion.register("homes.HomeSettings", natural_key=("environment",))
+        promotion.register(
+            "homes.OfferProduct", natural_key=("environment", "name"), exclude=("updated_at",)
+        )

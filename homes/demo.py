@@ -66,3 +66,12 @@ def demo_members(institution: Institution, report: DemoReport) -> None:
 
 
 register_demo_step(demo_members, order=10)
+
+
+def _demo_homes(institution: Institution, report: DemoReport) -> None:
+    from homes.demo_homes import demo_homes
+
+    demo_homes(institution, report)
+
+
+register_demo_step(_demo_homes, order=20)

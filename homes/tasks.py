@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
 from homes.models import Member
@@ -37,3 +38,32 @@ def send_magic_link(self, environment, member_id: int) -> None:
     )
     message.attach_alternative(render_to_string("emails/magic_link.html", context), "text/html")
     message.send()
+
+
+@tenant_task(
+    name="homes.refresh_valuations",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def refresh_valuations(self, environment, run_id: int) -> None:
+    """Revalue every property of the environment (resumes from the run's cursor)."""
+    from homes.models import RefreshRun
+    from homes.services.valuations import refresh_run
+
+    run = RefreshRun.objects.get(pk=run_id)
+    refresh_run(environment=environment, run=run)
+
+
+@tenant_task(
+    name="homes.recompute_matches",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def recompute_matches(self, environment) -> None:
+    """Recompute equity and offer matches of every property (after a product change)."""
+    from homes.services.recompute import properties_recompute
+
+    properties_recompute(environment=environment)

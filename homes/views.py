@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homes.forms import MagicLinkRequestForm
-from homes.middleware import VISITED_BY_SESSION_KEY, member_login, member_logout
+from homes.middleware import member_login, member_logout
 from homes.services import (
     LoginError,
     launch_link_login,
@@ -47,15 +47,6 @@ def _safe_next(request, default="/") -> str:
     ):
         return target
     return default
-
-
-@member_required
-def home(request):
-    return render(
-        request,
-        "homes/home.html",
-        {"member": request.member, "visited_by": request.session.get(VISITED_BY_SESSION_KEY)},
-    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,5 +1,23 @@
-"""Every write about members goes through these services."""
+"""Every write about members and their homes goes through these services."""
 
+from homes.services.engagement import (
+    EnrollmentError,
+    dashboard_viewed,
+    member_auto_enroll,
+    member_opt_in,
+    member_opt_out,
+    offer_save,
+    offer_select,
+    offer_view,
+)
+from homes.services.homes import (
+    home_settings_save,
+    lien_delete,
+    lien_save,
+    offer_product_delete,
+    offer_product_save,
+    property_save,
+)
 from homes.services.login import (
     LoginError,
     launch_link_build,
@@ -10,15 +28,39 @@ from homes.services.login import (
     member_visit_redeem,
 )
 from homes.services.members import member_create, member_update
+from homes.services.recompute import properties_recompute
+from homes.services.valuations import property_revalue, refresh_run, refresh_start
+from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
 
 __all__ = [
+    "EnrollmentError",
     "LoginError",
+    "VendorImportError",
+    "dashboard_viewed",
+    "home_settings_save",
     "launch_link_build",
     "launch_link_login",
+    "lien_delete",
+    "lien_save",
     "magic_link_issue",
     "magic_link_redeem",
+    "member_auto_enroll",
     "member_create",
+    "member_opt_in",
+    "member_opt_out",
     "member_update",
     "member_visit_link_build",
     "member_visit_redeem",
+    "offer_product_delete",
+    "offer_product_save",
+    "offer_save",
+    "offer_select",
+    "offer_view",
+    "parse_vendor_csv",
+    "properties_recompute",
+    "property_revalue",
+    "property_save",
+    "refresh_run",
+    "refresh_start",
+    "vendor_values_import",
 ]

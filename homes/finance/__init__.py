@@ -1,0 +1,1 @@
+"""Pure arithmetic of homes (no database): amortization, equity, offer matching, disclosures."""

@@ -1,0 +1,35 @@
+"""Revalue every property of an environment, printing progress; --resume continues a run."""
+
+from homes.models import RefreshRun
+from homes.services import refresh_run, refresh_start
+from institutions.tenancy import TenantCommand
+
+
+class Command(TenantCommand):
+    help = "Revalue every property of an environment (then equity and offer matches)."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--resume", type=int, help="Id of an unfinished run to resume.")
+        parser.add_argument("--status", action="store_true", help="Show recent runs and exit.")
+        parser.add_argument("--queue", action="store_true", help="Queue it on Celery instead.")
+
+    def handle_tenant(self, env, *args, **options):
+        # `options` already holds the --environment kind, so the Environment is `env`.
+        environment = env
+        if options["status"]:
+            for run in RefreshRun.objects.filter(environment=environment)[:10]:
+                self.stdout.write(f"{run.pk:>6} {run.status:<8} {run.progress_text} {run.as_of}")
+            return
+        if options["resume"]:
+            run = RefreshRun.objects.get(environment=environment, pk=options["resume"])
+        else:
+            run = refresh_start(
+                environment=environment, actor_label="manage.py", enqueue=options["queue"]
+            )
+            if options["queue"]:
+                self.stdout.write(f"Queued refresh {run.pk} ({run.total:,} properties).")
+                return
+        self.stdout.write(f"Refresh {run.pk}: {run.total:,} properties, from id {run.cursor}.")
+        run = refresh_run(environment=environment, run=run)
+        self.stdout.write(self.style.SUCCESS(f"Refresh {run.pk} {run.status}: {run.progress_text}"))

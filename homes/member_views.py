@@ -1,0 +1,180 @@
+"""Member home pages: dashboard, offers, enrollment and the digital-banking tile.
+
+Pages only read what services stored (equity, matches); they never compute offers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_http_methods
+
+from homes import selectors
+from homes.charts import value_chart
+from homes.forms import OptInForm
+from homes.models import Member, OfferMatch, OfferProduct
+from homes.services import (
+    EnrollmentError,
+    dashboard_viewed,
+    member_auto_enroll,
+    member_opt_in,
+    member_opt_out,
+    offer_save,
+    offer_select,
+    offer_view,
+)
+from homes.views import member_required
+from institutions.pages import tenant_object_page
+
+
+def _enrollment_gate(request):
+    """Auto-enroll a pending member, or send them to opt in; opted-out members see why."""
+    member = request.member
+    if member.enrollment == Member.Enrollment.PENDING:
+        settings = selectors.home_settings(request.environment)
+        if settings.enrollment_mode == settings.Enrollment.AUTO:
+            member_auto_enroll(environment=request.environment, member=member)
+        else:
+            return redirect("homes:enroll")
+    if member.enrollment == Member.Enrollment.OPTED_OUT:
+        settings = selectors.home_settings(request.environment)
+        return render(request, "homes/opted_out.html", {"settings": settings})
+    return None
+
+
+def _what_if(request, board) -> Decimal | None:
+    raw = request.GET.get("value")
+    if not raw or board.property is None or board.property.value is None:
+        return None
+    try:
+        value = Decimal(raw.replace(",", "").replace("$", ""))
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    low, high = board.property.value / 2, board.property.value * Decimal("1.5")
+    return min(max(value.quantize(Decimal(1)), low), high)
+
+
+@member_required
+def dashboard(request):
+    gate = _enrollment_gate(request)
+    if gate is not None:
+        return gate
+    board = selectors.dashboard(request.environment, request.member)
+    dashboard_viewed(environment=request.environment, member=request.member)
+    prop = board.property
+    context = {"board": board, "member": request.member}
+    if prop is not None and board.visible.show_value:
+        what_if = _what_if(request, board)
+        slider_value = what_if or prop.value
+        context.update(
+            chart=value_chart(board.history),
+            top_matches=board.matches[:3],
+            slider_min=(prop.value / 2).quantize(Decimal(1000)),
+            slider_max=(prop.value * Decimal("1.5")).quantize(Decimal(1000)),
+            slider_value=slider_value.quantize(Decimal(1)),
+            what_if=what_if,
+            what_if_power=board.formula.amount(slider_value, prop.lien_balance or 0),
+            cltv_percent=(board.formula.max_cltv * 100).normalize(),
+            cltv_of_value=(board.formula.max_cltv * prop.value).quantize(Decimal(1)),
+        )
+    return render(request, "homes/dashboard.html", context)
+
+
+@member_required
+def offers(request):
+    gate = _enrollment_gate(request)
+    if gate is not None:
+        return gate
+    board = selectors.dashboard(request.environment, request.member)
+    return render(request, "homes/offers.html", {"board": board})
+
+
+def _product(request, pk) -> OfferProduct:
+    return get_object_or_404(OfferProduct, pk=pk, environment=request.environment, is_active=True)
+
+
+@tenant_object_page(OfferProduct)
+@member_required
+def offer_detail(request, pk: int):
+    product = _product(request, pk)
+    match = (
+        OfferMatch.objects.filter(member=request.member, product=product).order_by("rank").first()
+    )
+    state = offer_view(environment=request.environment, member=request.member, product=product)
+    return render(
+        request,
+        "homes/offer_detail.html",
+        {"product": product, "match": match, "state": state},
+    )
+
+
+def _offer_action(request, pk, action, done_message):
+    product = _product(request, pk)  # another tenant's offer answers 404 before anything else
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    action(environment=request.environment, member=request.member, product=product)
+    messages.success(request, done_message)
+    return redirect("homes:offer", pk=product.pk)
+
+
+@tenant_object_page(OfferProduct)
+@member_required
+def offer_save_view(request, pk: int):
+    return _offer_action(request, pk, offer_save, "Saved. You'll find it under your offers.")
+
+
+@tenant_object_page(OfferProduct)
+@member_required
+def offer_select_view(request, pk: int):
+    return _offer_action(
+        request, pk, offer_select, "Thanks! A loan officer will contact you about this offer."
+    )
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def enroll(request):
+    member = request.member
+    form = OptInForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member_opt_in(environment=request.environment, member=member, **form.cleaned_data)
+        except EnrollmentError as error:
+            for name, message in error.errors.items():
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            return redirect("homes:home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "homes/enroll.html", {"form": form}, status=status)
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def no_home(request):
+    settings = selectors.home_settings(request.environment)
+    if request.method == "POST":
+        member_opt_out(environment=request.environment, member=request.member)
+        return render(request, "homes/opted_out.html", {"settings": settings})
+    return render(request, "homes/no_home_confirm.html", {"settings": settings})
+
+
+@xframe_options_exempt
+def tile(request):
+    """Compact tile for digital banking; only the institution's banking origins may frame it."""
+    member = request.member
+    prop, shown = None, False
+    if member and member.enrollment != Member.Enrollment.OPTED_OUT:
+        settings = selectors.home_settings(request.environment)
+        prop = selectors.Property.objects.filter(member=member).order_by("pk").first()
+        shown = selectors.visibility(settings, prop, timezone.localdate()).show_value
+    response = render(request, "homes/tile.html", {"prop": prop, "shown": shown})
+    origins = " ".join(request.environment.institution.digital_banking_origins or [])
+    response["Content-Security-Policy"] = f"frame-ancestors 'self' {origins}".strip()
+    return response

@@ -1,0 +1,182 @@
+"""Vendor values, by CSV upload (admin) or API: refused whole when any row is bad."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils import timezone
+
+from homes.models import Property, VendorValue
+from homes.services.valuations import Revaluer
+from institutions.models import AuditEntry
+from institutions.services import audit_record
+
+REQUIRED_COLUMNS = ("property", "value", "as_of")
+OPTIONAL_COLUMNS = ("low", "high", "fsd")
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 1-based data row (the header is row 0)
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"Row {self.row}, {self.field}: {self.message}"
+
+
+class VendorImportError(Exception):
+    """The import was refused; nothing was saved. `errors` names each bad row and field."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__("; ".join(map(str, errors[:20])))
+        self.errors = errors
+
+
+def _decimal(raw, row, field, errors, *, required=False, lo=None, hi=None):
+    text = (raw if raw is not None else "").strip().replace(",", "").lstrip("$")
+    if not text:
+        if required:
+            errors.append(RowError(row, field, "is required."))
+        return None
+    try:
+        value = Decimal(text)
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        errors.append(RowError(row, field, f"{raw!r} is not a number."))
+        return None
+    if lo is not None and value < lo:
+        errors.append(RowError(row, field, f"{value} is below {lo}."))
+        return None
+    if hi is not None and value > hi:
+        errors.append(RowError(row, field, f"{value} is above {hi}."))
+        return None
+    return value
+
+
+def _date(raw, row, field, errors):
+    text = (raw or "").strip()
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        errors.append(RowError(row, field, f"{text!r} is not a date (YYYY-MM-DD)."))
+        return None
+    if value > timezone.localdate():
+        errors.append(RowError(row, field, f"{value} is in the future."))
+        return None
+    return value
+
+
+def parse_vendor_csv(content: bytes | str) -> list[dict]:
+    """Rows of a vendor CSV as dicts; a missing column is an error naming it."""
+    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise VendorImportError([RowError(0, c, "column is missing.") for c in missing])
+    reader.fieldnames = columns
+    return list(reader)
+
+
+def vendor_values_import(
+    *, environment, rows: list[dict], vendor: str = "vendor", actor=None, actor_label=""
+) -> int:
+    """Validate every row, then store them all and revalue those properties, or nothing.
+
+    A row names its property by external id (or by `#<id>`), and gives value, as_of and
+    either fsd or both low and high.
+    """
+    if not rows:
+        raise VendorImportError([RowError(0, "file", "has no data rows.")])
+    if len(rows) > MAX_ROWS:
+        raise VendorImportError([RowError(0, "file", f"has more than {MAX_ROWS:,} rows.")])
+    refs = {str(r.get("property") or "").strip() for r in rows}
+    by_external = dict(
+        Property.objects.filter(environment=environment, external_id__in=refs).values_list(
+            "external_id", "pk"
+        )
+    )
+    pk_refs = [int(r[1:]) for r in refs if r.startswith("#") and r[1:].isdigit()]
+    by_pk = set(
+        Property.objects.filter(environment=environment, pk__in=pk_refs).values_list(
+            "pk", flat=True
+        )
+    )
+    errors: list[RowError] = []
+    values: list[VendorValue] = []
+    seen: dict[tuple, int] = {}
+    for number, raw in enumerate(rows, start=1):
+        row_errors: list[RowError] = []
+        ref = str(raw.get("property") or "").strip()
+        pid = by_external.get(ref)
+        if pid is None and ref.startswith("#") and ref[1:].isdigit() and int(ref[1:]) in by_pk:
+            pid = int(ref[1:])
+        if not ref:
+            row_errors.append(RowError(number, "property", "is required."))
+        elif pid is None:
+            row_errors.append(RowError(number, "property", f"no property {ref!r} here."))
+        value = _decimal(raw.get("value"), number, "value", row_errors, required=True, lo=1)
+        low = _decimal(raw.get("low"), number, "low", row_errors, lo=0)
+        high = _decimal(raw.get("high"), number, "high", row_errors, lo=0)
+        fsd = _decimal(raw.get("fsd"), number, "fsd", row_errors, lo=Decimal("0.0001"), hi=1)
+        as_of = _date(raw.get("as_of"), number, "as_of", row_errors)
+        if value is not None and low is not None and low > value:
+            row_errors.append(RowError(number, "low", f"{low} is above the value {value}."))
+        if value is not None and high is not None and high < value:
+            row_errors.append(RowError(number, "high", f"{high} is below the value {value}."))
+        if fsd is None and (low is None or high is None) and not row_errors:
+            row_errors.append(RowError(number, "fsd", "give the FSD, or both low and high."))
+        key = (pid, vendor, as_of)
+        if not row_errors and key in seen:
+            row_errors.append(
+                RowError(number, "property", f"repeats row {seen[key]} for the same date.")
+            )
+        seen.setdefault(key, number)
+        if row_errors:
+            errors.extend(row_errors)
+            continue
+        if fsd is not None:
+            fsd = fsd.quantize(Decimal("0.0001"))
+        values.append(
+            VendorValue(
+                environment=environment,
+                property_id=pid,
+                vendor=vendor,
+                value=value,
+                low=low,
+                high=high,
+                fsd=fsd,
+                as_of=as_of,
+            )
+        )
+    if errors:
+        raise VendorImportError(errors)
+    with transaction.atomic():
+        VendorValue.objects.bulk_create(
+            values,
+            update_conflicts=True,
+            unique_fields=["environment", "property", "vendor", "as_of"],
+            update_fields=["value", "low", "high", "fsd"],
+        )
+        audit_record(
+            action=AuditEntry.Action.CREATE,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            object_type="homes.VendorValue",
+            object_repr=f"{len(values)} vendor values ({vendor})",
+            changes={"imported": {"before": None, "after": len(values)}},
+        )
+        ids = sorted({v.property_id for v in values})
+        revaluer = Revaluer(environment)
+        for start in range(0, len(ids), 1000):
+            revaluer.revalue(list(Property.objects.filter(pk__in=ids[start : start + 1000])))
+    return len(values)

@@ -1,0 +1,257 @@
+"""Valuation providers behind one interface, tried in the institution's order.
+
+A provider values a batch of properties and answers None for a property it cannot value.
+`value_properties` asks each provider in turn for the properties still without an answer,
+and treats an answer whose FSD is above the institution's threshold as no answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from threading import Lock
+
+from homes.finance.rounding import cents
+from homes.models import Property, Provider, Sale, VendorValue
+from homes.valuation.estimator import Comparable, ComparableSalesEstimator, Estimate, Subject
+
+FSD_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class ValueResult:
+    value: Decimal
+    low: Decimal
+    high: Decimal
+    fsd: Decimal
+    confidence: int
+
+
+def confidence_of(fsd: Decimal) -> int:
+    """P(|error| ≤ 10%) in percent for a normal error with sd = fsd (the usual AVM reading)."""
+    fsd = float(fsd)
+    if fsd <= 0:
+        return 100
+    return max(0, min(100, round(100 * math.erf(0.1 / (fsd * math.sqrt(2))))))
+
+
+class ValuationProvider:
+    name: str = ""
+
+    def value_many(self, properties: list[Property], as_of: date) -> dict[int, ValueResult]:
+        """Values by property id; a property left out has no answer from this provider."""
+        raise NotImplementedError
+
+
+# -- comparable sales -------------------------------------------------------------------
+
+_SALE_FIELDS = (
+    "id", "price", "sale_date", "latitude", "longitude", "living_sqft", "lot_sqft", "bedrooms",
+    "bathrooms", "year_built", "grade", "condition", "view", "waterfront", "floors",
+    "yr_renovated", "sqft_basement", "sqft_living15", "sqft_lot15", "zipcode",
+)  # fmt: skip
+_estimators: OrderedDict[str, ComparableSalesEstimator] = OrderedDict()
+_estimators_lock = Lock()
+_CACHE_SIZE = 4
+
+
+def _comparables(environment) -> list[Comparable]:
+    rows = Sale.objects.filter(environment=environment).order_by("id").values_list(*_SALE_FIELDS)
+    return [
+        Comparable(
+            id=r[0],
+            price=r[1],
+            sale_date=r[2],
+            lat=r[3],
+            lon=r[4],
+            living_sqft=r[5],
+            lot_sqft=r[6],
+            bedrooms=r[7],
+            bathrooms=r[8],
+            year_built=r[9],
+            grade=r[10],
+            condition=r[11],
+            view=r[12],
+            waterfront=r[13],
+            floors=r[14],
+            yr_renovated=r[15],
+            sqft_basement=r[16],
+            sqft_living15=r[17],
+            sqft_lot15=r[18],
+            zipcode=r[19] or None,
+        )
+        for r in rows
+    ]
+
+
+def _fingerprint(sales: list[Comparable]) -> str:
+    # By content, not ids: environments holding the same recorded sales share one estimator
+    # (ids only label the comparables; the sales are the same).
+    digest = hashlib.blake2b(digest_size=16)
+    for s in sales:
+        digest.update(
+            f"{s.price}|{s.sale_date}|{s.lat}|{s.lon}|{s.living_sqft}|{s.year_built}|"
+            f"{s.lot_sqft}|{s.grade}\n".encode()
+        )
+    return digest.hexdigest()
+
+
+def sales_estimator(environment) -> ComparableSalesEstimator | None:
+    """The estimator over the environment's recorded sales (built once per distinct set)."""
+    sales = _comparables(environment)
+    if not sales:
+        return None
+    key = _fingerprint(sales)
+    with _estimators_lock:
+        if key in _estimators:
+            _estimators.move_to_end(key)
+            return _estimators[key]
+    estimator = ComparableSalesEstimator(sales)
+    with _estimators_lock:
+        _estimators[key] = estimator
+        while len(_estimators) > _CACHE_SIZE:
+            _estimators.popitem(last=False)
+    return estimator
+
+
+def subject_of(p: Property) -> Subject | None:
+    if p.latitude is None or p.longitude is None or not p.living_sqft:
+        return None
+    return Subject(
+        lat=p.latitude,
+        lon=p.longitude,
+        living_sqft=p.living_sqft,
+        lot_sqft=p.lot_sqft,
+        bedrooms=p.bedrooms,
+        bathrooms=float(p.bathrooms) if p.bathrooms is not None else None,
+        year_built=p.year_built,
+        grade=p.grade,
+        condition=p.condition,
+        zipcode=p.postal_code or None,
+    )
+
+
+def result_of_estimate(estimate: Estimate) -> ValueResult:
+    return ValueResult(
+        value=estimate.value,
+        low=estimate.low,
+        high=estimate.high,
+        fsd=Decimal(estimate.fsd).quantize(FSD_PLACES),
+        confidence=int(estimate.confidence),
+    )
+
+
+class ComparableSalesProvider(ValuationProvider):
+    name = Provider.COMPARABLE
+
+    def __init__(self, environment, estimator: ComparableSalesEstimator | None = None):
+        self.environment = environment
+        self._estimator = estimator
+        self._loaded = estimator is not None
+
+    @property
+    def estimator(self) -> ComparableSalesEstimator | None:
+        if not self._loaded:
+            self._estimator, self._loaded = sales_estimator(self.environment), True
+        return self._estimator
+
+    def value_many(self, properties, as_of):
+        subjects = [(p.pk, subject_of(p)) for p in properties]
+        subjects = [(pk, s) for pk, s in subjects if s is not None]
+        if not subjects or self.estimator is None:
+            return {}
+        estimates = self.estimator.estimate_many([s for _, s in subjects])
+        return {
+            pk: result_of_estimate(e)
+            for (pk, _), e in zip(subjects, estimates, strict=True)
+            if e is not None
+        }
+
+
+# -- vendor values ----------------------------------------------------------------------
+
+
+def vendor_result(value, low, high, fsd) -> ValueResult:
+    """A vendor's value; the FSD comes from the vendor, else from its range (±1 sd)."""
+    value = cents(value)
+    if fsd is None:
+        fsd = (Decimal(high) - Decimal(low)) / (2 * value)
+    fsd = Decimal(fsd).quantize(FSD_PLACES)
+    low = cents(low) if low is not None else cents(value * (1 - fsd))
+    high = cents(high) if high is not None else cents(value * (1 + fsd))
+    return ValueResult(value, low, high, fsd, confidence_of(fsd))
+
+
+class VendorProvider(ValuationProvider):
+    name = Provider.VENDOR
+
+    def value_many(self, properties, as_of):
+        ids = [p.pk for p in properties]
+        rows = (
+            VendorValue.objects.filter(property_id__in=ids, as_of__lte=as_of)
+            .order_by("property_id", "-as_of", "-id")
+            .values_list("property_id", "value", "low", "high", "fsd")
+        )
+        answers: dict[int, ValueResult] = {}
+        for pid, value, low, high, fsd in rows:
+            if pid not in answers:  # the newest value of each property
+                answers[pid] = vendor_result(value, low, high, fsd)
+        return answers
+
+
+# -- mock -------------------------------------------------------------------------------
+
+
+class MockProvider(ValuationProvider):
+    """Deterministic values for staging: the same property and month give the same value."""
+
+    name = Provider.MOCK
+
+    def value_many(self, properties, as_of):
+        answers = {}
+        for p in properties:
+            h = int.from_bytes(hashlib.sha256(f"{p.pk}:{as_of:%Y-%m}".encode()).digest()[:8], "big")
+            per_sqft = Decimal(220 + h % 260)
+            sqft = p.living_sqft or 1800
+            value = (per_sqft * sqft / 1000).quantize(Decimal(1), ROUND_HALF_EVEN) * 1000
+            fsd = Decimal(5 + (h >> 16) % 12) / 100
+            answers[p.pk] = ValueResult(
+                value,
+                cents(value * (1 - fsd)),
+                cents(value * (1 + fsd)),
+                fsd.quantize(FSD_PLACES),
+                confidence_of(fsd),
+            )
+        return answers
+
+
+def providers_for(environment, order: list[str], *, estimator=None) -> list[ValuationProvider]:
+    made = {
+        Provider.COMPARABLE: lambda: ComparableSalesProvider(environment, estimator),
+        Provider.VENDOR: VendorProvider,
+        Provider.MOCK: MockProvider,
+    }
+    return [made[name]() for name in order if name in made]
+
+
+def value_properties(
+    properties: list[Property],
+    providers: list[ValuationProvider],
+    *,
+    fsd_threshold: Decimal,
+    as_of: date,
+) -> dict[int, tuple[str, ValueResult]]:
+    """Each property's value from the first provider that answers within the FSD threshold."""
+    chosen: dict[int, tuple[str, ValueResult]] = {}
+    for provider in providers:
+        remaining = [p for p in properties if p.pk not in chosen]
+        if not remaining:
+            break
+        for pk, result in provider.value_many(remaining, as_of).items():
+            if result.fsd <= fsd_threshold:
+                chosen[pk] = (provider.name, result)
+    return chosen

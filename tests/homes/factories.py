@@ -1,0 +1,165 @@
+"""Factories of the homes models (registered for the generic tenancy and isolation tests)."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import factory
+
+from homes.models import (
+    HomeSettings,
+    Lien,
+    MemberOffer,
+    OfferMatch,
+    OfferProduct,
+    Property,
+    RefreshRun,
+    Sale,
+    Valuation,
+    VendorValue,
+)
+from institutions.tenancy import environment_scope
+from tests.factories import MemberFactory, TenantFactory, tenant_factory
+
+TODAY = datetime.date.today
+
+
+@tenant_factory(Property)
+class PropertyFactory(TenantFactory):
+    class Meta:
+        model = Property
+
+    member = factory.LazyAttribute(lambda o: MemberFactory(environment=o.environment))
+    external_id = factory.Sequence(lambda n: f"P{n:06d}")
+    street = factory.Sequence(lambda n: f"{100 + n} Pine Street")
+    city = "Seattle"
+    state = "WA"
+    postal_code = "98103"
+    latitude = 47.66
+    longitude = -122.34
+    bedrooms = 3
+    bathrooms = Decimal("2.00")
+    living_sqft = 1800
+    lot_sqft = 5000
+    year_built = 1990
+    owner_occupied = True
+    purchase_date = datetime.date(2015, 6, 1)
+    purchase_price = Decimal("400000.00")
+
+
+@tenant_factory(Lien)
+class LienFactory(TenantFactory):
+    class Meta:
+        model = Lien
+
+    property = factory.LazyAttribute(lambda o: PropertyFactory(environment=o.environment))
+    position = 1
+    kind = Lien.Kind.FIRST_MORTGAGE
+    original_amount = Decimal("200000.00")
+    rate = Decimal("6.000")
+    term_months = 360
+    origination_date = datetime.date(2020, 1, 1)
+    balance = Decimal("200000.00")
+    balance_as_of = factory.LazyFunction(TODAY)
+
+
+@tenant_factory(Valuation)
+class ValuationFactory(TenantFactory):
+    class Meta:
+        model = Valuation
+
+    property = factory.LazyAttribute(lambda o: PropertyFactory(environment=o.environment))
+    provider = "mock"
+    value = Decimal("300000")
+    low = Decimal("280000")
+    high = Decimal("320000")
+    confidence = 80
+    fsd = Decimal("0.0700")
+    as_of = factory.Sequence(lambda n: datetime.date(2020, 1, 1) + datetime.timedelta(days=n))
+
+
+@tenant_factory(VendorValue)
+class VendorValueFactory(TenantFactory):
+    class Meta:
+        model = VendorValue
+
+    property = factory.LazyAttribute(lambda o: PropertyFactory(environment=o.environment))
+    value = Decimal("310000")
+    fsd = Decimal("0.0500")
+    as_of = factory.Sequence(lambda n: datetime.date(2020, 1, 1) + datetime.timedelta(days=n))
+
+
+@tenant_factory(Sale)
+class SaleFactory(TenantFactory):
+    class Meta:
+        model = Sale
+
+    price = Decimal("450000")
+    latitude = 47.66
+    longitude = -122.34
+    living_sqft = 1800
+    year_built = 1980
+
+
+@tenant_factory(RefreshRun)
+class RefreshRunFactory(TenantFactory):
+    class Meta:
+        model = RefreshRun
+
+    as_of = factory.LazyFunction(TODAY)
+
+
+@tenant_factory(HomeSettings)
+def home_settings_factory(environment, **kwargs) -> HomeSettings:
+    """One per environment: return the existing row, or make it."""
+    with environment_scope(environment):
+        settings, _ = HomeSettings.objects.get_or_create(environment=environment, defaults=kwargs)
+        if kwargs:
+            HomeSettings.objects.filter(pk=settings.pk).update(**kwargs)
+            settings.refresh_from_db()
+    return settings
+
+
+@tenant_factory(OfferProduct)
+class OfferProductFactory(TenantFactory):
+    class Meta:
+        model = OfferProduct
+
+    name = factory.Sequence(lambda n: f"HELOC {n}")
+    kind = OfferProduct.Kind.HELOC
+    title = "Home equity line of credit"
+    summary = "Borrow against your home when you need it."
+    rate_type = OfferProduct.RateType.FIXED
+    apr = Decimal("7.250")
+    max_cltv = Decimal("0.8000")
+    min_amount = Decimal("10000")
+    max_amount = Decimal("250000")
+    term_months = 120
+    disclosures = "APR 7.25%. Repayment term 10 years."
+
+
+@tenant_factory(OfferMatch)
+class OfferMatchFactory(TenantFactory):
+    class Meta:
+        model = OfferMatch
+
+    property = factory.LazyAttribute(lambda o: PropertyFactory(environment=o.environment))
+    member = factory.LazyAttribute(lambda o: o.property.member)
+    product = factory.LazyAttribute(lambda o: OfferProductFactory(environment=o.environment))
+    rank = 1
+    benefit_kind = OfferMatch.Benefit.AVAILABLE_LINE
+    benefit = Decimal("40000")
+    score = Decimal("4000")
+    amount = Decimal("40000")
+    rate = Decimal("7.250")
+    computed_at = factory.Faker("past_datetime", tzinfo=datetime.UTC)
+
+
+@tenant_factory(MemberOffer)
+class MemberOfferFactory(TenantFactory):
+    class Meta:
+        model = MemberOffer
+
+    member = factory.LazyAttribute(lambda o: MemberFactory(environment=o.environment))
+    product = factory.LazyAttribute(lambda o: OfferProductFactory(environment=o.environment))

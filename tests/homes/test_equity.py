@@ -1,0 +1,122 @@
+import datetime
+from decimal import Decimal as D
+
+import pytest
+
+from homes.finance.equity import (
+    LienTerms,
+    balance_after,
+    borrowing_power,
+    current_balance,
+    equity_of,
+    monthly_payment,
+)
+from homes.finance.matching import HomeState, LienState, ProductTerms, product_rate, rank_matches
+
+
+def test_monthly_payment__200k_at_6pct_30y__matches_published_schedule():
+    assert monthly_payment(D(200000), D(6), 360) == D("1199.10")
+
+
+def test_balance_after__12_payments__matches_schedule_with_cent_rounding():
+    # Each month's interest is rounded to the cent (as lenders' schedules are); the
+    # closed-form balance is $197,543.98, the cent-by-cent schedule $197,543.99.
+    assert balance_after(D(200000), D(6), D("1199.10"), 12) == D("197543.99")
+    # First payment: $1,000.00 interest, $199.10 principal.
+    assert balance_after(D(200000), D(6), D("1199.10"), 1) == D("199800.90")
+
+
+def test_balance_after__full_term__is_paid_off():
+    assert balance_after(D(200000), D(6), D("1199.10"), 360) <= D("5")
+
+
+def test_current_balance__stale_balance__is_amortized_forward():
+    lien = LienTerms(
+        1, "first_mortgage", D(200000), D(6), 360,
+        datetime.date(2024, 1, 1), D(200000), datetime.date(2024, 1, 1),
+    )  # fmt: skip
+    assert current_balance(lien, datetime.date(2025, 1, 1)) == D("197543.99")
+    assert current_balance(lien, datetime.date(2024, 12, 31)) > D("197543.99")  # 11 payments
+    assert current_balance(lien, datetime.date(2024, 1, 1)) == D(200000)
+    assert current_balance(lien, datetime.date(2060, 1, 1)) == D(0)
+
+
+def test_current_balance__heloc__keeps_last_known_balance():
+    lien = LienTerms(
+        2, "heloc", D(50000), D(8), 120,
+        datetime.date(2024, 1, 1), D(30000), datetime.date(2024, 1, 1),
+    )  # fmt: skip
+    assert current_balance(lien, datetime.date(2025, 6, 1)) == D(30000)
+
+
+@pytest.mark.parametrize(
+    ("value", "liens", "cltv", "expected"),
+    [
+        (D(300000), D(200000), D("0.80"), D(40000)),  # $300,000 x 0.80 - $200,000
+        (D(100000), D(50000), D("0.90"), D(40000)),  # $100,000 x 0.90 - $50,000
+        (D(200000), D(190000), D("0.80"), D(0)),  # negative → zero
+    ],
+)
+def test_borrowing_power__hand_worked_examples(value, liens, cltv, expected):
+    assert borrowing_power(value, liens, cltv) == expected
+
+
+def test_borrowing_power__capped_by_product_min_and_max():
+    assert borrowing_power(D(1000000), D(0), D("0.80"), D(10000), D(250000)) == D(250000)
+    assert borrowing_power(D(300000), D(235000), D("0.80"), D(10000), None) == D(0)  # 5,000 < min
+    assert borrowing_power(D(300000), D(230000), D("0.80"), D(10000), None) == D(10000)
+
+
+def test_equity_of__ltv_and_cltv():
+    eq = equity_of(D(300000), [(1, D(180000)), (2, D(20000))])
+    assert (eq.equity, eq.ltv, eq.cltv) == (D(100000), D("0.6000"), D("0.6667"))
+
+
+def _product(**kw):
+    base = {
+        "id": 1, "kind": "heloc", "rate_type": "fixed", "apr": D("7.000"), "margin": None,
+        "rate_floor": None, "rate_cap": None, "max_cltv": D("0.80"),
+        "min_amount": D(10000), "max_amount": D(250000),
+        "term_months": 120, "requires_owner_occupied": True, "max_existing_liens": 1,
+        "min_confidence": 0, "min_equity": D(0), "min_rate_gap_bps": 50,
+        "max_ltv_for_pmi": D("0.80"),
+    }  # fmt: skip
+    base.update(kw)
+    return ProductTerms(**base)
+
+
+def _home(value=D(300000), rate=D("7.5"), balance=D(200000), pmi=D(0), owner=True):
+    first = LienState(1, balance, rate, monthly_payment(D(220000), rate, 360), pmi, 300)
+    eq = equity_of(value, [(1, balance)])
+    return HomeState(value, 80, owner, (first,), eq.lien_balance, eq.equity, eq.ltv, eq.cltv)
+
+
+def test_product_rate__index_plus_margin__held_between_floor_and_cap():
+    p = _product(rate_type="indexed", apr=None, margin=D("-0.5"), rate_floor=D(4), rate_cap=D(18))
+    assert product_rate(p, D("7.5")) == D("7.0")
+    assert product_rate(p, D("3")) == D(4)
+    assert product_rate(p, D("30")) == D(18)
+
+
+def test_rank_matches__ranks_by_yearly_benefit_and_checks_eligibility():
+    heloc = _product(id=1)
+    refi = _product(id=2, kind="rate_term_refi", apr=D("5.5"), term_months=360, max_amount=None)
+    pmi = _product(id=3, kind="pmi_removal")
+    rich = rank_matches(
+        _home(pmi=D(120)), [heloc, refi, pmi], prime_rate=D("7.5"), line_score_rate=D("0.10")
+    )
+    # Refinance saves ~$403/month (x 12 = $4,836) > line $40,000 x 0.10 > PMI $120 x 12.
+    assert [m.product_id for m in rich] == [2, 1, 3]
+    savings, line, pmi_saved = rich
+    assert line.amount == D(40000)
+    assert line.score == D(4000)
+    assert savings.benefit_kind == "monthly_savings"
+    assert savings.benefit > 0
+    assert savings.score == savings.benefit * 12
+    assert pmi_saved.benefit == D(120)
+    # Not owner-occupied: nothing; small rate gap: no refinance.
+    assert (
+        rank_matches(_home(owner=False), [heloc], prime_rate=D(7), line_score_rate=D("0.1")) == []
+    )
+    close = _product(id=2, kind="rate_term_refi", apr=D("7.2"))
+    assert rank_matches(_home(), [close], prime_rate=D(7), line_score_rate=D("0.1")) == []

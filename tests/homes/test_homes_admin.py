@@ -1,0 +1,113 @@
+import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from homes.models import MemberOffer, OfferProduct, RefreshRun, VendorValue
+from institutions.tenancy import environment_scope
+from tests.conftest import staff_client
+from tests.factories import staff_user
+from tests.homes.factories import (
+    MemberOfferFactory,
+    OfferProductFactory,
+    PropertyFactory,
+    home_settings_factory,
+)
+
+pytestmark = pytest.mark.django_db
+TODAY = datetime.date.today()  # noqa: DTZ011
+
+
+def test_vendor_upload__bad_rows__page_names_each_and_saves_nothing(tenant):
+    prop = PropertyFactory(environment=tenant.staging)
+    client = staff_client(staff_user(tenant.institution, "lending"), tenant.staging)
+    content = f"property,value,fsd,as_of\n{prop.external_id},abc,0.05,{TODAY}\nX,1,0.05,{TODAY}\n"
+    response = client.post(
+        reverse("admin:homes_vendorvalue_upload"),
+        {"vendor": "acme", "file": SimpleUploadedFile("v.csv", content.encode())},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Row 1, value: &#x27;abc&#x27; is not a number." in html
+    assert "Row 2, property" in html
+    with environment_scope(tenant.staging):
+        assert not VendorValue.objects.exists()
+
+
+def test_vendor_upload__good_file__imports(tenant):
+    home_settings_factory(tenant.staging, provider_order=["vendor"])
+    prop = PropertyFactory(environment=tenant.staging)
+    client = staff_client(staff_user(tenant.institution, "it"), tenant.staging)
+    content = f"property,value,fsd,as_of\n{prop.external_id},512000,0.05,{TODAY}\n"
+    response = client.post(
+        reverse("admin:homes_vendorvalue_upload"),
+        {"vendor": "acme", "file": SimpleUploadedFile("v.csv", content.encode())},
+    )
+    assert response.status_code == 302
+    prop.refresh_from_db()
+    assert prop.value == 512000
+
+
+def test_offer_product_admin__trigger_terms_and_min_over_max__form_shows_errors(tenant):
+    client = staff_client(staff_user(tenant.institution, "marketing"), tenant.staging)
+    data = {
+        "name": "HELOC", "kind": "heloc", "is_active": "on", "display_order": 0,
+        "title": "HELOC", "summary": "Only $99 per month!", "disclosures": "",
+        "rate_type": "fixed", "apr": "7.5", "max_cltv": "0.8", "min_amount": "50000",
+        "max_amount": "10000", "term_months": 120, "max_existing_liens": 1,
+        "min_confidence": 0, "min_equity": 0, "min_rate_gap_bps": 50, "max_ltv_for_pmi": "0.8",
+    }  # fmt: skip
+    response = client.post(reverse("admin:homes_offerproduct_add"), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "more than the maximum" in errors["min_amount"][0]
+    assert "a stated payment" in errors["disclosures"][0]
+    with environment_scope(tenant.staging):
+        assert not OfferProduct.objects.exists()
+
+
+def test_offer_product_admin__production__read_only(tenant):
+    product = OfferProductFactory(environment=tenant.production)
+    client = staff_client(staff_user(tenant.institution, "marketing"), tenant.production)
+    url = reverse("admin:homes_offerproduct_change", args=[product.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"name": "x"}).status_code == 403
+
+
+def test_member_offer_admin__lending_sees_selected_offers(tenant):
+    state = MemberOfferFactory(environment=tenant.production)
+    with environment_scope(tenant.production):
+        MemberOffer.objects.filter(pk=state.pk).update(
+            selected_at=datetime.datetime.now(datetime.UTC)
+        )
+    client = staff_client(staff_user(tenant.institution, "lending"), tenant.production)
+    response = client.get(reverse("admin:homes_memberoffer_changelist"))
+    assert response.status_code == 200
+    assert [o.pk for o in response.context["cl"].result_list] == [state.pk]
+    marketing = staff_client(staff_user(tenant.institution, "marketing"), tenant.production)
+    assert marketing.get(reverse("admin:homes_memberoffer_changelist")).status_code == 403
+
+
+def test_refresh_admin__start__queues_and_shows_progress(
+    tenant, django_capture_on_commit_callbacks
+):
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    PropertyFactory(environment=tenant.staging)
+    client = staff_client(staff_user(tenant.institution, "it"), tenant.staging)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("admin:homes_refreshrun_start")).status_code == 302
+    with environment_scope(tenant.staging):
+        run = RefreshRun.objects.get()
+    assert run.status == "done"
+    page = client.get(reverse("admin:homes_refreshrun_changelist")).content.decode()
+    assert "1/1 (100%)" in page
+
+
+def test_homes_refresh_command__prints_progress(tenant, capsys):
+    from django.core.management import call_command
+
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    PropertyFactory(environment=tenant.staging)
+    call_command("homes_refresh", institution=tenant.institution.slug, environment="staging")
+    assert "done: 1/1 (100%)" in capsys.readouterr().out

@@ -1,0 +1,210 @@
+import datetime
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from homes.models import Member, MemberOffer, Property
+from homes.selectors import home_summaries
+from homes.services import properties_recompute
+from institutions import events
+from institutions.tenancy import environment_scope
+from tests.conftest import member_client
+from tests.homes.factories import (
+    LienFactory,
+    OfferProductFactory,
+    PropertyFactory,
+    ValuationFactory,
+    home_settings_factory,
+)
+
+pytestmark = pytest.mark.django_db
+TODAY = datetime.date.today()  # noqa: DTZ011
+
+
+@pytest.fixture
+def recorded():
+    seen = []
+    sink = events.register_sink(seen.append)
+    yield seen
+    events._sinks.remove(sink)
+
+
+def _home(member, *, valuations=1, liens=1, offers=1, value=D(300000)):
+    env = member.environment
+    home_settings_factory(env, min_confidence=50)
+    prop = PropertyFactory(environment=env, member=member)
+    for i in range(valuations):
+        ValuationFactory(
+            environment=env, property=prop, value=value - i * 1000, low=value - 50000,
+            high=value + 50000, as_of=TODAY - datetime.timedelta(days=30 * i),
+        )  # fmt: skip
+    for i in range(liens):
+        LienFactory(
+            environment=env, property=prop, position=i + 1, balance=D(200000) // liens,
+            original_amount=D(200000) // liens,
+        )  # fmt: skip
+    products = [
+        OfferProductFactory(environment=env, max_existing_liens=9, title=f"Line {i}")
+        for i in range(offers)
+    ]
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(
+            value=value, value_low=value - 50000, value_high=value + 50000, confidence=80,
+            valued_on=TODAY,
+        )  # fmt: skip
+        properties_recompute(environment=env)
+        prop.refresh_from_db()
+    return prop, products
+
+
+def test_dashboard__shows_value_equity_formula_chart_and_offers(member, recorded):
+    _prop, (product,) = _home(member, valuations=3)
+    response = member_client(member).get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "$300,000" in html
+    assert "$100,000" in html
+    assert "80% of your home's value ($300,000 \u00d7 0.80 = $240,000)" in html
+    assert "<svg" in html
+    assert html.count('class="dot"') == 3
+    assert f"/offers/{product.pk}/" in html
+    assert [e.name for e in recorded] == ["dashboard_viewed"]
+
+
+def test_dashboard__what_if_without_javascript__server_computes_the_figure(member):
+    _home(member)
+    response = member_client(member).get("/?value=350000")
+    assert 'Then you could borrow <strong id="whatif-power">$80,000</strong>' in (
+        response.content.decode()
+    )
+    assert member_client(member).get("/?value=nonsense").status_code == 200
+
+
+def _count(client):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/").status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_dashboard__query_count__same_for_one_or_many_rows(tenant):
+    from tests.factories import MemberFactory
+
+    one = MemberFactory(environment=tenant.production)
+    many = MemberFactory(environment=tenant.production)
+    _home(one)
+    _home(many, valuations=12, liens=3, offers=6, value=D(900000))
+    few_queries = _count(member_client(one))
+    assert _count(member_client(many)) == few_queries
+    assert few_queries <= 14
+
+
+def test_dashboard__display_filter__hides_figures_without_changing_them(member):
+    prop, _ = _home(member)
+    home_settings_factory(member.environment, min_confidence=95)
+    html = member_client(member).get("/").content.decode()
+    assert "$300,000" not in html
+    assert "confidently enough" in html
+    with environment_scope(member.environment):
+        assert Property.objects.get(pk=prop.pk).value == D(300000)
+
+
+def test_offer__view_save_select__recorded_as_state_and_events(member, recorded):
+    _, (product,) = _home(member)
+    client = member_client(member)
+    detail = client.get(f"/offers/{product.pk}/")
+    assert detail.status_code == 200
+    assert "APR 7.25%" in detail.content.decode()  # disclosures
+    assert client.get(f"/offers/{product.pk}/save/").status_code == 405
+    assert client.post(f"/offers/{product.pk}/save/").status_code == 302
+    assert client.post(f"/offers/{product.pk}/select/").status_code == 302
+    names = [(e.name, e.properties) for e in recorded]
+    props = {"offer_id": product.pk, "offer_kind": "heloc"}
+    assert names == [("offer_viewed", props), ("offer_saved", props), ("offer_selected", props)]
+    assert {e.is_test for e in recorded} == {member.is_test}
+    with environment_scope(member.environment):
+        state = MemberOffer.objects.get(member=member, product=product)
+    assert state.saved_at
+    assert state.selected_at
+    assert state.view_count == 1
+    assert "Selected" in client.get("/offers/").content.decode()
+
+
+def test_enrollment__opt_in__confirms_name_and_address(member):
+    prop, _ = _home(member)
+    home_settings_factory(member.environment, enrollment_mode="opt_in")
+    with environment_scope(member.environment):
+        Member.objects.filter(pk=member.pk).update(enrollment="pending")
+    client = member_client(member)
+    assert client.get("/")["Location"] == "/enroll/"
+    bad = client.post(
+        "/enroll/", {"full_name": "Someone Else", "street": "1 Nowhere Rd", "postal_code": "1"}
+    )
+    assert bad.status_code == 400
+    assert "does not match" in bad.content.decode()
+    good = client.post(
+        "/enroll/",
+        {
+            "full_name": member.full_name.upper(),
+            "street": prop.street.replace("Street", "St."),
+            "postal_code": prop.postal_code,
+        },
+    )
+    assert good.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_enrollment__auto__enrolls_on_first_visit(member):
+    _home(member)
+    with environment_scope(member.environment):
+        Member.objects.filter(pk=member.pk).update(enrollment="pending")
+    assert member_client(member).get("/").status_code == 200
+    member.refresh_from_db()
+    assert member.enrollment == "enrolled"
+
+
+def test_no_home__opts_out_with_the_institutions_message(member):
+    home_settings_factory(member.environment, no_home_message="Come back when you buy!")
+    client = member_client(member)
+    response = client.post("/no-home/")
+    assert "Come back when you buy!" in response.content.decode()
+    member.refresh_from_db()
+    assert member.enrollment == "opted_out"
+    assert "Come back when you buy!" in client.get("/").content.decode()
+
+
+def test_tile__embeddable_only_by_banking_origins(member):
+    institution = member.environment.institution
+    institution.digital_banking_origins = ["https://banking.example.com"]
+    institution.save()
+    _home(member)
+    response = member_client(member).get("/tile/")
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == (
+        "frame-ancestors 'self' https://banking.example.com"
+    )
+    assert "X-Frame-Options" not in response
+    assert "Check my home value" in response.content.decode()
+    assert "$300,000" in response.content.decode()
+    assert member_client(member).get("/offers/")["X-Frame-Options"] == "DENY"
+
+
+def test_home_summaries__bulk_contract(tenant, django_assert_num_queries):
+    from tests.factories import MemberFactory
+
+    members = [MemberFactory(environment=tenant.production) for _ in range(3)]
+    props = [_home(m, valuations=3)[0] for m in members]
+    with environment_scope(tenant.production), django_assert_num_queries(5):
+        summaries = home_summaries(
+            environment=tenant.production, member_ids=[m.pk for m in members] + [999999]
+        )
+    assert set(summaries) == {m.pk for m in members}
+    s = summaries[members[0].pk]
+    assert (s.property_id, s.value, s.equity, s.member_rate) == (
+        props[0].pk, D(300000), D(100000), D("6.000"),
+    )  # fmt: skip
+    assert s.previous_value == D(299000)  # the valuation 30 days before
+    assert s.change_pct == D("0.3")
+    assert s.top_offer_path.startswith("/offers/")
+    assert s.top_offer_title == "Line 0"

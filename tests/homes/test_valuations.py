@@ -1,0 +1,153 @@
+import datetime
+import random
+from decimal import Decimal as D
+
+import pytest
+
+from homes.models import Property, RefreshRun, Sale, Valuation, VendorValue
+from homes.services import (
+    VendorImportError,
+    parse_vendor_csv,
+    refresh_run,
+    refresh_start,
+    vendor_values_import,
+)
+from homes.services.valuations import RefreshStopped
+from homes.valuation.providers import (
+    MockProvider,
+    ValuationProvider,
+    ValueResult,
+    value_properties,
+)
+from tests.homes.factories import PropertyFactory, home_settings_factory
+
+pytestmark = pytest.mark.django_db
+TODAY = datetime.date.today()  # noqa: DTZ011
+
+
+class Fixed(ValuationProvider):
+    def __init__(self, name, answers):
+        self.name, self.answers, self.asked = name, answers, []
+
+    def value_many(self, properties, as_of):
+        self.asked.append([p.pk for p in properties])
+        return {pk: r for pk, r in self.answers.items() if pk in {p.pk for p in properties}}
+
+
+def _result(value, fsd):
+    return ValueResult(D(value), D(value) * D("0.9"), D(value) * D("1.1"), D(fsd), 70)
+
+
+def test_value_properties__moves_on_when_no_answer_or_fsd_above_threshold(scoped):
+    a, b, c = (PropertyFactory(environment=scoped) for _ in range(3))
+    first = Fixed("comparable", {a.pk: _result(100, "0.10"), b.pk: _result(200, "0.30")})
+    second = Fixed("vendor", {b.pk: _result(210, "0.05"), c.pk: _result(300, "0.08")})
+    chosen = value_properties([a, b, c], [first, second], fsd_threshold=D("0.20"), as_of=TODAY)
+    assert chosen[a.pk][0] == "comparable"
+    assert chosen[b.pk] == ("vendor", _result(210, "0.05"))  # comparable's FSD too high
+    assert chosen[c.pk][0] == "vendor"
+    assert second.asked == [[b.pk, c.pk]]
+
+
+def test_mock_provider__is_deterministic(scoped):
+    prop = PropertyFactory(environment=scoped)
+    one = MockProvider().value_many([prop], TODAY)[prop.pk]
+    assert one == MockProvider().value_many([prop], TODAY)[prop.pk]
+    assert one.low < one.value < one.high
+
+
+def _sales(environment, n=80):
+    rng = random.Random(7)
+    rows = []
+    for i in range(n):
+        sqft = rng.randint(1000, 3500)
+        rows.append(
+            Sale(
+                environment=environment,
+                external_id=f"S{i}",
+                price=D(sqft * 300 + rng.randint(-20000, 20000)),
+                latitude=47.66 + rng.uniform(-0.02, 0.02),
+                longitude=-122.34 + rng.uniform(-0.02, 0.02),
+                living_sqft=sqft,
+                year_built=rng.randint(1950, 2010),
+                lot_sqft=5000,
+                bedrooms=3,
+                bathrooms=2.0,
+                sale_date=TODAY - datetime.timedelta(days=rng.randint(1, 300)),
+            )
+        )
+    Sale.objects.bulk_create(rows)
+
+
+def test_refresh__comparable_sales_then_mock__values_records_history_and_resumes(scoped):
+    home_settings_factory(scoped, provider_order=["comparable", "mock"])
+    _sales(scoped)
+    near = [PropertyFactory(environment=scoped) for _ in range(5)]
+    far = [PropertyFactory(environment=scoped, latitude=40.0, longitude=-100.0) for _ in range(2)]
+    run = refresh_start(environment=scoped, actor_label="test", enqueue=False)
+    assert run.total == 7
+    with pytest.raises(RefreshStopped):
+        refresh_run(environment=scoped, run=run, batch_size=3, stop_after=1)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.cursor) == ("failed", 3, near[2].pk)
+    assert Valuation.objects.count() == 3
+    refresh_run(environment=scoped, run=run, batch_size=3)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued, run.percent) == ("done", 7, 7, 100)
+    providers = dict(Valuation.objects.values_list("property_id", "provider"))
+    assert {providers[p.pk] for p in near} == {"comparable"}
+    assert {providers[p.pk] for p in far} == {"mock"}  # no comparables within reach
+    prop = Property.objects.get(pk=near[0].pk)
+    assert D(250000) < prop.value < D(1500000)
+    assert prop.equity == prop.value
+    # History is kept: a later refresh adds a row; the same day replaces its own.
+    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    assert Valuation.objects.filter(property=prop).count() == 1
+
+
+def test_refresh_task__runs_through_celery_eagerly(scoped, django_capture_on_commit_callbacks):
+    home_settings_factory(scoped, provider_order=["mock"])
+    PropertyFactory(environment=scoped)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = refresh_start(environment=scoped)
+    run.refresh_from_db()
+    assert run.status == RefreshRun.Status.DONE
+    assert run.valued == 1
+
+
+CSV_OK = "property,value,low,high,fsd,as_of\n{a},450000,,,0.06,{d}\n{b},300000,280000,330000,,{d}\n"
+
+
+def test_vendor_csv__good_file__imports_and_revalues(scoped):
+    home_settings_factory(scoped, provider_order=["vendor", "mock"])
+    a, b = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
+    rows = parse_vendor_csv(CSV_OK.format(a=a.external_id, b=b.external_id, d=TODAY).encode())
+    assert vendor_values_import(environment=scoped, rows=rows, vendor="acme") == 2
+    a.refresh_from_db()
+    assert (a.value, a.valued_on) == (D(450000), TODAY)
+    assert Valuation.objects.get(property=a).provider == "vendor"
+
+
+def test_vendor_csv__bad_rows__refused_whole_naming_row_and_field(scoped):
+    a = PropertyFactory(environment=scoped)
+    future = TODAY + datetime.timedelta(days=5)
+    content = (
+        "property,value,low,high,fsd,as_of\n"
+        f"{a.external_id},450000,,,0.06,{TODAY}\n"
+        f"NOPE,450000,,,0.06,{TODAY}\n"
+        f"{a.external_id},-5,,,0.06,{TODAY}\n"
+        f"{a.external_id},300000,,,0.06,{future}\n"
+        f"{a.external_id},300000,310000,,0.06,2020-01-01\n"
+    )
+    with pytest.raises(VendorImportError) as info:
+        vendor_values_import(environment=scoped, rows=parse_vendor_csv(content))
+    named = {(e.row, e.field) for e in info.value.errors}
+    assert named == {(2, "property"), (3, "value"), (4, "as_of"), (5, "low")}
+    assert "Row 2, property" in str(info.value)
+    assert not VendorValue.objects.exists()
+
+
+def test_vendor_csv__missing_column__refused():
+    with pytest.raises(VendorImportError) as info:
+        parse_vendor_csv(b"property,as_of\nx,2020-01-01\n")
+    assert str(info.value.errors[0]) == "Row 0, value: column is missing."
