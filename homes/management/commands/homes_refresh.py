@@ -14,9 +14,7 @@ class Command(TenantCommand):
         parser.add_argument("--status", action="store_true", help="Show recent runs and exit.")
         parser.add_argument("--queue", action="store_true", help="Queue it on Celery instead.")
 
-    def handle_tenant(self, env, *args, **options):
-        # `options` already holds the --environment kind, so the Environment is `env`.
-        environment = env
+    def handle_tenant(self, environment, *args, **options):
         if options["status"]:
             for run in RefreshRun.objects.filter(environment=environment)[:10]:
                 self.stdout.write(f"{run.pk:>6} {run.status:<8} {run.progress_text} {run.as_of}")
