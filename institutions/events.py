@@ -27,13 +27,20 @@ class MemberEvent:
 
 
 Sink = Callable[[MemberEvent], None]
+BatchSink = Callable[[list[MemberEvent]], None]
 _sinks: list[Sink] = []
+_batch_sinks: dict[Sink, BatchSink] = {}
 
 
-def register_sink(sink: Sink) -> Sink:
-    """Receive every emitted event (called inside the emitter's transaction)."""
+def register_sink(sink: Sink, *, batch: BatchSink | None = None) -> Sink:
+    """Receive every emitted event (called inside the emitter's transaction).
+
+    `batch`, when given, receives the events of one emit_many() call at once (bulk writes).
+    """
     if sink not in _sinks:
         _sinks.append(sink)
+    if batch is not None:
+        _batch_sinks[sink] = batch
     return sink
 
 
@@ -59,3 +66,33 @@ def emit(
     for sink in list(_sinks):
         sink(event)
     return event
+
+
+def emit_many(*, environment, items, source: str = "server") -> list[MemberEvent]:
+    """Emit many events at once: items are (name, member, properties) triples.
+
+    Batch-capable sinks get the whole list in one call, so a refresh of many homes can
+    record its events with bulk writes.
+    """
+    now = timezone.now()
+    batch = [
+        MemberEvent(
+            environment_id=environment.pk,
+            name=name,
+            member_id=getattr(member, "pk", None),
+            is_test=bool(getattr(member, "is_test", False)),
+            properties=dict(properties or {}),
+            source=source,
+            occurred_at=now,
+        )
+        for name, member, properties in items
+    ]
+    if not batch:
+        return batch
+    for sink in list(_sinks):
+        if sink in _batch_sinks:
+            _batch_sinks[sink](batch)
+        else:
+            for event in batch:
+                sink(event)
+    return batch

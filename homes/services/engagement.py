@@ -59,6 +59,12 @@ def _set_enrollment(member: Member, state: str, *, reason: str) -> Member:
         after={"enrollment": state},
         reason=reason,
     )
+    name = {
+        Member.Enrollment.ENROLLED: "member_enrolled",
+        Member.Enrollment.OPTED_OUT: "member_opted_out",
+    }.get(state)
+    if name:
+        events.emit(environment=member.environment, name=name, member=member)
     return member
 
 

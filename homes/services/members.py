@@ -1,4 +1,7 @@
+from django.db import transaction
+
 from homes.models import Member
+from institutions import events
 from institutions.models import Environment
 from institutions.services.audit import audited_save
 
@@ -25,13 +28,17 @@ def member_create(
         is_test=is_test,
         enrollment=enrollment,
     )
-    return audited_save(
-        member,
-        actor=actor,
-        actor_label=actor_label,
-        environment=environment,
-        clean_exclude=("environment",),
-    )
+    with transaction.atomic():
+        audited_save(
+            member,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            clean_exclude=("environment",),
+        )
+        if member.enrollment == Member.Enrollment.ENROLLED:
+            events.emit(environment=environment, name="member_enrolled", member=member)
+    return member
 
 
 def member_update(

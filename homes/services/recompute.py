@@ -22,9 +22,10 @@ from homes.finance.equity import (
     scheduled_payment,
 )
 from homes.finance.matching import HomeState, LienState, ProductTerms, rank_matches
-from homes.models import HomeSettings, Lien, OfferMatch, OfferProduct, Property
+from homes.models import HomeSettings, Lien, Member, OfferMatch, OfferProduct, Property
 from homes.selectors import home_settings
 from homes.services.bulk import fast_bulk_update
+from institutions import events
 
 COMPUTED_FIELDS = [
     "lien_balance",
@@ -155,9 +156,32 @@ class Recomputer:
             matches.extend(self.compute(prop, liens.get(prop.pk, [])))
         with transaction.atomic():
             fast_bulk_update(properties, [*extra_fields, *COMPUTED_FIELDS])
-            OfferMatch.objects.filter(environment=self.environment, property_id__in=ids).delete()
+            existing = OfferMatch.objects.filter(environment=self.environment, property_id__in=ids)
+            before = set(existing.values_list("property_id", "product_id"))
+            existing.delete()
             OfferMatch.objects.bulk_create(matches, batch_size=BATCH)
+            self._emit_new_matches(properties, matches, before)
         return len(properties)
+
+    def _emit_new_matches(self, properties, matches, before) -> None:
+        """An offer a member was not matched to before is news (journeys start from it)."""
+        fresh = [m for m in matches if (m.property_id, m.product_id) not in before]
+        if not fresh:
+            return
+        owner = {p.pk: p.member_id for p in properties}
+        members = Member.objects.in_bulk({owner[m.property_id] for m in fresh} - {None})
+        events.emit_many(
+            environment=self.environment,
+            items=[
+                (
+                    "offer_matched",
+                    members[owner[m.property_id]],
+                    {"offer_id": m.product_id, "offer_kind": self._kind(m.product_id)},
+                )
+                for m in fresh
+                if owner.get(m.property_id) in members
+            ],
+        )
 
 
 def properties_recompute(*, environment, property_ids: Iterable[int] | None = None) -> int:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from homes.models import Property, RefreshRun, Valuation
+from homes.models import Member, Property, RefreshRun, Valuation
 from homes.selectors import home_settings
 from homes.services.recompute import Recomputer
 from homes.valuation.providers import providers_for, value_properties
+from institutions import events
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,14 @@ class Revaluer:
             fsd_threshold=self.settings.fsd_threshold,
             as_of=self.as_of,
         )
-        rows = []
+        rows, changed = [], []
         for prop in properties:
             if prop.pk not in chosen:
                 continue  # no provider answered within the threshold: keep the last value
             provider, result = chosen[prop.pk]
+            change = _change_pct(prop.value, result.value)
+            if change is not None:
+                changed.append((prop, change))
             prop.value, prop.value_low, prop.value_high = result.value, result.low, result.high
             prop.confidence, prop.valued_on = result.confidence, self.as_of
             rows.append(
@@ -68,7 +73,37 @@ class Revaluer:
                 update_fields=["value", "low", "high", "confidence", "fsd"],
             )
             self.recomputer.apply(properties, extra_fields=VALUE_FIELDS)
+            _emit_value_changes(self.environment, changed)
         return len(rows)
+
+
+#: Changes smaller than this are noise from re-estimation, not news for a member.
+VALUE_CHANGE_EVENT_MIN_PCT = Decimal("1.0")
+
+
+def _change_pct(previous, current) -> Decimal | None:
+    if not previous or current is None:
+        return None
+    pct = ((current - previous) / previous * 100).quantize(Decimal("0.1"))
+    return pct if abs(pct) >= VALUE_CHANGE_EVENT_MIN_PCT else None
+
+
+def _emit_value_changes(environment, changed) -> None:
+    if not changed:
+        return
+    members = Member.objects.in_bulk({prop.member_id for prop, _ in changed if prop.member_id})
+    events.emit_many(
+        environment=environment,
+        items=[
+            (
+                "home_value_changed",
+                members.get(prop.member_id),
+                {"property_id": prop.pk, "change_pct": float(change)},
+            )
+            for prop, change in changed
+            if prop.member_id in members
+        ],
+    )
 
 
 def property_revalue(*, environment, prop: Property, as_of: date | None = None) -> bool:
