@@ -56,10 +56,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "institutions",
     "homes",
+    "flags.waffle_app.WaffleConfig",  # django-waffle (label "waffle")
+    "flags",
 ]
 
 MIDDLEWARE = [
     "institutions.middleware.TenantHostMiddleware",
+    "flags.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "institutions.middleware.ScopeMiddleware",
     "homes.middleware.MemberMiddleware",
+    "flags.middleware.FlagsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -247,6 +251,23 @@ MAGIC_LINK_TTL = timedelta(minutes=15)
 LAUNCH_LINK_MAX_TTL = timedelta(minutes=5)
 MEMBER_LOGIN_RATE_PER_ADDRESS = env.int("MEMBER_LOGIN_RATE_PER_ADDRESS", default=5)  # per hour
 MEMBER_LOGIN_RATE_PER_CLIENT = env.int("MEMBER_LOGIN_RATE_PER_CLIENT", default=20)  # per hour
+
+# Testing in production (flags app): waffle flags live per environment in flags.Flag.
+WAFFLE_FLAG_MODEL = "flags.Flag"
+WAFFLE_ENABLE_ADMIN_PAGES = False  # flags.admin shows the per-environment flags instead
+WAFFLE_CREATE_MISSING_FLAGS = False
+FLAGS_WAREHOUSE_DIR = env.path("FLAGS_WAREHOUSE_DIR", default=str(VAR_DIR / "warehouse"))
+FLAGS_METRICS_FLUSH_SECONDS = env.float(
+    "FLAGS_METRICS_FLUSH_SECONDS", default=0.0 if TESTING else 5.0
+)
+# waffle's own migrations create its default Flag tables even when the model is swapped;
+# these create only the Switch and Sample tables waffle still declares.
+MIGRATION_MODULES = {"waffle": "flags.waffle.migrations"}
+CELERY_BEAT_SCHEDULE = {
+    "flags-rollouts": {"task": "flags.rollouts_tick", "schedule": 60.0},
+    "flags-destinations": {"task": "flags.destinations_tick", "schedule": 60.0},
+    "flags-warehouse-daily": {"task": "flags.warehouse_tick", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -3,5 +3,6 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("flags.urls")),
     path("", include("homes.urls")),
 ]
