@@ -60,7 +60,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, width: int = 640) ->
     rows = format_html_join(
         "",
         '<text x="0" y="{}" font-size="12">{}</text>'
-        '<rect x="{}" y="{}" width="{:.1f}" height="14" fill="#e07a1f"/>'
+        '<rect x="{}" y="{}" width="{}" height="14" fill="#e07a1f"/>'
         '<text x="{}" y="{}" font-size="12">{}</text>',
         (
             (
@@ -68,8 +68,8 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, width: int = 640) ->
                 label,
                 label_w,
                 19 + i * row,
-                (width - label_w - 60) * value / top,
-                label_w + (width - label_w - 60) * value / top + 4,
+                f"{(width - label_w - 60) * value / top:.1f}",
+                f"{label_w + (width - label_w - 60) * value / top + 4:.1f}",
                 30 + i * row,
                 f"{value:g}",
             )

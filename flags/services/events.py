@@ -156,8 +156,12 @@ def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
         properties = {}
     if not isinstance(properties, dict):
         errors.append("properties: must be a JSON object")
-    elif len(json.dumps(properties, default=str)) > MAX_PROPERTIES_BYTES:
-        errors.append(f"properties: larger than {MAX_PROPERTIES_BYTES} bytes")
+    else:
+        encoded = json.dumps(properties, default=str)
+        if len(encoded) > MAX_PROPERTIES_BYTES:
+            errors.append(f"properties: larger than {MAX_PROPERTIES_BYTES} bytes")
+        elif "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store NUL characters
+            errors.append("properties: NUL characters are not allowed")
     occurred = raw.get("occurred_at")
     occurred_at = now
     if occurred is not None:

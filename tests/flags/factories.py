@@ -135,7 +135,7 @@ class OracleRuleFactory(TenantFactory):
 
 
 @tenant_factory(TestPlan)
-class TestPlanFactory(TenantFactory):
+class PlanFactory(TenantFactory):
     class Meta:
         model = TestPlan
 
@@ -145,10 +145,10 @@ class TestPlanFactory(TenantFactory):
 
 
 @tenant_factory(TestPlanRun)
-class TestPlanRunFactory(TenantFactory):
+class PlanRunFactory(TenantFactory):
     class Meta:
         model = TestPlanRun
 
-    plan = factory.LazyAttribute(lambda o: TestPlanFactory(environment=o.environment))
+    plan = factory.LazyAttribute(lambda o: PlanFactory(environment=o.environment))
     target = "http://127.0.0.1:1"
     started_at = factory.LazyFunction(timezone.now)

@@ -125,12 +125,14 @@ def test_ingest__batch_with_bad_rows__stores_good_rows_and_names_bad_ones(tenant
         {"name": "offer_viewed", "properties": [1, 2]},
         {"name": "offer_viewed", "properties": OFFER, "occurred_at": "yesterday"},
         {"name": "offer_viewed", "member_id": [1], "properties": OFFER},
+        {"name": "offer_viewed", "properties": {"offer_id": "a\u0000b", "offer_kind": "heloc"}},
     ]
     with environment_scope(env):
         result = events_ingest(environment=env, events=batch, source="api")
         stored = list(Event.objects.all())
     assert result.accepted == 1
-    assert [r.index for r in result.rejected] == [1, 2, 3, 4, 5, 6]
+    assert [r.index for r in result.rejected] == [1, 2, 3, 4, 5, 6, 7]
+    assert "NUL" in result.rejected[6].errors[0]
     assert "member_id" in result.rejected[2].errors[0]
     assert "occurred_at" in result.rejected[4].errors[0]
     assert len(stored) == 1
