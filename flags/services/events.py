@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -75,7 +75,63 @@ def event_record_many(*, environment, rows: list[dict], source: str) -> list[Eve
                 disposition=disposition,
             )
         )
-    return Event.objects.bulk_create(events, batch_size=500)
+    return _insert(events)
+
+
+COPY_COLUMNS = (
+    "id",
+    "environment_id",
+    "name",
+    "member_id",
+    "properties",
+    "occurred_at",
+    "received_at",
+    "source",
+    "is_test",
+    "plan_version",
+    "plan_status",
+    "violations",
+    "disposition",
+)
+
+
+def _insert(events: list[Event]) -> list[Event]:
+    """Insert events; on PostgreSQL large batches use COPY with ids drawn from the sequence
+    (several times faster than INSERT for a thousand JSON rows, and the ids come back)."""
+    if connection.vendor != "postgresql" or len(events) < 50:
+        return Event.objects.bulk_create(events, batch_size=500)
+    table = Event._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(events)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(COPY_COLUMNS)
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for event, pk in zip(events, ids, strict=True):
+                event.pk = pk
+                copy.write_row(
+                    (
+                        pk,
+                        event.environment_id,
+                        event.name,
+                        event.member_id,
+                        json.dumps(event.properties),
+                        event.occurred_at,
+                        event.received_at,
+                        event.source,
+                        event.is_test,
+                        event.plan_version,
+                        event.plan_status,
+                        json.dumps(event.violations),
+                        event.disposition,
+                    )
+                )
+    for event in events:
+        event._state.adding = False
+        event._state.db = "default"
+    return events
 
 
 def record_member_event(event) -> None:

@@ -204,3 +204,27 @@ def test_beacon__signed_out__answers_401(tenant):
     env = tenant.production
     response = _beacon(Client(HTTP_HOST=env.host), env, {"events": [{"name": "x"}]})
     assert response.status_code == 401
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_ingest__large_batch_on_postgresql__copies_rows_with_their_ids(tenant, plan):
+    from tests.services import require_postgres
+
+    require_postgres()
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    batch = [
+        {"name": "offer_viewed", "member_id": tester.pk, "properties": {**OFFER, "offer_id": i}}
+        for i in range(300)
+    ] + [{"name": "offer_viewed", "properties": {"offer_id": 1}}]
+    with environment_scope(env):
+        result = events_ingest(environment=env, events=batch)
+        stored = {e.pk: e for e in Event.objects.all()}
+    assert result.accepted == 300
+    assert result.quarantined == 1
+    assert len(stored) == 301
+    row = result.rows[5]
+    assert stored[row.event_id].properties["offer_id"] == 5
+    assert stored[row.event_id].is_test is True
+    assert stored[result.rows[300].event_id].violations == row.errors + result.rows[300].errors
