@@ -23,6 +23,8 @@ def flagged(request):
 
     count = int(request.GET.get("n", 10))
     names = [f"bench_flag_{i}" for i in range(count)]
+    if request.GET.get("flags"):
+        names = request.GET["flags"].split(",")
     return HttpResponse(
         PAGE.render(RequestContext(request, {"member": request.member, "flag_names": names}))
     )
