@@ -56,12 +56,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "institutions",
     "homes",
+    "flags.waffle_app.WaffleConfig",  # django-waffle (label "waffle")
+    "flags",
     "notifications",
     "releases",
 ]
 
 MIDDLEWARE = [
     "institutions.middleware.TenantHostMiddleware",
+    "flags.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -74,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "institutions.middleware.ScopeMiddleware",
     "homes.middleware.MemberMiddleware",
+    "flags.middleware.FlagsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -271,6 +275,23 @@ NOTIFICATIONS_FANOUT_CHUNK = env.int("NOTIFICATIONS_FANOUT_CHUNK", default=1000)
 NOTIFICATIONS_HOME_SUMMARIES = env.str(
     "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"
 )
+
+# Testing in production (flags app): waffle flags live per environment in flags.Flag.
+WAFFLE_FLAG_MODEL = "flags.Flag"
+WAFFLE_ENABLE_ADMIN_PAGES = False  # flags.admin shows the per-environment flags instead
+WAFFLE_CREATE_MISSING_FLAGS = False
+FLAGS_WAREHOUSE_DIR = env.path("FLAGS_WAREHOUSE_DIR", default=str(VAR_DIR / "warehouse"))
+FLAGS_METRICS_FLUSH_SECONDS = env.float(
+    "FLAGS_METRICS_FLUSH_SECONDS", default=0.0 if TESTING else 5.0
+)
+# waffle's own migrations create its default Flag tables even when the model is swapped;
+# these create only the Switch and Sample tables waffle still declares.
+MIGRATION_MODULES = {"waffle": "flags.waffle.migrations"}
+CELERY_BEAT_SCHEDULE = {
+    "flags-rollouts": {"task": "flags.rollouts_tick", "schedule": 60.0},
+    "flags-destinations": {"task": "flags.destinations_tick", "schedule": 60.0},
+    "flags-warehouse-daily": {"task": "flags.warehouse_tick", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("flags.urls")),
     path("", include("homes.urls")),
     path("notifications/", include("notifications.urls")),
 ]

@@ -1,0 +1,49 @@
+from django.apps import AppConfig
+
+
+class FlagsConfig(AppConfig):
+    name = "flags"
+    verbose_name = "Testing in production"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import m2m_changed
+
+        from flags import demo, metric_providers, registry  # noqa: F401  (declarations, demo step)
+        from flags.evaluation import snapshot_invalidate
+        from flags.models import Flag
+        from flags.services.events import record_member_event
+        from institutions import events, promotion
+
+        events.register_sink(record_member_event)
+        metric_providers.register()
+        # Flags' targeting is promoted; the kill switch and named members are not (members
+        # differ between environments; a kill in production must survive a release).
+        promotion.register(
+            "flags.Flag",
+            natural_key=("environment", "name"),
+            exclude=("members", "killed", "killed_at", "killed_reason", "created", "modified"),
+        )
+        promotion.register("flags.DataPlanVersion", natural_key=("environment", "version"))
+        promotion.register(
+            "flags.Destination",
+            natural_key=("environment", "name"),
+            exclude=(
+                "secret",
+                "state",
+                "cursor",
+                "consecutive_failures",
+                "last_error",
+                "last_success_at",
+            ),
+        )
+        promotion.register("flags.OracleRule", natural_key=("environment", "group", "name"))
+        promotion.register("flags.TestPlan", natural_key=("environment", "name"))
+
+        def members_changed(sender, instance, **kwargs):
+            if isinstance(instance, Flag):
+                snapshot_invalidate(instance.environment_id)
+
+        m2m_changed.connect(
+            members_changed, sender=Flag.members.through, dispatch_uid="flags_members"
+        )

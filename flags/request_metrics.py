@@ -1,0 +1,138 @@
+"""Request metrics per environment, minute and cohort, recorded cheaply.
+
+Each process adds to an in-memory buffer under a lock (a dict update, no I/O); the buffer
+is written to RequestMetric with one increment-upsert per (environment, minute, cohort)
+at most every FLAGS_METRICS_FLUSH_SECONDS, by the request that crosses the interval and
+by a daemon thread in long-running processes, so an idle process flushes too. Readers
+(the oracle, the dashboards) flush their own process first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import contextlib
+import logging
+import threading
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from flags.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, RequestMetric
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_buffer: dict[tuple[int, datetime, str], list[float]] = {}
+_last_flush = time.monotonic()
+_thread_started = False
+
+
+def _interval() -> float:
+    return float(getattr(settings, "FLAGS_METRICS_FLUSH_SECONDS", 5.0))
+
+
+def record(environment_id: int, cohort: str, status: int, latency_ms: float) -> None:
+    """Count one response (cost: a lock and a few additions)."""
+    minute = timezone.now().replace(second=0, microsecond=0)
+    key = (environment_id, minute, cohort)
+    slot = bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)
+    with _lock:
+        row = _buffer.get(key)
+        if row is None:
+            row = _buffer[key] = [0.0] * (3 + len(BUCKET_FIELDS))
+        row[0] += 1
+        row[1] += status >= 500
+        row[2] += latency_ms
+        row[3 + slot] += 1
+    if time.monotonic() - _last_flush >= _interval():
+        try:
+            flush()
+        except Exception:  # the counts stay buffered; never fail a response over metrics
+            logger.exception("Request metrics flush failed; will retry")
+    _ensure_thread()
+
+
+def _upsert(key, row) -> None:
+    from institutions.models import Environment
+    from institutions.tenancy import environment_scope
+
+    environment_id, minute, cohort = key
+    increments = {
+        "count": F("count") + int(row[0]),
+        "errors": F("errors") + int(row[1]),
+        "latency_ms_sum": F("latency_ms_sum") + row[2],
+        **{name: F(name) + int(row[3 + i]) for i, name in enumerate(BUCKET_FIELDS) if row[3 + i]},
+    }
+    environment = Environment(pk=environment_id)
+    with environment_scope(environment):
+        rows = RequestMetric.objects.filter(
+            environment_id=environment_id, minute=minute, cohort=cohort
+        )
+        if rows.update(**increments):
+            return
+        try:
+            with transaction.atomic():
+                RequestMetric.objects.create(
+                    environment_id=environment_id,
+                    minute=minute,
+                    cohort=cohort,
+                    count=int(row[0]),
+                    errors=int(row[1]),
+                    latency_ms_sum=row[2],
+                    **{name: int(row[3 + i]) for i, name in enumerate(BUCKET_FIELDS)},
+                )
+        except IntegrityError:  # another process created the minute first
+            rows.update(**increments)
+
+
+def flush() -> int:
+    """Write this process's buffered counts; returns the number of rows touched."""
+    global _last_flush
+    with _lock:
+        pending = dict(_buffer)
+        _buffer.clear()
+        _last_flush = time.monotonic()
+    for key, row in pending.items():
+        try:
+            _upsert(key, row)
+        except Exception:
+            # Keep the counts for the next flush rather than lose them (database down).
+            with _lock:
+                merged = _buffer.setdefault(key, [0.0] * len(row))
+                for i, value in enumerate(row):
+                    merged[i] += value
+            raise
+    return len(pending)
+
+
+def _flusher() -> None:
+    while True:
+        time.sleep(_interval())
+        try:
+            flush()
+        except Exception:  # noqa: S112  (the next round retries; the counts stay buffered)
+            continue
+        finally:
+            close_old_connections()
+
+
+def _ensure_thread() -> None:
+    global _thread_started
+    if _thread_started or getattr(settings, "TESTING", False) or _interval() <= 0:
+        return
+    _thread_started = True
+    threading.Thread(target=_flusher, name="chimney-metrics-flush", daemon=True).start()
+
+
+def _flush_at_exit() -> None:
+    if _buffer and not getattr(settings, "TESTING", False):
+        # The process is ending: a failed flush has nothing left to retry with.
+        with contextlib.suppress(Exception):
+            flush()
+
+
+atexit.register(_flush_at_exit)

@@ -1,0 +1,181 @@
+"""Reads for the dashboards: request series, engagement, funnel, flag variant comparison.
+
+Test members are excluded unless asked for (include_test=True).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncHour
+
+from flags import request_metrics
+from flags.metric_providers import percentile_from_histogram
+from flags.models import BUCKET_FIELDS, Event, RequestMetric
+
+FUNNEL = ("dashboard_viewed", "offer_viewed", "offer_saved", "offer_selected")
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a proportion; (0, 0) with no trials."""
+    if trials <= 0:
+        return (0.0, 0.0)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - margin), min(1.0, centre + margin))
+
+
+def _events(environment, start, end, include_test: bool):
+    events = Event.objects.filter(
+        environment=environment,
+        occurred_at__gte=start,
+        occurred_at__lt=end,
+        disposition=Event.Disposition.ACCEPTED,
+    )
+    return events if include_test else events.filter(is_test=False)
+
+
+def request_series(environment, start: datetime, end: datetime, include_test: bool) -> list[dict]:
+    """Per minute: requests, 5xx, 5xx rate and p95 (ms)."""
+    request_metrics.flush()
+    rows = RequestMetric.objects.filter(environment=environment, minute__gte=start, minute__lt=end)
+    if not include_test:
+        rows = rows.exclude(cohort="test")
+    series = (
+        rows.values("minute")
+        .annotate(count=Sum("count"), errors=Sum("errors"), **{f: Sum(f) for f in BUCKET_FIELDS})
+        .order_by("minute")
+    )
+    return [
+        {
+            "minute": row["minute"],
+            "count": row["count"],
+            "errors": row["errors"],
+            "error_rate": row["errors"] / row["count"] if row["count"] else 0.0,
+            "p95": percentile_from_histogram([row[f] for f in BUCKET_FIELDS], 0.95) or 0.0,
+        }
+        for row in series
+    ]
+
+
+def events_per_hour(environment, start, end, include_test: bool) -> list[dict]:
+    return list(
+        _events(environment, start, end, include_test)
+        .annotate(hour=TruncHour("occurred_at"))
+        .values("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )
+
+
+def offer_engagement(environment, start, end, include_test: bool) -> list[dict]:
+    """Per offer: views, saves, selections and the selection rate (with its interval)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    kinds: dict[str, str] = {}
+    rows = (
+        _events(environment, start, end, include_test)
+        .filter(name__in=["offer_viewed", "offer_saved", "offer_selected"])
+        .values_list("name", "properties")
+    )
+    for name, properties in rows.iterator(chunk_size=2000):
+        offer = str((properties or {}).get("offer_id", "?"))
+        counts[offer][name] += 1
+        kinds.setdefault(offer, str((properties or {}).get("offer_kind", "")))
+    out = []
+    for offer, c in sorted(counts.items()):
+        views, selections = c["offer_viewed"], c["offer_selected"]
+        low, high = wilson_interval(min(selections, views), views)
+        out.append(
+            {
+                "offer_id": offer,
+                "offer_kind": kinds.get(offer, ""),
+                "views": views,
+                "saves": c["offer_saved"],
+                "selections": selections,
+                "rate": selections / views if views else None,
+                "low": low,
+                "high": high,
+            }
+        )
+    return out
+
+
+def channel_choices(environment, start, end, include_test: bool) -> dict[str, int]:
+    """How members chose to be told: channel_preference_set events per channel."""
+    out: dict[str, int] = defaultdict(int)
+    for properties in (
+        _events(environment, start, end, include_test)
+        .filter(name="channel_preference_set")
+        .values_list("properties", flat=True)
+    ):
+        out[str((properties or {}).get("channel", "?"))] += 1
+    return dict(sorted(out.items()))
+
+
+def funnel(environment, start, end, include_test: bool) -> list[dict]:
+    """Distinct members at each step, each step among those who reached the previous one."""
+    members_at: dict[str, set[int]] = {}
+    rows = (
+        _events(environment, start, end, include_test)
+        .filter(name__in=FUNNEL, member__isnull=False)
+        .values_list("name", "member_id")
+        .distinct()
+    )
+    for name, member_id in rows:
+        members_at.setdefault(name, set()).add(member_id)
+    out, previous = [], None
+    for name in FUNNEL:
+        reached = members_at.get(name, set())
+        if previous is not None:
+            reached = reached & previous
+        out.append({"step": name, "members": len(reached)})
+        previous = reached
+    return out
+
+
+def variant_comparison(
+    environment, flag: str, start, end, include_test: bool, conversion: str = "offer_selected"
+) -> list[dict]:
+    """Members exposed to each variant of a flag (first impression in the window) and the
+    share of them who converted (sent `conversion`) in the same window."""
+    impressions = (
+        _events(environment, start, end, include_test)
+        .filter(name="flag_impression", properties__flag=flag, member__isnull=False)
+        .values_list("member_id", "properties", "occurred_at")
+        .order_by("occurred_at")
+    )
+    first_seen: dict[int, tuple[str, datetime]] = {}
+    for member_id, properties, at in impressions:
+        first_seen.setdefault(member_id, ((properties or {}).get("variant", "?"), at))
+    converted = set(
+        _events(environment, start, end, include_test)
+        .filter(name=conversion, member_id__in=list(first_seen))
+        .values_list("member_id", flat=True)
+    )
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for member_id, (variant, _) in first_seen.items():
+        stats[variant][0] += 1
+        stats[variant][1] += member_id in converted
+    out = []
+    for variant, (exposed, hits) in sorted(stats.items()):
+        low, high = wilson_interval(hits, exposed)
+        out.append(
+            {
+                "variant": variant,
+                "members": exposed,
+                "converted": hits,
+                "rate": hits / exposed if exposed else 0.0,
+                "low": low,
+                "high": high,
+            }
+        )
+    return out
+
+
+def default_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
+    return now - timedelta(hours=hours), now + timedelta(minutes=1)

@@ -1,0 +1,249 @@
+"""Forwarding accepted events to destinations, through filters, with retries and a dead letter.
+
+Events are cut into batches (outbox rows) in id order behind a short safety lag, so an
+event committed late by a slow transaction is still picked up; each batch is sent with
+retries and exponential backoff and dead-lettered after MAX_ATTEMPTS; a destination that
+keeps failing is disabled (visible in the admin), and nothing batched is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from flags.models import AnalyticsConsent, Destination, DestinationBatch, Event
+
+BATCH_SIZE = 500
+SAFETY_LAG = timedelta(seconds=30)
+MAX_ATTEMPTS = 5
+DISABLE_AFTER_FAILURES = 10
+BACKOFF_BASE_SECONDS = 30
+SIGNATURE_HEADER = "X-Chimney-Signature"
+
+
+def _rule_matches(rule: dict, properties: dict) -> bool:
+    op, key, value = rule.get("op", "eq"), rule.get("property"), rule.get("value")
+    present = key in properties
+    actual = properties.get(key)
+    if op == "exists":
+        return present == bool(value if value is not None else True)
+    if op == "eq":
+        return present and actual == value
+    if op == "ne":
+        return actual != value
+    if op == "in":
+        return present and actual in (value or [])
+    if op == "not_in":
+        return actual not in (value or [])
+    return False
+
+
+def destination_accepts(destination: Destination, event: Event, consented: set[int]) -> bool:
+    """Whether the destination's filters let this event through."""
+    if event.disposition != Event.Disposition.ACCEPTED:
+        return False
+    if destination.exclude_test_members and event.is_test:
+        return False
+    if destination.allow_events and event.name not in destination.allow_events:
+        return False
+    if event.name in (destination.deny_events or []):
+        return False
+    if destination.require_consent and event.member_id not in consented:
+        return False
+    return all(_rule_matches(rule, event.properties or {}) for rule in destination.rules or [])
+
+
+def consenting_members(environment, member_ids) -> set[int]:
+    return set(
+        AnalyticsConsent.objects.filter(
+            environment=environment, member_id__in=member_ids, granted=True
+        ).values_list("member_id", flat=True)
+    )
+
+
+def filtered(destination: Destination, events: list[Event]) -> list[Event]:
+    consented = (
+        consenting_members(destination.environment, {e.member_id for e in events if e.member_id})
+        if destination.require_consent
+        else set()
+    )
+    return [e for e in events if destination_accepts(destination, e, consented)]
+
+
+def event_payload(event: Event) -> dict:
+    return {
+        "id": event.pk,
+        "name": event.name,
+        "member_id": event.member_id,
+        "properties": event.properties,
+        "occurred_at": event.occurred_at.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "source": event.source,
+        "plan_version": event.plan_version,
+        "plan_status": event.plan_status,
+    }
+
+
+def destination_batch_events(*, environment, destination: Destination, now=None) -> int:
+    """Cut the next batches of new accepted events for a webhook; returns batches made."""
+    now = now or timezone.now()
+    made = 0
+    while True:
+        with transaction.atomic():
+            destination = Destination.objects.select_for_update().get(pk=destination.pk)
+            if not destination.enabled or destination.state == Destination.State.DISABLED:
+                return made
+            events = list(
+                Event.objects.filter(
+                    environment=environment,
+                    pk__gt=destination.cursor,
+                    received_at__lte=now - SAFETY_LAG,
+                ).order_by("pk")[:BATCH_SIZE]
+            )
+            if not events:
+                return made
+            chosen = filtered(destination, events)
+            if chosen:
+                DestinationBatch.objects.create(
+                    environment=environment,
+                    destination=destination,
+                    first_event_id=events[0].pk,
+                    last_event_id=events[-1].pk,
+                    event_count=len(chosen),
+                    payload=json.loads(
+                        json.dumps([event_payload(e) for e in chosen], cls=DjangoJSONEncoder)
+                    ),
+                    next_attempt_at=now,
+                )
+                made += 1
+            destination.cursor = events[-1].pk
+            destination.save(update_fields=["cursor"])
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def _post(destination: Destination, batch: DestinationBatch) -> None:
+    body = json.dumps(
+        {"destination": destination.name, "batch": batch.pk, "events": batch.payload},
+        separators=(",", ":"),
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310  (http(s) URL validated by the model)
+        destination.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Chimney-Events/1",
+            SIGNATURE_HEADER: sign(destination.secret, int(time.time()), body),
+            "X-Chimney-Batch": str(batch.pk),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=destination.timeout_seconds) as response:  # noqa: S310
+        if not 200 <= response.status < 300:
+            raise urllib.error.HTTPError(destination.url, response.status, "", {}, None)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** (attempts - 1), 3600))
+
+
+def destination_batch_send(*, environment, batch: DestinationBatch, now=None) -> str:
+    """Try one pending batch once; returns its status afterwards."""
+    now = now or timezone.now()
+    destination = batch.destination
+    try:
+        _post(destination, batch)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"[:500]
+        with transaction.atomic():
+            batch.attempts += 1
+            batch.last_error = error
+            if batch.attempts >= MAX_ATTEMPTS:
+                batch.status = DestinationBatch.Status.DEAD
+            else:
+                batch.next_attempt_at = now + backoff(batch.attempts)
+            batch.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            destination.consecutive_failures += 1
+            destination.last_error = error
+            destination.state = (
+                Destination.State.DISABLED
+                if destination.consecutive_failures >= DISABLE_AFTER_FAILURES
+                else Destination.State.FAILING
+            )
+            destination.save(update_fields=["consecutive_failures", "last_error", "state"])
+        return batch.status
+    with transaction.atomic():
+        batch.status, batch.sent_at, batch.attempts = (
+            DestinationBatch.Status.SENT,
+            now,
+            batch.attempts + 1,
+        )
+        batch.save(update_fields=["status", "sent_at", "attempts"])
+        destination.consecutive_failures, destination.state = 0, Destination.State.ACTIVE
+        destination.last_success_at, destination.last_error = now, ""
+        destination.save(
+            update_fields=["consecutive_failures", "state", "last_success_at", "last_error"]
+        )
+    return batch.status
+
+
+def destinations_forward(*, environment, now=None) -> dict:
+    """Batch and send for every enabled webhook of the environment (the beat task's body)."""
+    now = now or timezone.now()
+    sent = failed = 0
+    for destination in Destination.objects.filter(
+        environment=environment, kind=Destination.Kind.WEBHOOK, enabled=True
+    ).exclude(state=Destination.State.DISABLED):
+        destination_batch_events(environment=environment, destination=destination, now=now)
+        due = DestinationBatch.objects.filter(
+            destination=destination,
+            status=DestinationBatch.Status.PENDING,
+            next_attempt_at__lte=now,
+        ).order_by("pk")
+        for batch in due:
+            destination.refresh_from_db()
+            if destination.state == Destination.State.DISABLED:
+                break
+            batch.destination = destination
+            if destination_batch_send(environment=environment, batch=batch, now=now) == "sent":
+                sent += 1
+            else:
+                failed += 1
+                break  # keep order: later batches wait for this one's retry
+    return {"sent": sent, "failed": failed}
+
+
+def destination_reenable(*, environment, destination: Destination, actor) -> int:
+    """Turn a disabled destination back on and requeue its dead letters; returns requeued."""
+    from institutions.models import AuditEntry
+    from institutions.services import audit_record
+
+    with transaction.atomic():
+        requeued = DestinationBatch.objects.filter(
+            destination=destination, status=DestinationBatch.Status.DEAD
+        ).update(status=DestinationBatch.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
+        destination.state = Destination.State.ACTIVE
+        destination.consecutive_failures = 0
+        destination.enabled = True
+        destination.save(update_fields=["state", "consecutive_failures", "enabled"])
+        audit_record(
+            action=AuditEntry.Action.UPDATE,
+            actor=actor,
+            environment=environment,
+            obj=destination,
+            changes={"state": {"before": "disabled", "after": "active"}},
+            reason=f"re-enabled; {requeued} dead-lettered batches requeued",
+        )
+    return requeued

@@ -1,0 +1,150 @@
+"""Warehouse export files (daily JSONL and CSV, partitioned by date) and analytics tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from flags.models import AnalyticsSummary, Destination, Event
+from flags.services.destinations import event_payload, filtered
+
+CSV_FIELDS = (
+    "id",
+    "name",
+    "member_id",
+    "occurred_at",
+    "received_at",
+    "source",
+    "plan_version",
+    "plan_status",
+    "properties",
+)
+DIMENSIONS = ("offer_id", "channel", "flag")
+
+
+def _day_events(environment, day: date):
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return Event.objects.filter(
+        environment=environment,
+        occurred_at__gte=start,
+        occurred_at__lt=start + timedelta(days=1),
+        disposition=Event.Disposition.ACCEPTED,
+    ).order_by("pk")
+
+
+def partition_dir(destination: Destination, day: date) -> Path:
+    environment = destination.environment
+    return (
+        Path(settings.FLAGS_WAREHOUSE_DIR)
+        / environment.institution.slug
+        / environment.kind
+        / destination.name.replace("/", "_")
+        / f"date={day.isoformat()}"
+    )
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def warehouse_export_day(*, environment, destination: Destination, day: date) -> int:
+    """(Re)write the day's partition: events.jsonl and events.csv; returns rows written."""
+    rows = []
+    for chunk_start in range(0, 10**9, 5000):
+        chunk = list(_day_events(environment, day)[chunk_start : chunk_start + 5000])
+        rows += [event_payload(e) for e in filtered(destination, chunk)]
+        if len(chunk) < 5000:
+            break
+    folder = partition_dir(destination, day)
+
+    def jsonl(handle):
+        for row in rows:
+            handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    def as_csv(handle):
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "properties": json.dumps(row["properties"], sort_keys=True)})
+
+    _atomic_write(folder / "events.jsonl", jsonl)
+    _atomic_write(folder / "events.csv", as_csv)
+    Destination.objects.filter(pk=destination.pk).update(
+        last_success_at=timezone.now(), last_error="", state=Destination.State.ACTIVE
+    )
+    return len(rows)
+
+
+def analytics_summarize_day(*, environment, destination: Destination, day: date) -> int:
+    """Recompute the day's summary rows (events and members per name and dimension)."""
+    totals: dict[tuple[str, str], list] = {}
+    for chunk_start in range(0, 10**9, 5000):
+        chunk = list(_day_events(environment, day)[chunk_start : chunk_start + 5000])
+        for event in filtered(destination, chunk):
+            dimension = next(
+                (str(event.properties[d])[:100] for d in DIMENSIONS if d in event.properties), ""
+            )
+            entry = totals.setdefault((event.name, dimension), [0, set()])
+            entry[0] += 1
+            if event.member_id:
+                entry[1].add(event.member_id)
+        if len(chunk) < 5000:
+            break
+    with transaction.atomic():
+        AnalyticsSummary.objects.filter(destination=destination, day=day).delete()
+        AnalyticsSummary.objects.bulk_create(
+            AnalyticsSummary(
+                environment=environment,
+                destination=destination,
+                day=day,
+                event_name=name,
+                dimension=dimension,
+                events=count,
+                members=len(members),
+            )
+            for (name, dimension), (count, members) in totals.items()
+        )
+    return len(totals)
+
+
+def exports_run(*, environment, days: list[date]) -> dict:
+    """Export or summarize the given days for every enabled file/analytics destination."""
+    done = {}
+    for destination in Destination.objects.filter(
+        environment=environment,
+        enabled=True,
+        kind__in=[Destination.Kind.WAREHOUSE, Destination.Kind.ANALYTICS],
+    ).select_related("environment__institution"):
+        for day in days:
+            try:
+                if destination.kind == Destination.Kind.WAREHOUSE:
+                    n = warehouse_export_day(
+                        environment=environment, destination=destination, day=day
+                    )
+                else:
+                    n = analytics_summarize_day(
+                        environment=environment, destination=destination, day=day
+                    )
+            except OSError as exc:
+                Destination.objects.filter(pk=destination.pk).update(
+                    state=Destination.State.FAILING, last_error=f"{day}: {exc}"[:500]
+                )
+                continue
+            done[f"{destination.name}:{day}"] = n
+    return done

@@ -1,0 +1,154 @@
+"""Guarded rollouts: each step only after the oracle passes; a fail kills the flag."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from flags.models import Flag, Rollout
+from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, oracle_judge, rules_for
+from flags.services.flags import flag_apply_step
+from institutions.models import AuditEntry, StaffRole
+from institutions.services import audit_record, model_snapshot
+
+DEFAULT_STEPS = ["test", 5, 25, "everyone"]
+
+
+def _clean_steps(steps) -> list:
+    if not isinstance(steps, list) or not steps:
+        raise ValidationError({"steps": 'Give steps like ["test", 5, 25, "everyone"].'})
+    out, last = [], -1.0
+    for step in steps:
+        if step in ("test", "everyone"):
+            out.append(step)
+            continue
+        try:
+            value = Decimal(str(step))
+        except InvalidOperation as exc:
+            raise ValidationError(
+                {"steps": f"{step!r} is not test, a percentage or everyone."}
+            ) from exc
+        if not (Decimal("0") < value <= Decimal("99.9")) or float(value) <= last:
+            raise ValidationError({"steps": "Percentages must rise, between 0.1 and 99.9."})
+        last = float(value)
+        out.append(float(value))
+    if out[-1] != "everyone":
+        raise ValidationError({"steps": 'The last step is "everyone".'})
+    return out
+
+
+def rollout_start(
+    *, environment, flag: Flag, actor, steps=None, step_minutes: int = 60, rule_group="rollout"
+) -> Rollout:
+    """Start at the first step now; the beat task judges and advances it."""
+    steps = _clean_steps(steps if steps is not None else DEFAULT_STEPS)
+    if flag.killed:
+        raise ValidationError("The flag is killed: revive it before rolling it out.")
+    if Rollout.objects.filter(flag=flag, status=Rollout.Status.RUNNING).exists():
+        raise ValidationError("This flag already has a running rollout.")
+    with transaction.atomic():
+        rollout = Rollout.objects.create(
+            environment=environment,
+            flag=flag,
+            steps=steps,
+            step_minutes=step_minutes,
+            rule_group=rule_group,
+            step_started_at=timezone.now(),
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_record(
+            action=AuditEntry.Action.CREATE,
+            actor=actor,
+            environment=environment,
+            obj=rollout,
+            after=model_snapshot(rollout),
+        )
+        flag_apply_step(
+            environment=environment,
+            flag=flag,
+            step=steps[0],
+            actor_label=f"rollout {rollout.pk}",
+            reason=f"rollout step 1 of {len(steps)}: {steps[0]}",
+        )
+    return rollout
+
+
+def _alert_staff(environment, rollout: Rollout, summary: str) -> None:
+    recipients = sorted(
+        {
+            role.user.email
+            for role in StaffRole.objects.filter(
+                institution=environment.institution, role__in=["admin", "it"]
+            ).select_related("user")
+            if role.user.email
+        }
+    )
+    if rollout.created_by and rollout.created_by.email:
+        recipients = sorted({*recipients, rollout.created_by.email})
+    if recipients:
+        send_mail(
+            f"[{environment}] Flag {rollout.flag.name} killed: its rollout failed the oracle",
+            f"The guarded rollout of {rollout.flag.name} failed at step "
+            f"{rollout.current_step!r} and the flag was turned off.\n\n{summary}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
+
+
+def rollout_advance(*, environment, rollout: Rollout, now=None) -> str:
+    """Judge the current step once it has lasted step_minutes: pass steps, fail kills."""
+    now = now or timezone.now()
+    if rollout.status != Rollout.Status.RUNNING:
+        return rollout.status
+    if (now - rollout.step_started_at).total_seconds() < rollout.step_minutes * 60:
+        return "waiting"
+    rules = rules_for(environment, rollout.rule_group) or [DEFAULT_5XX_RULE]
+    verdict = oracle_judge(
+        environment=environment, rules=rules, start=rollout.step_started_at, end=now
+    )
+    entry = {"at": now.isoformat(), "step": rollout.current_step, **verdict.as_dict()}
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        rollout.history = [*rollout.history, entry]
+        if verdict.verdict == FAIL:
+            flag = Flag.objects.select_for_update().get(pk=rollout.flag_id)
+            before = model_snapshot(flag)
+            flag.killed, flag.killed_at = True, now
+            flag.killed_reason = f"Rollout {rollout.pk} failed the oracle at {rollout.current_step}"
+            flag.save()
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                actor_label=f"rollout {rollout.pk}",
+                environment=environment,
+                obj=flag,
+                before=before,
+                after=model_snapshot(flag),
+                reason=verdict.summary(),
+            )
+            rollout.status, rollout.finished_at = Rollout.Status.FAILED, now
+            rollout.save()
+            transaction.on_commit(lambda: _alert_staff(environment, rollout, verdict.summary()))
+            return "failed"
+        if verdict.verdict != PASS:
+            rollout.save(update_fields=["history"])
+            return "inconclusive"
+        rollout.step_index += 1
+        if rollout.step_index >= len(rollout.steps):
+            rollout.status, rollout.finished_at = Rollout.Status.COMPLETED, now
+            rollout.save()
+            return "completed"
+        rollout.step_started_at = now
+        rollout.save()
+        flag_apply_step(
+            environment=environment,
+            flag=rollout.flag,
+            step=rollout.current_step,
+            actor_label=f"rollout {rollout.pk}",
+            reason=f"oracle passed; step {rollout.step_index + 1}: {rollout.current_step}",
+        )
+    return "advanced"

@@ -1,0 +1,87 @@
+"""Beat-driven work: rollouts, destination forwarding, daily exports. Thin: ids in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+from django_scopes import scopes_disabled
+
+from flags.models import Destination, Rollout
+from institutions.tenancy import tenant_task
+
+
+@shared_task(name="flags.rollouts_tick", acks_late=True)
+def rollouts_tick() -> int:
+    """Fan out: one task per running rollout."""
+    with scopes_disabled():
+        running = list(
+            Rollout.objects.filter(status=Rollout.Status.RUNNING).values_list(
+                "environment_id", "pk"
+            )
+        )
+    for environment_id, rollout_id in running:
+        rollout_advance_task.delay(environment_id, rollout_id)
+    return len(running)
+
+
+@tenant_task(name="flags.rollout_advance", acks_late=True, max_retries=3)
+def rollout_advance_task(self, environment, rollout_id: int) -> str:
+    from flags.services.rollouts import rollout_advance
+
+    rollout = Rollout.objects.select_related("flag").get(pk=rollout_id)
+    return rollout_advance(environment=environment, rollout=rollout)
+
+
+@shared_task(name="flags.destinations_tick", acks_late=True)
+def destinations_tick() -> int:
+    with scopes_disabled():
+        environments = sorted(
+            set(
+                Destination.objects.filter(enabled=True, kind=Destination.Kind.WEBHOOK)
+                .exclude(state=Destination.State.DISABLED)
+                .values_list("environment_id", flat=True)
+            )
+        )
+    for environment_id in environments:
+        destinations_forward_task.delay(environment_id)
+    return len(environments)
+
+
+@tenant_task(
+    name="flags.destinations_forward",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def destinations_forward_task(self, environment) -> dict:
+    from flags.services.destinations import destinations_forward
+
+    return destinations_forward(environment=environment)
+
+
+@shared_task(name="flags.warehouse_tick", acks_late=True)
+def warehouse_tick() -> int:
+    with scopes_disabled():
+        environments = sorted(
+            set(
+                Destination.objects.filter(
+                    enabled=True,
+                    kind__in=[Destination.Kind.WAREHOUSE, Destination.Kind.ANALYTICS],
+                ).values_list("environment_id", flat=True)
+            )
+        )
+    for environment_id in environments:
+        exports_task.delay(environment_id)
+    return len(environments)
+
+
+@tenant_task(name="flags.exports", acks_late=True, max_retries=3)
+def exports_task(self, environment) -> dict:
+    """Today's partition so far and yesterday's final one (rewritten idempotently)."""
+    from flags.services.exports import exports_run
+
+    today = timezone.now().date()
+    return exports_run(environment=environment, days=[today - timedelta(days=1), today])

@@ -1,0 +1,1 @@
+"""django-waffle in Chimney: its migrations for the Switch and Sample tables only."""

@@ -1,0 +1,122 @@
+"""The admin: declared and stale flags, the kill switch, plans, dashboards, test plans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from flags.models import DataPlanVersion, Flag, TestPlanRun
+from institutions import events
+from institutions.models import AuditEntry
+from institutions.tenancy import environment_scope
+from tests.conftest import staff_client
+from tests.factories import MemberFactory, staff_user
+from tests.flags.factories import FlagFactory, PlanFactory
+
+OFFER = {"offer_id": 7, "offer_kind": "heloc"}
+
+
+@pytest.mark.django_db
+def test_flag_list__declared_without_row_and_stale_rows__are_shown(tenant):
+    FlagFactory(environment=tenant.staging, name="offer_card_v2")
+    FlagFactory(environment=tenant.staging, name="forgotten_experiment")
+    client = staff_client(staff_user(tenant.institution, "admin"), tenant.staging)
+    page = client.get(reverse("admin:flags_flag_changelist")).content.decode()
+    missing = page.split('id="missing-flags"')[1].split("</div>")[0]
+    stale = page.split('id="stale-flags"')[1].split("</div>")[0]
+    assert "dashboard_equity_widget" in missing
+    assert "offer_card_v2" not in missing
+    assert "forgotten_experiment" in stale
+
+
+@pytest.mark.django_db
+def test_kill_switch_page__production_admin__kills_with_reason_and_marketing_cannot(tenant):
+    flag = FlagFactory(environment=tenant.production, name="offer_card_v2", everyone=True)
+    url = reverse("admin:flags_flag_kill", args=[flag.pk])
+    marketing = staff_client(staff_user(tenant.institution, "marketing"), tenant.production)
+    marketing.post(url, {"reason": "looks odd"})
+    assert Flag._base_manager.filter(pk=flag.pk).values_list("killed", flat=True).get() is False
+    admin = staff_client(staff_user(tenant.institution, "admin"), tenant.production)
+    change = admin.post(reverse("admin:flags_flag_change", args=[flag.pk]), {"name": "x"})
+    assert change.status_code == 403  # production flags change by release
+    response = admin.post(url, {"reason": "5xx on the offer page"})
+    assert response.status_code == 302
+    assert Flag._base_manager.filter(pk=flag.pk).values_list("killed", flat=True).get() is True
+    assert AuditEntry.objects.filter(reason="5xx on the offer page").exists()
+
+
+@pytest.mark.django_db
+def test_data_plan_admin__invalid_schema__shows_the_error_and_saves_nothing(tenant):
+    client = staff_client(staff_user(tenant.institution, "admin"), tenant.staging)
+    points = {"offer_viewed": {"description": "x", "schema": {"type": 12}}}
+    response = client.post(
+        reverse("admin:flags_dataplanversion_add"),
+        {
+            "description": "v",
+            "points": json.dumps(points),
+            "unplanned": "allow",
+            "invalid": "quarantine",
+        },
+    )
+    assert response.status_code == 200
+    assert "Not a valid JSON Schema" in response.content.decode()
+    with environment_scope(tenant.staging):
+        assert not DataPlanVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_dashboard__engagement_and_variants__exclude_test_members_unless_asked(tenant):
+    env = tenant.production
+    real, tester = MemberFactory(environment=env), MemberFactory(environment=env, is_test=True)
+    for member in (real, tester):
+        events.emit(environment=env, name="dashboard_viewed", member=member)
+        events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+        events.emit(
+            environment=env,
+            name="flag_impression",
+            member=member,
+            properties={"flag": "dashboard_equity_widget", "variant": "off"},
+        )
+    events.emit(environment=env, name="offer_selected", member=tester, properties=OFFER)
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    url = reverse("admin:flags_dashboard")
+    without = client.get(url)
+    assert without.status_code == 200
+    assert "<svg" in without.content.decode()
+    offers = without.context["offers"]
+    assert (offers[0]["views"], offers[0]["selections"]) == (1, 0)
+    assert [(v["variant"], v["members"]) for v in without.context["variants"]] == [("off", 1)]
+    with_test = client.get(url, {"include_test": "1"}).context
+    assert (with_test["offers"][0]["views"], with_test["offers"][0]["selections"]) == (2, 1)
+    variant = with_test["variants"][0]
+    assert (variant["members"], variant["converted"]) == (2, 1)
+    assert 0 < variant["low"] < 0.5 < variant["high"] < 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_plan_admin_action__runs_and_shows_the_verdict(tenant, live_server, monkeypatch):
+    from flags.services import testplans
+
+    env = tenant.staging
+    plan = PlanFactory(environment=env, max_requests=5)
+    address = live_server.url.replace("http://localhost", "127.0.0.1")
+    real_run = testplans.run_test_plan
+    monkeypatch.setattr(
+        "flags.admin.testplans.run_test_plan",
+        lambda **kw: real_run(**kw, address=address, settle_seconds=0),
+    )
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    response = client.post(
+        reverse("admin:flags_testplan_changelist"),
+        {"action": "run_plan", "_selected_action": [plan.pk]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "INCONCLUSIVE after 5 requests" in text  # 5 requests are below the minimum sample
+    with environment_scope(env):
+        run = TestPlanRun.objects.get()
+    assert run.requests_sent == 5
+    detail = client.get(reverse("admin:flags_testplanrun_change", args=[run.pk]))
+    assert "below the minimum 100" in detail.content.decode()

@@ -1,0 +1,194 @@
+"""Destinations: a signed webhook on a local server, filters, retries, dead letters, files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from flags.models import AnalyticsSummary, Destination, DestinationBatch
+from flags.services import destinations as dest
+from flags.services.exports import analytics_summarize_day, warehouse_export_day
+from flags.services.plans import analytics_consent_set
+from institutions import events
+from institutions.tenancy import environment_scope
+from tests.factories import MemberFactory
+from tests.flags.factories import DestinationFactory
+
+OFFER = {"offer_id": 7, "offer_kind": "heloc"}
+
+
+class Receiver:
+    """A local HTTP endpoint that records what it receives (or fails, or hangs)."""
+
+    def __init__(self, mode="ok"):
+        self.mode = mode
+        self.bodies: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.mode == "hang":
+                    time.sleep(0.6)
+                receiver.bodies.append((dict(self.headers), body))
+                self.send_response(200 if receiver.mode == "ok" else 503)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/events"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def events(self):
+        return [e for _, body in self.bodies for e in json.loads(body)["events"]]
+
+
+def later():
+    return timezone.now() + timedelta(minutes=5)  # past the batching safety lag
+
+
+@pytest.mark.django_db
+def test_webhook__local_server__receives_signed_events_and_never_a_test_members(tenant):
+    env = tenant.production
+    real, tester = MemberFactory(environment=env), MemberFactory(environment=env, is_test=True)
+    for member in (real, tester, real):
+        events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    with Receiver() as receiver, environment_scope(env):
+        DestinationFactory(environment=env, url=receiver.url, secret="k3y", enabled=True)
+        assert dest.destinations_forward(environment=env, now=later()) == {"sent": 1, "failed": 0}
+    received = receiver.events()
+    assert len(received) == 2
+    assert {e["member_id"] for e in received} == {real.pk}
+    headers, body = receiver.bodies[0]
+    timestamp = headers["X-Chimney-Signature"].split(",")[0][2:]
+    expected = hmac.new(b"k3y", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["X-Chimney-Signature"].endswith(f"v1={expected}")
+
+
+@pytest.mark.django_db
+def test_filters__allow_deny_rules_and_consent__decide_what_is_forwarded(tenant):
+    env = tenant.production
+    yes, no = MemberFactory(environment=env), MemberFactory(environment=env)
+    with environment_scope(env):
+        analytics_consent_set(environment=env, member=yes, granted=True)
+        analytics_consent_set(environment=env, member=no, granted=False)
+    for member in (yes, no):
+        events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+        events.emit(
+            environment=env,
+            name="offer_selected",
+            member=member,
+            properties={"offer_id": 8, "offer_kind": "pmi_removal"},
+        )
+        events.emit(environment=env, name="dashboard_viewed", member=member)
+    with Receiver() as receiver, environment_scope(env):
+        DestinationFactory(
+            environment=env,
+            url=receiver.url,
+            enabled=True,
+            allow_events=["offer_viewed", "offer_selected", "dashboard_viewed"],
+            deny_events=["dashboard_viewed"],
+            rules=[{"property": "offer_kind", "op": "in", "value": ["heloc"]}],
+            require_consent=True,
+        )
+        dest.destinations_forward(environment=env, now=later())
+    assert [(e["name"], e["member_id"]) for e in receiver.events()] == [("offer_viewed", yes.pk)]
+
+
+@pytest.mark.django_db
+def test_webhook__failing_then_timing_out__retries_dead_letters_disables_and_loses_nothing(
+    tenant, monkeypatch
+):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    monkeypatch.setattr(dest, "DISABLE_AFTER_FAILURES", 5)
+    with Receiver(mode="fail") as receiver, environment_scope(env):
+        destination = DestinationFactory(
+            environment=env, url=receiver.url, enabled=True, timeout_seconds=0.2
+        )
+        now = later()
+        assert dest.destinations_forward(environment=env, now=now)["failed"] == 1
+        batch = DestinationBatch.objects.get()
+        destination.refresh_from_db()
+        assert (batch.status, batch.attempts) == ("pending", 1)
+        assert batch.next_attempt_at == now + timedelta(seconds=30)
+        assert destination.state == "failing"
+        # Not due yet: nothing is tried before the backoff ends.
+        assert dest.destinations_forward(environment=env, now=now)["failed"] == 0
+        receiver.mode = "hang"  # now it times out
+        for attempt in range(2, 6):
+            now = now + dest.backoff(attempt - 1) + timedelta(seconds=1)
+            dest.destinations_forward(environment=env, now=now)
+        batch.refresh_from_db()
+        destination.refresh_from_db()
+    assert batch.status == "dead"
+    assert batch.attempts == 5
+    assert "timed out" in batch.last_error.lower() or "timeout" in batch.last_error.lower()
+    assert destination.state == Destination.State.DISABLED
+    assert "Timeout" in destination.last_error or "timed out" in destination.last_error
+    # Re-enabled against a healthy endpoint, the dead letter is delivered after all.
+    with Receiver() as healthy, environment_scope(env):
+        destination.url = healthy.url
+        destination.save()
+        assert dest.destination_reenable(environment=env, destination=destination, actor=None) == 1
+        dest.destinations_forward(environment=env, now=later())
+        batch.refresh_from_db()
+    assert batch.status == "sent"
+    assert [e["member_id"] for e in healthy.events()] == [member.pk]
+
+
+@pytest.mark.django_db
+def test_warehouse_and_analytics__daily_partition_and_summary__exclude_test_members(
+    tenant, settings, tmp_path
+):
+    settings.FLAGS_WAREHOUSE_DIR = str(tmp_path)
+    env = tenant.production
+    real, tester = MemberFactory(environment=env), MemberFactory(environment=env, is_test=True)
+    for member in (real, real, tester):
+        events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    events.emit(
+        environment=env,
+        name="channel_preference_set",
+        member=real,
+        properties={"channel": "email", "category": "monthly"},
+    )
+    day = timezone.now().date()
+    with environment_scope(env):
+        warehouse = DestinationFactory(environment=env, kind="warehouse", name="lake")
+        analytics = DestinationFactory(environment=env, kind="analytics", name="bi")
+        rows = warehouse_export_day(environment=env, destination=warehouse, day=day)
+        analytics_summarize_day(environment=env, destination=analytics, day=day)
+        summary = {
+            (s.event_name, s.dimension): (s.events, s.members)
+            for s in AnalyticsSummary.objects.filter(destination=analytics)
+        }
+    folder = tmp_path / env.institution.slug / "production" / "lake" / f"date={day.isoformat()}"
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    assert rows == len(lines) == 3
+    assert {json.loads(line)["member_id"] for line in lines} == {real.pk}
+    with (folder / "events.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+    assert summary == {("offer_viewed", "7"): (2, 1), ("channel_preference_set", "email"): (1, 1)}

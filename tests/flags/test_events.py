@@ -1,0 +1,230 @@
+"""Events: the homes/notifications sink, data plans, batch ingestion and the beacon."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from flags.defaults import demo_plan_points
+from flags.models import DataPlanVersion, Event
+from flags.services.events import events_ingest
+from flags.services.plans import data_plan_version_create
+from institutions import events
+from institutions.tenancy import environment_scope
+from tests.conftest import member_client
+from tests.factories import MemberFactory
+
+OFFER = {"offer_id": 7, "offer_kind": "heloc"}
+
+
+@pytest.fixture
+def plan(tenant):
+    env = tenant.production
+    with environment_scope(env):
+        return data_plan_version_create(
+            environment=env, points=demo_plan_points(), actor=None, unplanned="quarantine"
+        )
+
+
+@pytest.mark.django_db
+def test_sink__homes_event__recorded_planned_with_is_test_from_the_member(tenant, plan):
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    real = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_selected", member=tester, properties=OFFER)
+    events.emit(
+        environment=env,
+        name="channel_preference_set",
+        member=real,
+        properties={"channel": "push", "category": "offers"},
+    )
+    with environment_scope(env):
+        selected = Event.objects.get(name="offer_selected")
+        chosen = Event.objects.get(name="channel_preference_set")
+    assert (selected.is_test, selected.member_id, selected.plan_status) == (
+        True,
+        tester.pk,
+        "planned",
+    )
+    assert selected.plan_version == plan.version
+    assert (chosen.is_test, chosen.source, chosen.disposition) == (False, "server", "accepted")
+
+
+@pytest.mark.django_db
+def test_plan__invalid_and_unplanned__are_marked_and_quarantined_by_policy(tenant, plan):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties={"offer_id": 1})
+    events.emit(environment=env, name="mystery_clicked", member=member, properties={})
+    with environment_scope(env):
+        invalid = Event.objects.get(name="offer_viewed")
+        unplanned = Event.objects.get(name="mystery_clicked")
+    assert invalid.plan_status == "invalid"
+    assert invalid.disposition == "quarantined"  # the plan blocks invalid data by default
+    assert any("offer_kind" in v for v in invalid.violations)
+    assert unplanned.plan_status == "unplanned"
+    assert unplanned.disposition == "quarantined"  # this plan blocks unplanned data
+
+
+@pytest.mark.django_db
+def test_plan__allow_policies__keep_bad_events_accepted_but_marked(tenant):
+    env = tenant.production
+    with environment_scope(env):
+        data_plan_version_create(
+            environment=env, points=demo_plan_points(), actor=None, invalid="allow"
+        )
+        result = events_ingest(
+            environment=env,
+            events=[{"name": "offer_saved", "properties": {}}, {"name": "unknown_thing"}],
+        )
+    assert [r.status for r in result.rows] == ["accepted", "accepted"]
+    assert [r.plan_status for r in result.rows] == ["invalid", "unplanned"]
+
+
+@pytest.mark.django_db
+def test_plan__invalid_json_schema__is_refused_naming_the_event(tenant):
+    env = tenant.staging
+    bad = {"offer_viewed": {"description": "x", "schema": {"type": "nonsense"}}}
+    with environment_scope(env), pytest.raises(ValidationError) as caught:
+        data_plan_version_create(environment=env, points=bad, actor=None)
+    assert "offer_viewed" in str(caught.value)
+    assert "Not a valid JSON Schema" in str(caught.value)
+    with environment_scope(env):
+        assert not DataPlanVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_plan__new_version__applies_to_the_next_event(tenant, plan):
+    env = tenant.production
+    with environment_scope(env):
+        assert events_ingest(environment=env, events=[{"name": "later_event"}]).quarantined == 1
+        points = {**demo_plan_points(), "later_event": {"description": "x", "schema": {}}}
+        v2 = data_plan_version_create(environment=env, points=points, actor=None)
+        result = events_ingest(environment=env, events=[{"name": "later_event"}])
+    assert v2.version == plan.version + 1
+    assert result.rows[0].plan_status == "planned"
+
+
+@pytest.mark.django_db
+def test_ingest__batch_with_bad_rows__stores_good_rows_and_names_bad_ones(tenant, plan):
+    env = tenant.production
+    MemberFactory(environment=env, is_test=True, external_id="CORE-1")
+    other_env_member = MemberFactory(environment=tenant.staging)
+    batch = [
+        {
+            "name": "offer_viewed",
+            "member_external_id": "CORE-1",
+            "properties": OFFER,
+            "is_test": False,
+        },
+        "not an object",
+        {"name": "Bad Name!"},
+        {"name": "offer_viewed", "member_id": other_env_member.pk, "properties": OFFER},
+        {"name": "offer_viewed", "properties": [1, 2]},
+        {"name": "offer_viewed", "properties": OFFER, "occurred_at": "yesterday"},
+        {"name": "offer_viewed", "member_id": [1], "properties": OFFER},
+        {"name": "offer_viewed", "properties": {"offer_id": "a\u0000b", "offer_kind": "heloc"}},
+    ]
+    with environment_scope(env):
+        result = events_ingest(environment=env, events=batch, source="api")
+        stored = list(Event.objects.all())
+    assert result.accepted == 1
+    assert [r.index for r in result.rejected] == [1, 2, 3, 4, 5, 6, 7]
+    assert "NUL" in result.rejected[6].errors[0]
+    assert "member_id" in result.rejected[2].errors[0]
+    assert "occurred_at" in result.rejected[4].errors[0]
+    assert len(stored) == 1
+    assert stored[0].is_test is True  # from the member, not from the client's "is_test"
+    assert stored[0].source == "api"
+
+
+@pytest.mark.django_db
+def test_ingest__more_than_a_thousand__is_refused_whole(tenant):
+    env = tenant.production
+    with environment_scope(env), pytest.raises(ValidationError, match="1,000"):
+        events_ingest(environment=env, events=[{"name": "x"}] * 1001)
+
+
+def _beacon(client, env, body, **headers):
+    origin = headers.pop("origin", f"http://{env.host}")
+    return client.post(
+        "/events/beacon/",
+        data=body if isinstance(body, (str, bytes)) else json.dumps(body),
+        content_type=headers.pop("content_type", "application/json"),
+        HTTP_ORIGIN=origin,
+        **headers,
+    )
+
+
+@pytest.mark.django_db
+def test_beacon__same_origin_member__records_web_events_for_that_member(tenant, plan):
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    client = member_client(tester)
+    response = _beacon(
+        client,
+        env,
+        {"events": [{"name": "dashboard_viewed", "properties": {}, "member_id": 999999}]},
+    )
+    assert response.status_code == 202, response.content
+    with environment_scope(env):
+        event = Event.objects.get()
+    assert (event.source, event.member_id, event.is_test) == ("web", tester.pk, True)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ("{not json", {}, 400),
+        ({"events": "nope"}, {}, 400),
+        ({"events": [{"name": "x"}] * 21}, {}, 400),
+        ({"events": [{"name": "x", "properties": {"p": "a" * 20000}}]}, {}, 413),
+        ({"events": [{"name": "x"}]}, {"origin": "https://evil.example"}, 403),
+        ({"events": [{"name": "x"}]}, {"HTTP_SEC_FETCH_SITE": "cross-site"}, 403),
+        ("name=x", {"content_type": "application/x-www-form-urlencoded"}, 415),
+    ],
+)
+def test_beacon__bad_input__answers_clearly_and_stores_nothing(tenant, body, headers, status):
+    env = tenant.production
+    client = member_client(MemberFactory(environment=env))
+    response = _beacon(client, env, body, **headers)
+    assert response.status_code == status
+    assert "error" in response.json()
+    with environment_scope(env):
+        assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_beacon__signed_out__answers_401(tenant):
+    from django.test import Client
+
+    env = tenant.production
+    response = _beacon(Client(HTTP_HOST=env.host), env, {"events": [{"name": "x"}]})
+    assert response.status_code == 401
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_ingest__large_batch_on_postgresql__copies_rows_with_their_ids(tenant, plan):
+    from tests.services import require_postgres
+
+    require_postgres()
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    batch = [
+        {"name": "offer_viewed", "member_id": tester.pk, "properties": {**OFFER, "offer_id": i}}
+        for i in range(300)
+    ] + [{"name": "offer_viewed", "properties": {"offer_id": 1}}]
+    with environment_scope(env):
+        result = events_ingest(environment=env, events=batch)
+        stored = {e.pk: e for e in Event.objects.all()}
+    assert result.accepted == 300
+    assert result.quarantined == 1
+    assert len(stored) == 301
+    row = result.rows[5]
+    assert stored[row.event_id].properties["offer_id"] == 5
+    assert stored[row.event_id].is_test is True
+    assert stored[result.rows[300].event_id].violations == row.errors + result.rows[300].errors

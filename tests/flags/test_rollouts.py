@@ -1,0 +1,120 @@
+"""Guarded rollouts: test cohort, then a percentage, then everyone, each after the oracle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from flags.models import Flag, RequestMetric, Rollout
+from flags.services.rollouts import rollout_advance, rollout_start
+from flags.tasks import rollouts_tick
+from institutions.tenancy import environment_scope
+from tests.factories import staff_user
+from tests.flags.factories import FlagFactory, OracleRuleFactory
+
+
+def traffic(env, *, count, errors, at):
+    RequestMetric.objects.create(
+        environment=env,
+        minute=at.replace(second=0, microsecond=0),
+        cohort="member",
+        count=count,
+        errors=errors,
+        le_50=count,
+    )
+
+
+@pytest.fixture
+def setup(tenant):
+    env = tenant.production
+    admin = staff_user(tenant.institution, "admin", email="admin@cu.example")
+    with environment_scope(env):
+        OracleRuleFactory(environment=env, group="rollout", name="5xx")
+        flag = FlagFactory(environment=env, name="dashboard_equity_widget")
+        yield env, admin, flag
+
+
+@pytest.mark.django_db
+def test_rollout__oracle_passes_each_step__reaches_everyone(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(
+        environment=env, flag=flag, actor=admin, steps=["test", 5, "everyone"], step_minutes=10
+    )
+    flag.refresh_from_db()
+    assert (flag.test_cohort, flag.percent, flag.everyone) == (True, None, None)
+    now = rollout.step_started_at
+    assert rollout_advance(environment=env, rollout=rollout, now=now + timedelta(minutes=5)) == (
+        "waiting"
+    )
+    for expected in ("advanced", "advanced", "completed"):
+        rollout.refresh_from_db()
+        traffic(env, count=300, errors=0, at=rollout.step_started_at + timedelta(minutes=1))
+        now = rollout.step_started_at + timedelta(minutes=11)
+        assert rollout_advance(environment=env, rollout=rollout, now=now) == expected
+        flag.refresh_from_db()
+        if expected == "advanced" and rollout.step_index == 0:
+            assert float(flag.percent) == 5.0
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.COMPLETED
+    assert flag.everyone is True
+    assert [h["verdict"] for h in rollout.history] == ["pass", "pass", "pass"]
+
+
+@pytest.mark.django_db
+def test_rollout__too_few_requests__waits_inconclusive(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(environment=env, flag=flag, actor=admin, step_minutes=1)
+    traffic(env, count=20, errors=0, at=rollout.step_started_at)
+    now = rollout.step_started_at + timedelta(minutes=2)
+    assert rollout_advance(environment=env, rollout=rollout, now=now) == "inconclusive"
+    rollout.refresh_from_db()
+    assert (rollout.status, rollout.step_index) == ("running", 0)
+
+
+@pytest.mark.django_db
+def test_rollout__oracle_fails__kills_the_flag_and_alerts_staff(
+    setup, django_capture_on_commit_callbacks
+):
+    env, admin, flag = setup
+    rollout = rollout_start(environment=env, flag=flag, actor=admin, step_minutes=1)
+    traffic(env, count=200, errors=30, at=rollout.step_started_at)
+    now = rollout.step_started_at + timedelta(minutes=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollout_advance(environment=env, rollout=rollout, now=now) == "failed"
+    flag.refresh_from_db()
+    rollout.refresh_from_db()
+    assert flag.killed is True
+    assert rollout.status == Rollout.Status.FAILED
+    assert rollout.history[-1]["verdict"] == "fail"
+    assert len(mail.outbox) == 1
+    assert "admin@cu.example" in mail.outbox[0].to
+    assert "30 of 200" in mail.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_rollout__beat_tick__advances_running_rollouts_in_their_environment(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(
+        environment=env, flag=flag, actor=admin, steps=["test", "everyone"], step_minutes=0
+    )
+    traffic(env, count=150, errors=0, at=timezone.now())
+    assert rollouts_tick.delay().get() == 1
+    rollout.refresh_from_db()
+    assert rollout.step_index == 1
+    assert Flag.objects.get(pk=flag.pk).everyone is True
+
+
+@pytest.mark.django_db
+def test_rollout_start__bad_steps_or_killed_flag__is_refused(setup):
+    env, admin, flag = setup
+    for steps in ([], ["test", 50, 5, "everyone"], ["test", "x"], ["test", 5]):
+        with pytest.raises(ValidationError):
+            rollout_start(environment=env, flag=flag, actor=admin, steps=steps)
+    Flag.objects.filter(pk=flag.pk).update(killed=True)
+    flag.refresh_from_db()
+    with pytest.raises(ValidationError, match="killed"):
+        rollout_start(environment=env, flag=flag, actor=admin)
