@@ -41,4 +41,11 @@ def measure(
     if cohort not in {"all", "test", "non_test"}:
         raise ValueError(f"Unknown cohort {cohort!r}")
     provider, _ = _providers[name]
-    return provider(environment, start, end, cohort)
+    # Providers read tenant-owned rows: run them in the measured environment's scope, not
+    # the caller's (a release watch runs in staging's scope and measures production).
+    from institutions.tenancy import environment_scope
+
+    if getattr(environment, "pk", None) is None:
+        return provider(environment, start, end, cohort)
+    with environment_scope(environment):
+        return provider(environment, start, end, cohort)

@@ -7,9 +7,10 @@ institution's watch rules to it and turns its verdict into JSON for the evidence
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+from flags.oracle import FAIL, INCONCLUSIVE, PASS, RuleSpec, oracle_judge
+
+__all__ = ["FAIL", "INCONCLUSIVE", "PASS", "judge", "oracle", "rules_from_policy"]
 RESULT_FIELDS = (
     "metric",
     "cohort",
@@ -23,53 +24,33 @@ RESULT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class WatchRule:
-    """One oracle rule as the watch states it (lower is better unless comparator is "gt")."""
-
-    metric: str
-    pass_threshold: float
-    fail_threshold: float
-    min_sample: int
-    comparator: str = "lt"
-    cohort: str = "all"
+#: Stored policies may say "lt"/"gt"; the oracle speaks of lower/higher being better.
+_COMPARATORS = {"lt": "lower", "lower": "lower", "gt": "higher", "higher": "higher"}
 
 
-@dataclass(frozen=True)
-class Unjudged:
-    verdict: str
-    results: tuple = ()
-    detail: str = ""
-
-
-def rules_from_policy(policy) -> list[WatchRule]:
+def rules_from_policy(policy) -> list[RuleSpec]:
+    """The institution's watch rules as oracle rules."""
     return [
-        WatchRule(
+        RuleSpec(
             metric=r["metric"],
+            comparator=_COMPARATORS[r.get("comparator", "lower")],
             pass_threshold=float(r["pass_threshold"]),
             fail_threshold=float(r["fail_threshold"]),
             min_sample=int(r.get("min_sample", 0)),
-            comparator=r.get("comparator", "lt"),
             cohort=r.get("cohort", "all"),
+            name=r.get("name", r["metric"]),
         )
         for r in policy.watch_rules
     ]
 
 
 def oracle():
-    """The oracle's judge function, or None while the flags app is not installed."""
-    try:
-        from flags.oracle import oracle_judge
-    except ImportError:
-        return None
+    """The one oracle (flags), also used by flag rollouts and test plans."""
     return oracle_judge
 
 
 def judge(*, environment, rules, start: dt.datetime, end: dt.datetime):
-    judge_fn = oracle()
-    if judge_fn is None:
-        return Unjudged(INCONCLUSIVE, detail="No oracle is installed: a person must judge.")
-    return judge_fn(environment=environment, rules=rules, start=start, end=end)
+    return oracle()(environment=environment, rules=rules, start=start, end=end)
 
 
 def verdict_record(verdict, *, at: dt.datetime) -> dict:

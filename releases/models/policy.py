@@ -19,7 +19,7 @@ def default_watch_rules() -> list[dict]:
     return [
         {
             "metric": "http_5xx_rate",
-            "comparator": "lt",
+            "comparator": "lower",
             "pass_threshold": 0.01,
             "fail_threshold": 0.05,
             "min_sample": 100,
@@ -27,7 +27,7 @@ def default_watch_rules() -> list[dict]:
         },
         {
             "metric": "delivery_failure_rate",
-            "comparator": "lt",
+            "comparator": "lower",
             "pass_threshold": 0.02,
             "fail_threshold": 0.10,
             "min_sample": 50,
@@ -35,7 +35,7 @@ def default_watch_rules() -> list[dict]:
         },
         {
             "metric": "http_p95_latency_ms",
-            "comparator": "lt",
+            "comparator": "lower",
             "pass_threshold": 800,
             "fail_threshold": 2000,
             "min_sample": 100,

@@ -26,3 +26,23 @@ def test_measure__registered_provider__gets_its_window_and_cohort(monkeypatch):
         metrics.measure("nope", environment="env", start=end, end=end)
     with pytest.raises(ValueError, match="Unknown cohort"):
         metrics.measure("widget_rate", environment="env", start=end, end=end, cohort="robots")
+
+
+@pytest.mark.django_db
+def test_measure__provider_runs_in_the_measured_environment_scope(tenant, monkeypatch):
+    from institutions.tenancy import current_environment, environment_scope
+
+    monkeypatch.setattr(metrics, "_providers", {})
+    seen = []
+    metrics.register_metric(
+        "scope_probe",
+        lambda env, start, end, cohort: (
+            seen.append(current_environment()) or metrics.Measurement(1, 1)
+        ),
+        description="Which scope a provider sees.",
+    )
+    now = timezone.now()
+    with environment_scope(tenant.staging):
+        metrics.measure("scope_probe", environment=tenant.production, start=now, end=now)
+        assert current_environment() == tenant.staging
+    assert seen == [tenant.production]

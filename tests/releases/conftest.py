@@ -61,3 +61,65 @@ def people(tenant):
         marketing2=staff_user(inst, "marketing", email="mo@cu.test"),
         admin=staff_user(inst, "admin", email="ada@cu.test"),
     )
+
+
+class ProductionTraffic:
+    """Real production metrics for the real oracle, as a test states them.
+
+    `traffic.rate, traffic.sample = 0.12, 400` writes one minute of 400 requests of which
+    12% answered 5xx (fast ones, p95 50 ms), plus 60 finished deliveries with no failure,
+    inside the watch window that starts at the deploy. Calls to the oracle are recorded.
+    """
+
+    def __init__(self, environment, minute):
+        self.environment, self.minute = environment, minute
+        self.rate, self._sample, self.calls = 0.0, 0, []
+        self._deliveries = False
+
+    @property
+    def sample(self) -> int:
+        return self._sample
+
+    @sample.setter
+    def sample(self, count: int) -> None:
+        from flags.models import RequestMetric
+        from institutions.tenancy import environment_scope
+        from notifications.models import Delivery
+        from tests.notifications.factories import DeliveryFactory
+
+        self._sample = count
+        with environment_scope(self.environment):
+            RequestMetric.objects.filter(environment=self.environment).delete()
+            RequestMetric.objects.create(
+                environment=self.environment,
+                minute=self.minute,
+                cohort="member",
+                count=count,
+                errors=round(self.rate * count),
+                latency_ms_sum=50.0 * count,
+                le_50=count,
+            )
+            if not self._deliveries:
+                DeliveryFactory.create_batch(60, environment=self.environment)
+                Delivery.objects.filter(environment=self.environment).update(updated_at=self.minute)
+                self._deliveries = True
+
+
+@pytest.fixture
+def oracle(tenant, monkeypatch):
+    """The real oracle over real metric rows (named for what the tests talk to)."""
+
+    from flags.oracle import oracle_judge
+    from releases import watch
+    from tests.releases.test_release_flow import TUESDAY_23
+
+    traffic = ProductionTraffic(tenant.production, TUESDAY_23)  # the deploy minute
+
+    def recording(**kwargs):
+        traffic.calls.append(
+            (kwargs["environment"], kwargs["rules"], kwargs["start"], kwargs["end"])
+        )
+        return oracle_judge(**kwargs)
+
+    monkeypatch.setattr(watch, "oracle", lambda: recording)
+    return traffic

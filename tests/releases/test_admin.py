@@ -15,7 +15,6 @@ from releases.tasks import deploy_due
 from tests.conftest import make_tenant, staff_client
 from tests.factories import staff_user
 from tests.releases.test_release_flow import TUESDAY_23
-from tests.releases.test_watch import FakeOracle
 
 
 def messages_of(response) -> list[str]:
@@ -24,13 +23,8 @@ def messages_of(response) -> list[str]:
 
 @pytest.mark.django_db
 def test_scenario_2__marketing_change_signed_scheduled_deployed_with_evidence(
-    tenant, people, clock, monkeypatch, django_capture_on_commit_callbacks
+    tenant, people, clock, oracle, django_capture_on_commit_callbacks
 ):
-    from releases import watch
-
-    oracle = FakeOracle()
-    oracle.rate, oracle.sample = 0.002, 900
-    monkeypatch.setattr(watch, "oracle", lambda: oracle)
     staging = tenant.staging
     branding_update(
         environment=staging,
@@ -83,12 +77,14 @@ def test_scenario_2__marketing_change_signed_scheduled_deployed_with_evidence(
         deploy_due()
     with environment_scope(tenant.production):
         assert Branding.objects.get().primary_color == "#0b6e4f"
+    # An hour of healthy production traffic after the deploy, judged by the real oracle.
+    oracle.rate, oracle.sample = 0.002, 900
     clock.set(TUESDAY_23 + dt.timedelta(minutes=61))
     from releases.tasks import watch_due
 
     watch_due()
     release.refresh_from_db()
-    assert release.watch_state == Release.Watch.PASSED
+    assert release.watch_state == Release.Watch.PASSED, release.watch_verdict
 
     it = staff_client(people.it, staging)  # a fresh session: the clock moved a day on
     evidence = it.get(reverse("admin:releases_release_evidence", args=[release.pk]) + "?download=1")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pytest
 from django.core import mail
 
 from institutions.selectors import environment_branding
-from releases import watch
 from releases.models import Release
 from releases.services import (
     ReleaseRefused,
@@ -20,63 +18,6 @@ from releases.services import (
 )
 from releases.tasks import watch_due
 from tests.releases.test_release_flow import TUESDAY_23, approved
-
-
-@dataclass(frozen=True)
-class Result:
-    metric: str
-    cohort: str
-    value: float | None
-    sample: int
-    pass_threshold: float
-    fail_threshold: float
-    min_sample: int
-    verdict: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: str
-    results: tuple
-
-
-class FakeOracle:
-    """Stands in for flags.oracle.oracle_judge: answers a 5xx rate the test chooses."""
-
-    def __init__(self):
-        self.rate, self.sample, self.calls = 0.0, 0, []
-
-    def __call__(self, *, environment, rules, start, end):
-        self.calls.append((environment, rules, start, end))
-        rule = next(r for r in rules if r.metric == "http_5xx_rate")
-        if self.sample < rule.min_sample:
-            verdict = "inconclusive"
-        elif self.rate >= rule.fail_threshold:
-            verdict = "fail"
-        elif self.rate < rule.pass_threshold:
-            verdict = "pass"
-        else:
-            verdict = "inconclusive"
-        result = Result(
-            rule.metric,
-            "all",
-            self.rate,
-            self.sample,
-            rule.pass_threshold,
-            rule.fail_threshold,
-            rule.min_sample,
-            verdict,
-            f"{round(self.rate * self.sample)} of {self.sample} requests were 5xx",
-        )
-        return Verdict(verdict, (result,))
-
-
-@pytest.fixture
-def oracle(monkeypatch):
-    fake = FakeOracle()
-    monkeypatch.setattr(watch, "oracle", lambda: fake)
-    return fake
 
 
 @pytest.fixture
@@ -181,18 +122,3 @@ def test_watch__pass__settles_at_the_end_of_the_period(tenant, clock, oracle, de
     deployed.refresh_from_db()
     assert deployed.watch_state == Release.Watch.PASSED
     assert deployed.watch_verdict["verdict"] == "pass"
-
-
-@pytest.mark.django_db
-def test_watch__no_oracle_installed__is_inconclusive_not_a_pass(
-    tenant, clock, deployed, monkeypatch
-):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "flags.oracle", None)  # import fails as if absent
-    assert watch.oracle() is None
-    clock.set(TUESDAY_23 + dt.timedelta(minutes=61))
-    release_watch_check(environment=tenant.staging, release=deployed)
-    deployed.refresh_from_db()
-    assert deployed.watch_state == Release.Watch.NEEDS_DECISION
-    assert "No oracle is installed" in deployed.watch_verdict["detail"]
