@@ -111,7 +111,10 @@ def env_default(name: str, value: str) -> str:
 
 def pytest_pass(label: str, env: dict, args: list[str]) -> None:
     say(f"tests on {label}")
-    code = sh(PY, "-m", "pytest", *args, env=env, check=False)
+    # One xdist worker per core; tests on the shared Redis stay together (tests/conftest.py).
+    workers = os.environ.get("CHIMNEY_TEST_WORKERS", str(min(os.cpu_count() or 1, 4)))
+    parallel = ["-n", workers, "--dist", "loadgroup"] if workers not in ("0", "1") else []
+    code = sh(PY, "-m", "pytest", *parallel, *args, env=env, check=False)
     if code == 5:
         sys.exit(f"pytest collected no tests on {label}: that is a failure, not a pass.")
     if code != 0:

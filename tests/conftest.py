@@ -106,3 +106,23 @@ def scoped(tenant):
     """Run the test body inside the tenant's production scope."""
     with environment_scope(tenant.production):
         yield tenant.production
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the shared Redis server run on one xdist worker, one after another.
+
+    The notifications drill restarts Redis, and worker tests share its databases: keeping
+    them in one group lets the rest of the suite run in parallel (`-n 2 --dist loadgroup`).
+    """
+    import inspect
+
+    uses_redis: dict[object, bool] = {}
+    for item in items:
+        module = item.module
+        if module not in uses_redis:
+            try:
+                uses_redis[module] = "require_redis" in inspect.getsource(module)
+            except (OSError, TypeError):
+                uses_redis[module] = False
+        if item.get_closest_marker("redis") or uses_redis[module]:
+            item.add_marker(pytest.mark.xdist_group("redis"))
