@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from institutions.admin_base import TenantAdmin
+from institutions.selectors import staff_roles
 from notifications.models import (
     ConsentRecord,
     Delivery,
@@ -169,6 +170,21 @@ class JourneyProgressInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("member")
+
+    # Staff hold roles, not Django model permissions: whoever may see the journey sees its
+    # members' progress; nobody edits it by hand (beat advances it).
+    def has_view_permission(self, request, obj=None):
+        environment = getattr(request, "admin_environment", None)
+        return bool(environment and staff_roles(request.user, environment.institution))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Journey)

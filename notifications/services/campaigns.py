@@ -61,6 +61,11 @@ def home_context(environment, summary) -> dict:
     }
 
 
+def _rate(rate: Decimal) -> str:
+    """6.000 -> "6", 5.875 -> "5.875" (no trailing zeros, never a dangling point)."""
+    return format(rate.normalize(), "f")
+
+
 def _period(period: str) -> tuple[int, int]:
     year, month = period.split("-")
     return int(year), int(month)
@@ -105,7 +110,7 @@ def campaign_plan(*, environment, campaign: str, period: str, member_ids: list[i
         if market is None:
             return None, []
         qualifying = {
-            m: {"home": home_context(environment, s), "market_rate": f"{market:.3f}".rstrip("0")}
+            m: {"home": home_context(environment, s), "market_rate": _rate(market)}
             for m, s in summaries.items()
             if s.member_rate is not None
             and s.member_rate - market >= settings_row.refinance_threshold
@@ -177,9 +182,10 @@ def welcome_series_enqueue(*, environment, members: list, enrolled_at: datetime 
         deliveries_enqueue(environment=environment, plan=plan, members=members)
 
 
-def campaigns_due(*, environment) -> dict:
+def campaigns_due(*, environment, now: datetime | None = None) -> dict:
     """What the hourly beat starts: digests on the 1st (local 09:00+), alerts, welcomes."""
-    local = timezone.now().astimezone(environment.institution.tz)
+    now = now or timezone.now()
+    local = now.astimezone(environment.institution.tz)
     period = f"{local.year}-{local.month:02d}"
     started = []
     if local.hour >= 9:
@@ -190,7 +196,7 @@ def campaigns_due(*, environment) -> dict:
             if campaign_start(environment=environment, campaign=campaign, period=period):
                 started.append(f"{campaign}:{period}")
     # Welcome series catch-up: members enrolled in the last days without one.
-    since = timezone.now() - timedelta(days=max(WELCOME_DAYS) + 1)
+    since = now - timedelta(days=max(WELCOME_DAYS) + 1)
     recent = Member.objects.filter(
         environment=environment, enrollment=Member.Enrollment.ENROLLED, created_at__gte=since
     ).exclude(

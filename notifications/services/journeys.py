@@ -149,10 +149,22 @@ def _exit_reason(progress) -> str:
     return ""
 
 
-def journey_progress_advance(*, environment, progress, templates) -> None:
+def _send_context(environment, progress) -> dict:
+    """The journey's name and, when homes knows it, the member's home (the built-in
+    templates a journey reuses speak of the home and its top offer)."""
+    from notifications.services.campaigns import home_context, home_summaries
+
+    context = {"journey": progress.journey.name}
+    summary = home_summaries(environment, [progress.member_id]).get(progress.member_id)
+    if summary is not None:
+        context["home"] = home_context(environment, summary)
+    return context
+
+
+def journey_progress_advance(*, environment, progress, templates, now=None) -> None:
     """Run steps from where the member is until a wait, the end, or an exit."""
     journey = progress.journey
-    now = timezone.now()
+    now = now or timezone.now()
     reason = _exit_reason(progress)
     if reason:
         _exit(progress, reason)
@@ -173,7 +185,7 @@ def journey_progress_advance(*, environment, progress, templates) -> None:
                 campaign_key=f"journey:{journey.pk}:{progress.step_index}",
                 template_key=step["template"],
                 category=source["category"],
-                contexts={progress.member_id: {"journey": journey.name}},
+                contexts={progress.member_id: _send_context(environment, progress)},
                 channels=(step["channel"],),
             )
             deliveries_enqueue(environment=environment, plan=plan, members=[progress.member])
@@ -193,16 +205,17 @@ def journey_progress_advance(*, environment, progress, templates) -> None:
     progress.state = JourneyProgress.State.COMPLETED
 
 
-def journeys_advance(*, environment, limit: int = 1000) -> int:
+def journeys_advance(*, environment, limit: int = 1000, now=None) -> int:
     """Advance every due progress row of the environment (beat)."""
     from notifications.services.rendering import RenderError, TemplateCache
 
+    now = now or timezone.now()
     templates = TemplateCache(environment)
     due = list(
         JourneyProgress.objects.filter(
             environment=environment,
             state=JourneyProgress.State.ACTIVE,
-            next_run_at__lte=timezone.now(),
+            next_run_at__lte=now,
             journey__active=True,
         )
         .select_related("journey", "member")
@@ -212,7 +225,7 @@ def journeys_advance(*, environment, limit: int = 1000) -> int:
         with transaction.atomic():
             try:
                 journey_progress_advance(
-                    environment=environment, progress=progress, templates=templates
+                    environment=environment, progress=progress, templates=templates, now=now
                 )
             except RenderError as exc:
                 _exit(progress, f"template missing: {exc}"[:200])

@@ -156,8 +156,8 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
     return due
 
 
-def _take_due(queryset) -> list[int]:
-    now = timezone.now()
+def _take_due(queryset, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
     ids = list(
         queryset.filter(state=Delivery.State.PENDING, scheduled_at__lte=now).values_list(
             "pk", flat=True
@@ -243,9 +243,9 @@ def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
     return delay
 
 
-def deliveries_sweep(*, environment) -> dict[str, int]:
+def deliveries_sweep(*, environment, now: datetime | None = None) -> dict[str, int]:
     """Re-dispatch what is stuck: due pending rows nobody queued, sending rows past the lease."""
-    now = timezone.now()
+    now = now or timezone.now()
     lease = timedelta(seconds=_setting("NOTIFICATIONS_SENDING_LEASE_SECONDS", 600))
     redispatch = timedelta(seconds=_setting("NOTIFICATIONS_REDISPATCH_SECONDS", 300))
     with transaction.atomic():
@@ -257,7 +257,8 @@ def deliveries_sweep(*, environment) -> dict[str, int]:
         due = _take_due(
             Delivery.objects.filter(environment=environment).filter(
                 Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - redispatch)
-            )
+            ),
+            now,
         )
         deliveries_dispatch(environment=environment, delivery_ids=due)
     return {"released": released, "dispatched": len(due)}

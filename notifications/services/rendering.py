@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.template import Context, Template, TemplateSyntaxError
 from django.template.loader import get_template
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from notifications.defaults import DEFAULT_TEMPLATES
@@ -49,11 +50,34 @@ class CompiledTemplate:
 
 
 class TemplateCache:
-    """Compiled templates of one environment for one batch (one query per key)."""
+    """Compiled templates of one environment for one batch (one query per key), and the
+    branded layouts rendered once per batch with slots for what differs per message."""
 
     def __init__(self, environment):
         self.environment = environment
         self._cache: dict[str, CompiledTemplate | RenderError] = {}
+        self._layouts: dict[tuple, tuple[list[str], list[str]]] = {}
+
+    def layout(self, layout: dict) -> tuple[list[str], list[str]]:
+        """(text parts, HTML parts): literal text with a slot name at every odd index.
+
+        The layout's conditions depend only on whether there is an unsubscribe link and
+        a pixel, so it is rendered once per variant with sentinels in the slots; each
+        message is then a join, its values escaped as the template would escape them.
+        """
+        key = (bool(layout["unsubscribe_url"]), bool(layout["pixel_url"]))
+        if key not in self._layouts:
+            probe = {**layout, **{slot: _SENTINEL.format(slot) for slot in _SLOTS}}
+            if not key[0]:
+                probe["unsubscribe_url"] = ""
+            if not key[1]:
+                probe["pixel_url"] = ""
+            text_layout, html_layout = _layouts()
+            self._layouts[key] = (
+                _SENTINEL_RE.split(text_layout.render(probe)),
+                _SENTINEL_RE.split(html_layout.render(probe)),
+            )
+        return self._layouts[key]
 
     def source(self, key: str) -> dict:
         row = MessageTemplate.objects.filter(environment=self.environment, key=key).first()
@@ -73,6 +97,18 @@ class TemplateCache:
         if isinstance(value, RenderError):
             raise value
         return value
+
+
+_SLOTS = ("subject", "body", "text", "unsubscribe_url", "preferences_url", "pixel_url")
+_SENTINEL = "\x00slot:{}\x00"
+_SENTINEL_RE = re.compile("\x00slot:([a-z_]+)\x00")
+
+
+def _fill(parts: list[str], values: dict[str, str]) -> str:
+    out = parts[:]
+    for i in range(1, len(out), 2):
+        out[i] = values[out[i]]
+    return "".join(out)
 
 
 @functools.cache
@@ -110,9 +146,18 @@ def base_context(environment, member, branding, delivery_context: dict) -> dict:
 
 
 def render_delivery(
-    *, environment, delivery, member, branding, templates: TemplateCache, track: bool = True
+    *,
+    environment,
+    delivery,
+    member,
+    branding,
+    templates: TemplateCache,
+    track: bool = True,
+    channel: str | None = None,
 ) -> Rendered:
-    """Subject, text, HTML (branded, tracked) and push fields for one delivery."""
+    """Subject, text, HTML (branded, tracked) and push fields for one delivery.
+
+    With a channel, only what that channel shows is rendered (the rest is empty)."""
     compiled = templates.get(delivery.template_key)
     context = base_context(environment, member, branding, delivery.context)
     base = environment.base_url
@@ -124,18 +169,24 @@ def render_delivery(
         unsubscribe_url = f"{base}/notifications/unsubscribe/{token}/"
     manage = unsubscribe_token(environment_id=environment.pk, member_id=member.pk, category="*")
     preferences_url = f"{base}/notifications/manage/{manage}/"
+    email = channel in (None, "email")
+    push = channel in (None, "push")
+    text = body_html = push_title = push_body = ""
+    push_link = "/"
     try:
         subject = " ".join(compiled.render("subject", context, autoescape=False).split())
-        text = compiled.render("text_body", context, autoescape=False)
-        body_html = compiled.render("html_body", context, autoescape=True)
-        push_title = compiled.render("push_title", context, autoescape=False).strip()
-        push_body = compiled.render("push_body", context, autoescape=False).strip()
-        push_link = compiled.render("push_link", context, autoescape=False).strip() or "/"
+        if email:
+            text = compiled.render("text_body", context, autoescape=False)
+            body_html = compiled.render("html_body", context, autoescape=True)
+        if push:
+            push_title = compiled.render("push_title", context, autoescape=False).strip()
+            push_body = compiled.render("push_body", context, autoescape=False).strip()
+            push_link = compiled.render("push_link", context, autoescape=False).strip() or "/"
     except Exception as exc:  # a filter or tag failing at render time: the template's fault
         raise RenderError(f"template {delivery.template_key} does not render: {exc}") from exc
     if not subject:
         raise RenderError(f"template {delivery.template_key} renders an empty subject")
-    if track and delivery.pk:
+    if track and delivery.pk and email:
 
         def tracked(match) -> str:
             token = track_token(
@@ -145,7 +196,7 @@ def render_delivery(
 
         body_html = _HREF.sub(tracked, body_html)
     pixel_url = ""
-    if track and delivery.pk:
+    if track and delivery.pk and email:
         token = track_token(environment_id=environment.pk, delivery_id=delivery.pk)
         pixel_url = f"{base}/notifications/o/{token}.gif"
     layout = {
@@ -160,11 +211,18 @@ def render_delivery(
         "pixel_url": pixel_url,
     }
     push_url = push_link if push_link.startswith("http") else f"{base}{push_link}"
-    text_layout, html_layout = _layouts()
+    text = html = ""
+    if email:
+        text_parts, html_parts = templates.layout(layout)
+        text = _fill(text_parts, {k: str(layout[k]) for k in _SLOTS})
+        html = _fill(
+            html_parts,
+            {k: layout[k] if k == "body" else str(escape(layout[k])) for k in _SLOTS},
+        )
     return Rendered(
         subject=subject,
-        text=text_layout.render(layout),
-        html=html_layout.render(layout),
+        text=text,
+        html=html,
         push_title=push_title or subject,
         push_body=push_body,
         push_url=push_url,

@@ -108,6 +108,7 @@ class _BatchContext:
             member=delivery.member,
             branding=self.branding,
             templates=self.templates,
+            channel=delivery.channel,
         )
 
 

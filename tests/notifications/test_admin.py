@@ -1,0 +1,182 @@
+"""The notifications admin: template preview, retry of dead deliveries, VAPID keys, journeys."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.urls import reverse
+
+from institutions.models import AuditEntry
+from institutions.tenancy import environment_scope
+from notifications.models import Delivery, Journey, MessageTemplate, VapidKey
+from tests.conftest import staff_client
+from tests.factories import MemberFactory, staff_user
+from tests.notifications.factories import DeliveryFactory, JourneyProgressFactory, template_factory
+from tests.notifications.helpers import deliveries
+
+pytestmark = pytest.mark.django_db
+
+
+def template_form(**overrides) -> dict:
+    data = {
+        "key": "spring-offer",
+        "name": "Spring offer",
+        "category": "offers",
+        "subject": "{{ member.first_name }}, your home is worth {{ home.value_display }}",
+        "text_body": "Hello {{ member.first_name }}, {{ home.address }}.",
+        "html_body": "<p>Hello {{ member.first_name }} at {{ home.address }}</p>",
+        "push_title": "Spring offer",
+        "push_body": "For {{ home.address }}",
+        "push_link": "/offers/",
+    }
+    return {**data, **overrides}
+
+
+def test_template_admin__change_page__previews_with_the_sample_test_member(tenant):
+    env = tenant.staging
+    MemberFactory(environment=env, first_name="Tess", is_test=True)
+    template = template_factory(env, **template_form())
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    url = reverse("admin:notifications_messagetemplate_change", args=[template.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Tess, your home is worth $412,000" in html  # subject, sample home
+    assert "Hello Tess, 12 Sample Lane." in html  # text body
+    assert "For 12 Sample Lane" in html  # push body
+    assert tenant.institution.postal_address in html  # inside the branded layout
+
+
+def test_template_admin__template_that_does_not_render__form_error_and_unchanged(tenant):
+    env = tenant.staging
+    template = template_factory(env, **template_form())
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    url = reverse("admin:notifications_messagetemplate_change", args=[template.pk])
+    response = client.post(url, template_form(subject="Hi {% if member %}unclosed"))
+    assert response.status_code == 200
+    assert "The template does not render" in response.content.decode()
+    with environment_scope(env):
+        assert MessageTemplate.objects.get(pk=template.pk).subject == template.subject
+
+    response = client.post(url, template_form(subject="Fresh words for {{ member.first_name }}"))
+    assert response.status_code == 302
+    with environment_scope(env):
+        assert MessageTemplate.objects.get(pk=template.pk).subject.startswith("Fresh words")
+
+
+def test_template_admin__production__read_only_for_marketing(tenant):
+    env = tenant.production
+    template = template_factory(env, **template_form())
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    url = reverse("admin:notifications_messagetemplate_change", args=[template.pk])
+    assert client.get(url).status_code == 200  # viewable, with its preview
+    client.post(url, template_form(subject="Changed in production"))
+    with environment_scope(env):
+        assert MessageTemplate.objects.get(pk=template.pk).subject == template.subject
+
+
+def retry(client, ids):
+    return client.post(
+        reverse("admin:notifications_delivery_changelist"),
+        {"action": "retry", "_selected_action": [str(i) for i in ids]},
+        follow=True,
+    )
+
+
+def test_delivery_admin__retry_dead__sends_again_audited__sent_rows_untouched(
+    tenant, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    common = {"template_key": "welcome_1", "category": "account", "campaign_key": "welcome_1"}
+    dead = DeliveryFactory(
+        environment=env, state="dead", attempts=5, reason="gave up after 5 attempts", **common
+    )
+    sent = DeliveryFactory(environment=env, state="sent", **{**common, "campaign_key": "w"})
+    user = staff_user(tenant.institution, "it")
+    client = staff_client(user, env)
+    log = client.get(reverse("admin:notifications_delivery_changelist"))
+    assert "gave up after 5 attempts" in log.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = retry(client, [dead.pk, sent.pk])
+    assert "1 deliveries queued again." in response.content.decode()
+    (after,) = deliveries(env, pk=dead.pk)
+    assert (after.state, after.attempts) == ("sent", 1)
+    assert deliveries(env, pk=sent.pk)[0].state == "sent"
+    assert [m.to for m in mail.outbox] == [[dead.member.email]]
+    with environment_scope(env):
+        entry = AuditEntry.objects.get(object_type="notifications.Delivery")
+    assert (entry.object_id, entry.actor_id, entry.reason) == (str(dead.pk), user.pk, "retry")
+
+
+def test_delivery_admin__lending_role__cannot_retry(tenant):
+    env = tenant.production
+    dead = DeliveryFactory(environment=env, state="dead")
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    page = client.get(reverse("admin:notifications_delivery_changelist"))
+    assert page.status_code == 200
+    assert 'value="retry"' not in page.content.decode()
+    retry(client, [dead.pk])
+    assert deliveries(env, pk=dead.pk)[0].state == Delivery.State.DEAD
+
+
+def test_vapid_admin__generate__stores_private_key_encrypted__shows_public__once(tenant):
+    env = tenant.staging
+    user = staff_user(tenant.institution, "it")
+    client = staff_client(user, env)
+    add = reverse("admin:notifications_vapidkey_add")
+    response = client.post(add, {}, follow=True)
+    assert response.status_code == 200
+    with environment_scope(env):
+        key = VapidKey.objects.get()
+        assert AuditEntry.objects.filter(
+            object_type__iexact="notifications.vapidkey", action=AuditEntry.Action.CREATE
+        ).exists()
+    assert len(key.public_key) == 87  # 65-byte uncompressed P-256 point, base64url
+    assert key.public_key in response.content.decode()
+    assert "BEGIN PRIVATE KEY" in key.private_key
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT private_key FROM notifications_vapidkey WHERE id = %s", [key.pk])
+        (stored,) = cursor.fetchone()
+    assert "PRIVATE KEY" not in stored
+    assert "PRIVATE KEY" not in response.content.decode()
+
+    assert client.get(add).status_code == 403  # one key per environment
+    client.post(add, {})
+    with environment_scope(env):
+        assert VapidKey.objects.count() == 1
+
+
+def test_journey_admin__bad_steps__field_errors__nothing_saved(tenant):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    response = client.post(
+        reverse("admin:notifications_journey_add"),
+        {
+            "name": "Broken",
+            "trigger": "offer_saved",
+            "threshold_pct": "5.00",
+            "steps": '[{"type": "wait"}, {"type": "send", "channel": "fax"}, {"type": "teleport"}]',
+            "exit_conditions": '["bored"]',
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "step 1: a wait needs positive whole days or hours" in page
+    assert "step 2: a send needs a template key" in page
+    assert "step 3: type must be wait, send or condition" in page
+    assert "unknown exit conditions" in page
+    with environment_scope(env):
+        assert not Journey.objects.exists()
+
+
+def test_journey_admin__change_page__shows_each_members_progress(tenant):
+    env = tenant.staging
+    progress = JourneyProgressFactory(environment=env, step_index=2)
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    page = client.get(reverse("admin:notifications_journey_change", args=[progress.journey_id]))
+    assert page.status_code == 200
+    assert str(progress.member) in page.content.decode()
+    listing = client.get(reverse("admin:notifications_journey_changelist")).content.decode()
+    assert progress.journey.name in listing

@@ -1,0 +1,115 @@
+"""The fast paths of sending are the same message as the slow ones: the layout rendered once
+per batch with slots, and the MIME text written directly."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+
+from institutions.models import Branding
+from institutions.tenancy import environment_scope
+from notifications.channels import email as email_channel
+from notifications.services import rendering
+from tests.notifications.factories import DeliveryFactory, template_factory
+from tests.notifications.fake_homes import home_summaries
+from tests.notifications.helpers import members
+
+pytestmark = pytest.mark.django_db
+
+
+def direct_layout(self, layout):
+    """The slow way: the whole layout rendered for every message."""
+    text_layout, html_layout = rendering._layouts()
+    return [text_layout.render(layout)], [html_layout.render(layout)]
+
+
+@pytest.mark.parametrize("category", ["offers", "account"])
+def test_layout_rendered_once_with_slots__equals_rendering_it_per_message(
+    tenant, monkeypatch, category
+):
+    from notifications.services.campaigns import home_context
+
+    env = tenant.production
+    with environment_scope(env):
+        Branding.objects.filter(environment=env).update(footer_text="Tom & Jerry <b>\nline 2")
+    (member,) = members(env, 1, first_name="Zoë <&>")
+    template_factory(
+        env,
+        "tricky",
+        category=category,
+        subject='{{ member.first_name }} & "co" {{ home.value_display }}',
+        html_body='<p>{{ member.first_name }}</p><a href="https://x.test/?a=1&b=2">go</a>',
+        text_body="Hi {{ member.first_name }} & you",
+    )
+    summary = home_summaries(environment=env, member_ids=[member.pk])[member.pk]
+    delivery = DeliveryFactory(
+        environment=env,
+        member=member,
+        template_key="tricky",
+        category=category,
+        context={"home": home_context(env, summary)},
+    )
+    with environment_scope(env):
+        branding = Branding.objects.get(environment=env)
+
+        def render():
+            return rendering.render_delivery(
+                environment=env,
+                delivery=delivery,
+                member=member,
+                branding=branding,
+                templates=rendering.TemplateCache(env),
+                channel="email",
+            )
+
+        fast = render()
+        monkeypatch.setattr(rendering.TemplateCache, "layout", direct_layout)
+        slow = render()
+    assert fast.html == slow.html
+    assert fast.text == slow.text
+    assert "Zoë &lt;&amp;&gt;" in fast.html
+    assert "Tom &amp; Jerry &lt;b&gt;<br>line 2" in fast.html
+    assert ("Unsubscribe" in fast.text) is (category != "account")
+
+
+def test_raw_message__non_ascii_and_long_lines__parse_back_to_the_same_content(settings):
+    html = "<p>" + "x" * 3000 + "</p>\n<p>.dot at a line start, € and =</p>"
+    text = "Grüße,\n.a line starting with a dot\ntrailing space \nend"
+    subject = "Ihr Zuhause ist etwa 412.000 € wert — " + "lang " * 40
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email='"Crédit Coopératif" <news@credit.example>',
+        to=["jose@example.test"],
+        headers={"Message-ID": "<delivery.1.2@h.test>", "X-Chimney-Delivery": "1"},
+    )
+    message.attach_alternative(html, "text/html")
+    raw = email_channel.raw_message(message)
+    assert max(len(line) for line in raw.split(b"\n")) <= 998
+    assert raw.isascii()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["From"].addresses[0].display_name == "Crédit Coopératif"
+    assert parsed["To"] == "jose@example.test"
+    assert parsed["Message-ID"] == "<delivery.1.2@h.test>"
+    for subtype, original in (("plain", text), ("html", html)):
+        content = parsed.get_body((subtype,)).get_content().replace("\r\n", "\n")
+        assert content.rstrip("\n") == original
+
+
+def test_raw_message__line_break_in_a_header__refused():
+    message = EmailMultiAlternatives(
+        subject="ok", body="b", from_email="a@b.test", to=["c@d.test"], headers={"X-A": "1\nBcc: x"}
+    )
+    message.attach_alternative("<p>b</p>", "text/html")
+    with pytest.raises(ValueError, match="line break"):
+        email_channel.raw_message(message)
+
+
+def test_raw_message__with_attachments__left_to_the_email_package():
+    message = EmailMultiAlternatives(subject="s", body="b", from_email="a@b.test", to=["c@d.test"])
+    message.attach_alternative("<p>b</p>", "text/html")
+    message.attach("invite.ics", "BEGIN:VCALENDAR", "text/calendar")
+    assert email_channel.raw_message(message) is None
