@@ -109,10 +109,10 @@ def scoped(tenant):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that use the shared Redis server run on one xdist worker, one after another.
+    """Mark tests that use the shared Redis server `uses_redis`.
 
-    The notifications drill restarts Redis, and worker tests share its databases: keeping
-    them in one group lets the rest of the suite run in parallel (`-n 2 --dist loadgroup`).
+    They start real workers and the notifications drill restarts Redis, so dev.py runs them
+    in a serial pass of their own after the rest of the suite has run in parallel.
     """
     import inspect
 
@@ -125,4 +125,4 @@ def pytest_collection_modifyitems(config, items):
             except (OSError, TypeError):
                 uses_redis[module] = False
         if item.get_closest_marker("redis") or uses_redis[module]:
-            item.add_marker(pytest.mark.xdist_group("redis"))
+            item.add_marker(pytest.mark.uses_redis)
