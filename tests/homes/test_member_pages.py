@@ -212,3 +212,18 @@ def test_home_summaries__bulk_contract(tenant, django_assert_num_queries):
     assert s.change_pct == D("0.3")
     assert s.top_offer_path.startswith("/offers/")
     assert s.top_offer_title == "Line 0"
+
+
+def test_dashboard__equity_widget__shown_to_the_test_cohort_only(tenant):
+    from tests.factories import MemberFactory
+    from tests.flags.factories import FlagFactory
+
+    FlagFactory(environment=tenant.production, name="dashboard_equity_widget", test_cohort=True)
+    tester = MemberFactory(environment=tenant.production, is_test=True)
+    real = MemberFactory(environment=tenant.production, is_test=False)
+    _home(tester)
+    _home(real)
+    # Two "devices" each: separate clients, so no cookie or session carries the answer.
+    for _device in range(2):
+        assert 'data-widget="equity-glance"' in member_client(tester).get("/").content.decode()
+        assert 'data-widget="equity-glance"' not in member_client(real).get("/").content.decode()
