@@ -3,6 +3,7 @@ per batch with slots, and the MIME text written directly."""
 
 from __future__ import annotations
 
+import time
 from email import message_from_bytes, policy
 
 import pytest
@@ -32,6 +33,9 @@ def test_layout_rendered_once_with_slots__equals_rendering_it_per_message(
     from notifications.services.campaigns import home_context
 
     env = tenant.production
+    # Links are signed with a timestamp: both renderings must happen in the same second.
+    frozen = time.time()
+    monkeypatch.setattr(time, "time", lambda: frozen)
     with environment_scope(env):
         Branding.objects.filter(environment=env).update(footer_text="Tom & Jerry <b>\nline 2")
     (member,) = members(env, 1, first_name="Zoë <&>")
