@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -28,30 +27,14 @@ PERIOD = "2026-05"
 SLUG = "benchdigest"
 
 
-@dataclass(frozen=True)
-class Summary:
-    member_id: int
-    property_id: int
-    address: str
-    value: Decimal | None
-    value_low: Decimal | None
-    value_high: Decimal | None
-    as_of: date | None
-    previous_value: Decimal | None
-    change_pct: Decimal | None
-    equity: Decimal | None
-    borrowing_power: Decimal | None
-    top_offer_title: str | None
-    top_offer_path: str | None
-    member_rate: Decimal | None
-
-
-def home_summaries(*, environment, member_ids) -> dict[int, Summary]:
+def home_summaries(*, environment, member_ids) -> dict:
     """Synthetic home data in the shape homes provides (deterministic per member)."""
+    from homes.selectors import HomeSummary
+
     out = {}
     for m in member_ids:
         value = Decimal(250000 + (m * 7919) % 500000)
-        out[m] = Summary(
+        out[m] = HomeSummary(
             m,
             m,
             f"{m % 9000 + 100} Maple Avenue",

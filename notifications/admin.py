@@ -60,6 +60,19 @@ class DeliveryAdmin(TenantAdmin):
         self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)
 
 
+#: The template fields a preview renders (the form's data, or a saved template's).
+PREVIEW_FIELDS = (
+    "key",
+    "category",
+    "subject",
+    "text_body",
+    "html_body",
+    "push_title",
+    "push_body",
+    "push_link",
+)
+
+
 class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
@@ -79,19 +92,7 @@ class MessageTemplateForm(forms.ModelForm):
         data = super().clean()
         environment = getattr(self, "environment", None)
         if environment is not None and not self.errors:
-            source = {
-                k: data.get(k) or ""
-                for k in (
-                    "key",
-                    "category",
-                    "subject",
-                    "text_body",
-                    "html_body",
-                    "push_title",
-                    "push_body",
-                    "push_link",
-                )
-            }
+            source = {k: data.get(k) or "" for k in PREVIEW_FIELDS}
             try:
                 template_preview(environment=environment, source=source)
             except RenderError as exc:
@@ -117,19 +118,7 @@ class MessageTemplateAdmin(TenantAdmin):
     def preview(self, obj):
         if obj is None or not obj.pk:
             return "Save to see a preview."
-        source = {
-            f: getattr(obj, f)
-            for f in (
-                "key",
-                "category",
-                "subject",
-                "text_body",
-                "html_body",
-                "push_title",
-                "push_body",
-                "push_link",
-            )
-        }
+        source = {f: getattr(obj, f) for f in PREVIEW_FIELDS}
         try:
             rendered = template_preview(environment=obj.environment, source=source)
         except RenderError as exc:

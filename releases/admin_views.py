@@ -175,39 +175,35 @@ def schedule(request, pk):
     )
 
 
-@require_POST
-def deploy(request, pk):
+def _run_with_reason(request, pk, service, done: str):
+    """A release action whose only input is an optional recorded reason."""
     release = _release(request, pk)
     form = ReasonForm(request.POST)
     form.is_valid()
     return _run(
         request,
         release,
-        lambda: release_deploy(
+        lambda: service(
             environment=release.environment,
             release=release,
             reason=form.cleaned_data.get("reason", ""),
             actor=request.user,
         ),
-        "Deployed: production now runs this release.",
+        done,
+    )
+
+
+@require_POST
+def deploy(request, pk):
+    return _run_with_reason(
+        request, pk, release_deploy, "Deployed: production now runs this release."
     )
 
 
 @require_POST
 def rollback(request, pk):
-    release = _release(request, pk)
-    form = ReasonForm(request.POST)
-    form.is_valid()
-    return _run(
-        request,
-        release,
-        lambda: release_rollback(
-            environment=release.environment,
-            release=release,
-            reason=form.cleaned_data.get("reason", ""),
-            actor=request.user,
-        ),
-        "Rolled back: production runs the previous configuration.",
+    return _run_with_reason(
+        request, pk, release_rollback, "Rolled back: production runs the previous configuration."
     )
 
 

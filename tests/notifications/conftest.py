@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import socket
-import sys
 import threading
-import types
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 
@@ -83,17 +81,10 @@ def smtp_settings(settings, smtp_sink):
 
 @pytest.fixture(autouse=True)
 def home_data(monkeypatch):
-    """homes.selectors.home_summaries, as the homes work provides it (faked here)."""
-    fake_homes.OVERRIDES.clear()
-    try:
-        import homes.selectors as selectors
+    """homes.selectors.home_summaries replaced by deterministic home data for these tests."""
+    import homes.selectors as selectors
 
-        monkeypatch.setattr(selectors, "home_summaries", fake_homes.home_summaries, raising=False)
-        monkeypatch.setattr(selectors, "HomeSummary", fake_homes.HomeSummary, raising=False)
-    except ImportError:
-        module = types.ModuleType("homes.selectors")
-        module.home_summaries = fake_homes.home_summaries
-        module.HomeSummary = fake_homes.HomeSummary
-        monkeypatch.setitem(sys.modules, "homes.selectors", module)
+    fake_homes.OVERRIDES.clear()
+    monkeypatch.setattr(selectors, "home_summaries", fake_homes.home_summaries)
     yield fake_homes.OVERRIDES
     fake_homes.OVERRIDES.clear()

@@ -1,4 +1,4 @@
-"""A stand-in for homes.selectors.home_summaries (the contract the homes work provides).
+"""A stand-in for homes.selectors.home_summaries, returning the real HomeSummary.
 
 Deterministic from the member id, so a worker process computes the same data as the test;
 tests change `OVERRIDES` (member id -> HomeSummary or None) in their own process.
@@ -6,28 +6,10 @@ tests change `OVERRIDES` (member id -> HomeSummary or None) in their own process
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-
-@dataclass(frozen=True)
-class HomeSummary:
-    member_id: int
-    property_id: int
-    address: str
-    value: Decimal | None
-    value_low: Decimal | None
-    value_high: Decimal | None
-    as_of: date | None
-    previous_value: Decimal | None
-    change_pct: Decimal | None
-    equity: Decimal | None
-    borrowing_power: Decimal | None
-    top_offer_title: str | None
-    top_offer_path: str | None
-    member_rate: Decimal | None
-
+from homes.selectors import HomeSummary
 
 OVERRIDES: dict[int, HomeSummary | None] = {}
 

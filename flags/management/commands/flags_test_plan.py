@@ -20,8 +20,7 @@ class Command(TenantCommand):
 
     # The first parameter is not called `environment`: TenantCommand also passes the
     # --environment option (the kind) as a keyword.
-    def handle_tenant(self, tenant_environment, *args, **options):
-        environment = tenant_environment
+    def handle_tenant(self, environment, *args, **options):
         plan = TestPlan.objects.filter(environment=environment, name=options["plan"]).first()
         if plan is None:
             raise CommandError(f"No test plan {options['plan']!r} in {environment}.")
