@@ -38,3 +38,63 @@ def require_postgres() -> None:
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL as the database: runs in the PostgreSQL pass")
+
+
+class PrivateRedis:
+    """A Redis server of the test's own on a free port, which the test may restart at will
+    without disturbing anyone else using the shared server."""
+
+    def __init__(self) -> None:
+        import shutil
+
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            message = "redis-server is not installed"
+            if REQUIRE_SERVICES:
+                pytest.fail(message + " (required: CHIMNEY_REQUIRE_SERVICES=1)", pytrace=False)
+            pytest.skip(message)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> PrivateRedis:
+        import subprocess
+        import time
+
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis.from_url(self.url).ping():
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # like a crash: nothing is saved
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def restart(self) -> None:
+        """Drop everything the server held and start it again on the same port."""
+        self.stop()
+        self.start()

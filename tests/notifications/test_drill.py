@@ -7,18 +7,16 @@ a local SMTP sink that counts every message it receives.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections import Counter
 
 import pytest
-import redis
 
 from notifications.models import Delivery
 from tests.celery_worker import Worker, producer, wait_until
 from tests.notifications.conftest import SinkHandler, SMTPSink
 from tests.notifications.helpers import deliveries, members
-from tests.services import require_redis
+from tests.services import PrivateRedis, require_redis
 
 MEMBERS = 400
 
@@ -36,44 +34,14 @@ class SlowCountingHandler(SinkHandler):
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
-def redis_restart(url: str) -> None:
-    """Restart the (shared) Redis server, dropping everything it held; leave it running."""
-    subprocess.run(["redis-cli", "-u", url, "shutdown", "nosave"], check=False, timeout=30)
-    wait_until(lambda: subprocess.run(["redis-cli", "ping"], capture_output=True).returncode != 0)
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-        timeout=30,
-    )
-
-    def answers():
-        try:
-            return redis.Redis.from_url(url).ping()
-        except redis.RedisError:
-            return False
-
-    wait_until(answers, timeout=30)
-
-
 @pytest.mark.redis
 @pytest.mark.slow
 def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_once(
     transactional_db, tenant
 ):
-    url = require_redis()
-    redis.Redis.from_url(url).flushdb()
+    require_redis()  # the suite's Redis must be there; the drill restarts one of its own
+    server = PrivateRedis().start()
+    url = server.url
     env = tenant.production
     people = members(env, MEMBERS)
     sink = SMTPSink()
@@ -99,7 +67,7 @@ def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_on
         assert killed_at < MEMBERS, "the fan-out finished before the kill: make it slower"
         worker = Worker(url, concurrency=2, extra_env=worker_env).start()
         wait_until(lambda: len(sink.messages) >= killed_at + MEMBERS // 5, timeout=90)
-        redis_restart(url)  # every queued and unacknowledged task is gone
+        server.restart()  # every queued and unacknowledged task is gone
         client = producer(url)
 
         def finished():
@@ -114,6 +82,7 @@ def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_on
     finally:
         worker.stop()
         sink.controller.stop()
+        server.stop()
     counts = Counter(m["X-Chimney-Delivery"] for _, m in sink.messages)
     ids = {str(d.pk) for d in deliveries(env)}
     assert set(counts) == ids, "a delivery was lost"
