@@ -168,6 +168,37 @@ def member_appointments(environment, member) -> tuple[list[Appointment], list[Ap
     return upcoming, others
 
 
+def offer_can_book(environment, product: OfferProduct) -> bool:
+    """Whether the offer page offers a conversation with a loan officer."""
+    if not product.book_appointment or not appointment_settings(environment).enabled:
+        return False
+    return bool(bookable_officers(environment, product))
+
+
+def dashboard_appointments(environment, member) -> dict | None:
+    """The dashboard's card: the member's next appointments, and whether one can be booked
+    (three queries)."""
+    upcoming = list(
+        Appointment.objects.filter(
+            environment=environment,
+            member=member,
+            status=Appointment.Status.BOOKED,
+            end__gt=timezone.now(),
+        )
+        .select_related("officer", "offer")
+        .order_by("start")[:3]
+    )
+    can_book = (
+        appointment_settings(environment).enabled
+        and LoanOfficer.objects.filter(
+            environment=environment, is_active=True, availability__isnull=False
+        ).exists()
+    )
+    if not upcoming and not can_book:
+        return None
+    return {"upcoming": upcoming, "can_book": can_book}
+
+
 @dataclass
 class WeekCalendar:
     """Staff week grid: one row per hour (institution time), one column per day."""
