@@ -85,6 +85,22 @@ class AvailabilityInline(admin.TabularInline):
     verbose_name = "weekly window (institution time)"
     verbose_name_plural = "Weekly availability, in the institution's time zone"
 
+    # Staff hold roles, not Django model permissions: the officer's admin decides.
+    def _officers(self):
+        return self.admin_site._registry[self.parent_model]
+
+    def has_view_permission(self, request, obj=None):
+        return self._officers().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._officers().has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._officers().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._officers().has_change_permission(request, obj)
+
 
 class LoanOfficerForm(forms.ModelForm):
     caldav_url = forms.CharField(
@@ -213,10 +229,18 @@ class LoanOfficerAdmin(TenantAdmin):
     def save_formset(self, request, form, formset, change):
         if isinstance(formset, AvailabilityFormSet):
             formset.save(commit=False)  # the change message lists what changed
+            environment = self._environment(request)
+            posted = {f.instance.pk for f in formset.initial_forms}
+            unposted = OfficerAvailability.objects.filter(
+                environment=environment, officer=form.instance
+            ).exclude(pk__in=posted)
             officer_availability_set(
-                environment=self._environment(request),
+                environment=environment,
                 officer=form.instance,
-                windows=formset.windows(),
+                windows=[
+                    *formset.windows(),
+                    *unposted.values_list("weekday", "start_time", "end_time"),
+                ],
                 actor=request.user,
             )
         else:  # pragma: no cover  (no other inline)
