@@ -276,6 +276,15 @@ NOTIFICATIONS_HOME_SUMMARIES = env.str(
     "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"
 )
 
+# Appointments with loan officers: officers' CalDAV calendars are read and written with
+# this timeout per request (seconds); a failed write is retried with backoff (base seconds,
+# doubled per attempt) this many times, then shown as failed for staff to retry.
+APPOINTMENTS_CALDAV_TIMEOUT = env.float("APPOINTMENTS_CALDAV_TIMEOUT", default=5.0)
+APPOINTMENTS_CALDAV_MAX_ATTEMPTS = env.int("APPOINTMENTS_CALDAV_MAX_ATTEMPTS", default=6)
+APPOINTMENTS_CALDAV_RETRY_BASE_SECONDS = env.float(
+    "APPOINTMENTS_CALDAV_RETRY_BASE_SECONDS", default=30
+)
+
 # Testing in production (flags app): waffle flags live per environment in flags.Flag.
 WAFFLE_FLAG_MODEL = "flags.Flag"
 WAFFLE_ENABLE_ADMIN_PAGES = False  # flags.admin shows the per-environment flags instead
@@ -291,6 +300,8 @@ CELERY_BEAT_SCHEDULE = {
     "flags-rollouts": {"task": "flags.rollouts_tick", "schedule": 60.0},
     "flags-destinations": {"task": "flags.destinations_tick", "schedule": 60.0},
     "flags-warehouse-daily": {"task": "flags.warehouse_tick", "schedule": 3600.0},
+    # Appointment reminders (24 h and 1 h before) and calendar syncs whose task was lost.
+    "homes-appointments": {"task": "homes.appointments_tick", "schedule": 60.0},
 }
 
 LOGGING = {

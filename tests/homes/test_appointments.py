@@ -407,3 +407,21 @@ def test_homes__never_imports_notifications():
             if any(n == "notifications" or n.startswith("notifications.") for n in names):
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_beat_tick__queues_due_reminders_in_every_environment(tenant, other_tenant):
+    from homes.tasks import appointments_tick
+
+    rows = []
+    for env in (tenant.production, other_tenant.staging):
+        soon = dt.datetime.now(UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=50)
+        rows.append(
+            AppointmentFactory(environment=env, start=soon, changed_at=soon - dt.timedelta(days=3))
+        )
+    result = appointments_tick()
+    assert result[tenant.production.pk]["hour"] == 1
+    assert result[other_tenant.staging.pk]["hour"] == 1
+    for row in rows:
+        (reminder,) = _deliveries(row.environment, template_key="appointment_reminder")
+        assert reminder.campaign_key == f"appointment:{row.pk}:reminder:0:hour"
+    assert appointments_tick()[tenant.production.pk]["hour"] == 0
