@@ -298,7 +298,7 @@ class AppointmentAdmin(TenantAdmin):
         "caldav_attempts",
     ]
     list_filter = ["status", "caldav_state", "officer"]
-    list_select_related = ["officer", "member", "offer"]
+    list_select_related = ["officer", "member", "offer", "environment__institution"]
     search_fields = ["member__email", "member__last_name", "officer__name", "uid"]
     date_hierarchy = "start"
     ordering = ["-start"]
@@ -330,6 +330,9 @@ class AppointmentAdmin(TenantAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # changed only through the actions (services), never by hand
 
     def has_delete_permission(self, request, obj=None):
         return False  # a booking is cancelled, never deleted
