@@ -103,7 +103,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
     "appointment_confirmation": {
         "name": "Appointment confirmation",
         "category": Category.APPOINTMENTS,
-        "subject": "Confirmed: {{ appointment.title|default:'your appointment' }} "
+        "subject": "Confirmed: {{ appointment.title|default:'your appointment' }}, "
         "{{ appointment.when }}",
         "text_body": "Hello {{ member.first_name }},\n\nYour appointment"
         "{% if appointment.officer %} with {{ appointment.officer }}{% endif %} is confirmed "
