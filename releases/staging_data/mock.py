@@ -149,6 +149,43 @@ class MockMaker:
         return len(rows)
 
 
+def mock_parameters_check(
+    *,
+    count: int,
+    seed: int,
+    region: str,
+    sales: int | None = None,
+    history_months: int = 12,
+    today: dt.date | str | None = None,
+) -> dict:
+    """The parameters of a mock data set, checked (ReleaseRefused says what is wrong), as
+    plain values to record."""
+    if region not in REGIONS:
+        raise ReleaseRefused(f"Unknown region {region!r}; known: {', '.join(sorted(REGIONS))}.")
+    if not isinstance(count, int) or not 1 <= count <= MAX_MEMBERS:
+        raise ReleaseRefused(f"Choose between 1 and {MAX_MEMBERS:,} members.")
+    if not isinstance(seed, int):
+        raise ReleaseRefused("The seed is a whole number.")
+    if sales is not None and sales < 1:
+        raise ReleaseRefused("Choose at least one recorded sale (or leave it empty for all).")
+    if not 0 <= history_months <= MAX_HISTORY_MONTHS:
+        raise ReleaseRefused(f"Choose 0 to {MAX_HISTORY_MONTHS} months of value history.")
+    spec = REGIONS[region]
+    path = spec.sales_file()
+    if not path.exists():
+        raise ReleaseRefused(
+            f"The recorded sales of {spec.name} are missing ({path}; set CHIMNEY_SALES_CSV)."
+        )
+    return {
+        "count": count,
+        "seed": seed,
+        "region": region,
+        "sales": sales,
+        "history_months": history_months,
+        "today": today.isoformat() if isinstance(today, dt.date) else today,
+    }
+
+
 def mock_data_generate(
     *,
     environment: Environment,
@@ -169,20 +206,10 @@ def mock_data_generate(
     """
     progress = progress or no_progress
     check_can_fill(environment, actor, "Mock data")
-    if region not in REGIONS:
-        raise ReleaseRefused(f"Unknown region {region!r}; known: {', '.join(sorted(REGIONS))}.")
-    if not 1 <= count <= MAX_MEMBERS:
-        raise ReleaseRefused(f"Choose between 1 and {MAX_MEMBERS:,} members.")
-    if sales is not None and sales < 1:
-        raise ReleaseRefused("Choose at least one recorded sale (or leave it empty for all).")
-    if not 0 <= history_months <= MAX_HISTORY_MONTHS:
-        raise ReleaseRefused(f"Choose 0 to {MAX_HISTORY_MONTHS} months of value history.")
+    mock_parameters_check(
+        count=count, seed=seed, region=region, sales=sales, history_months=history_months
+    )
     spec = REGIONS[region]
-    path = spec.sales_file()
-    if not path.exists():
-        raise ReleaseRefused(
-            f"The recorded sales of {spec.name} are missing ({path}; set CHIMNEY_SALES_CSV)."
-        )
     today = today or timezone.localdate()
     rng = random.Random(f"{seed}:{region}")  # noqa: S311 - mock data, not secrets
     with environment_scope(environment):
