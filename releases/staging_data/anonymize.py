@@ -35,18 +35,18 @@ from releases.staging_data.copying import Copier, CopySpec, Rule, real_values
 from releases.staging_data.pseudonyms import Pseudonyms, street_key
 
 
-def _keep_range(row, low: str = "low", high: str = "high", value: str = "value") -> None:
+def _keep_range(row: dict, low: str = "low", high: str = "high", value: str = "value") -> None:
     """low <= value <= high still holds after each was rounded on its own."""
-    v = getattr(row, value)
+    v = row[value]
     if v is None:
         return
-    if getattr(row, low) is not None and getattr(row, low) > v:
-        setattr(row, low, v)
-    if getattr(row, high) is not None and getattr(row, high) < v:
-        setattr(row, high, v)
+    if row[low] is not None and row[low] > v:
+        row[low] = v
+    if row[high] is not None and row[high] < v:
+        row[high] = v
 
 
-def _property_range(row) -> None:
+def _property_range(row: dict) -> None:
     _keep_range(row, "value_low", "value_high")
 
 
@@ -85,8 +85,12 @@ class RefreshResult:
         return self.copied.get("homes.Member", 0)
 
     def summary(self) -> str:
-        parts = [f"{n:,} {label.split('.')[1].lower()}" for label, n in self.copied.items()]
-        return ", ".join(parts)
+        from django.apps import apps
+
+        return ", ".join(
+            f"{n:,} {apps.get_model(label)._meta.verbose_name_plural}"
+            for label, n in self.copied.items()
+        )
 
     def as_dict(self) -> dict:
         return {

@@ -60,6 +60,17 @@ def _write(model, fields: list[models.Field], rows: Iterable[list], connection) 
             cursor.executemany(sql, batch)
 
 
+def _next_ids(model, count: int, connection) -> list[int]:
+    """Draw `count` ids from a PostgreSQL table's sequence."""
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _connection():
     # The connection itself, not the thread-local proxy: it is read for every value.
     return connections[DEFAULT_DB_ALIAS]
@@ -77,13 +88,8 @@ def insert(objs: list[models.Model], *, need_ids: bool = False) -> None:
         model._base_manager.bulk_create(objs, batch_size=500)
     else:
         if need_ids:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [meta.db_table, meta.pk.column, len(objs)],
-                )
-                for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                    obj.pk = pk
+            for obj, pk in zip(objs, _next_ids(model, len(objs), connection), strict=True):
+                obj.pk = pk
         fields = [f for f in meta.concrete_fields if need_ids or not f.primary_key]
         steps = [(f, _preparer(f, connection)) for f in fields]
 
@@ -103,10 +109,15 @@ def insert(objs: list[models.Model], *, need_ids: bool = False) -> None:
         obj._state.db = DEFAULT_DB_ALIAS
 
 
-def insert_values(model: type[models.Model], names: list[str], rows: Iterable[tuple]) -> None:
-    """Insert rows given as tuples of values for the fields `names` (no model instances: the
-    cheapest way for millions of rows). Other fields get their default, or now for
-    automatic timestamps; so a model with a per-row default (a random token) needs it named."""
+def insert_values(
+    model: type[models.Model], names: list[str], rows: list[list], *, need_ids: bool = False
+) -> list[int]:
+    """Insert rows given as lists of values for the fields `names` (no model instances: the
+    cheapest way for millions of rows); with `need_ids`, returns the new primary keys in
+    order. Other fields get their default, or now for automatic timestamps; so a model
+    with a per-row default (a random token) needs it named."""
+    if not rows:
+        return []
     connection = _connection()
     meta = model._meta
     given = [meta.get_field(name) for name in names]
@@ -116,12 +127,34 @@ def insert_values(model: type[models.Model], names: list[str], rows: Iterable[tu
         f.get_db_prep_save(now if _is_auto(f) else f.get_default(), connection) for f in others
     ]
     steps = [(f, _preparer(f, connection)) for f in given]
+    fields = given + others
 
-    def prepared():
+    def prepared(row) -> list:
+        values = [
+            v if prep is None else prep(v, connection)
+            for (_, prep), v in zip(steps, row, strict=True)
+        ]
+        return values + constants
+
+    if not need_ids:
+        _write(model, fields, (prepared(row) for row in rows), connection)
+        return []
+    if connection.vendor == "postgresql":
+        ids = _next_ids(model, len(rows), connection)
+        _write(
+            model,
+            [meta.pk, *fields],
+            ([pk, *prepared(row)] for pk, row in zip(ids, rows, strict=True)),
+            connection,
+        )
+        return ids
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+    ids = []
+    with connection.cursor() as cursor:
         for row in rows:
-            yield [
-                v if prep is None else prep(v, connection)
-                for (f, prep), v in zip(steps, row, strict=True)
-            ] + constants
-
-    _write(model, given + others, prepared(), connection)
+            cursor.execute(sql, prepared(row))
+            ids.append(cursor.lastrowid)
+    return ids

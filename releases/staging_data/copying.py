@@ -60,11 +60,23 @@ class CopySpec:
     group: str | None = None
     own_spread: Decimal = Decimal(0)  # extra money noise of the row on top of its group's
     rules: dict[str, Rule] = field(default_factory=dict)
-    fix: Callable[[models.Model], None] | None = None  # restore the model's own invariants
+    # Restores the model's own invariants after the noise, on the row as {field name: value}.
+    fix: Callable[[dict], None] | None = None
 
     @property
     def model(self) -> type[models.Model]:
         return apps.get_model(self.label)
+
+    @property
+    def group_label(self) -> str:
+        return self.model._meta.get_field(self.group).related_model._meta.label
+
+
+@dataclass(frozen=True)
+class Noise:
+    factor: Decimal
+    shift: dt.timedelta
+    jitter: tuple[float, float]
 
 
 def _name(f: models.Field) -> str:
@@ -156,6 +168,7 @@ class Copier:
         self.copied: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.blanked: dict[str, list[str]] = {}
+        self._noises: dict[str, Noise] = {}
         labels = {s.label for s in specs}
         self._mapped = {
             f.related_model._meta.label
@@ -199,50 +212,57 @@ class Copier:
         return mapped
 
     # -- one row -------------------------------------------------------------------------
-    def _transform(self, spec: CopySpec, steps, row) -> bool:
-        """Turn `row` (a production instance) into a staging row in place; False: skip it."""
-        if spec.group:
-            group_field = spec.model._meta.get_field(spec.group)
-            group = f"{group_field.related_model._meta.label}:{getattr(row, group_field.attname)}"
-        else:
-            group = f"{spec.label}:{row.pk}"
-        own = f"{spec.label}:{row.pk}"
-        factor = None
-        for f, rule in steps:
-            value = getattr(row, f.attname)
+    def _transform(self, spec: CopySpec, steps, group_at: int | None, pk, values: list):
+        """The staging values for a production row's `values` (in `steps` order), or None
+        when the row cannot be copied."""
+        own = f"{spec.label}:{pk}"
+        group = own if group_at is None else f"{spec.group_label}:{values[group_at]}"
+        noise, factor = self._noise(group), None
+        for i, (f, rule) in enumerate(steps):
             if rule is Rule.KEEP:
                 continue
+            value = values[i]
             if rule is Rule.ENVIRONMENT:
                 value = self.target.pk
             elif rule is Rule.FOREIGN_KEY:
                 value = self._foreign_key(f, value)
                 if value is ...:
-                    return False
+                    return None
             elif rule is Rule.BLANK:
                 value = _blank(f)
-            elif value in (None, ""):
+            elif value is None or value == "":
                 continue
             elif rule is Rule.MONEY:
                 if factor is None:
-                    factor = self.p.factor(group, MONEY_SPREAD)
+                    factor = noise.factor
                     if spec.own_spread:
                         factor *= self.p.factor(own, spec.own_spread, spec.own_spread / 4)
                 value = perturb(Decimal(value), factor)
             elif rule is Rule.DATE:
-                value = value - dt.timedelta(days=self.p.days_back(group))
+                value = value - noise.shift
             elif rule is Rule.LATITUDE:
-                value = value + type(value)(self.p.jitter(group)[0])
+                value = value + type(value)(noise.jitter[0])
             elif rule is Rule.LONGITUDE:
-                value = value + type(value)(self.p.jitter(group)[1])
+                value = value + type(value)(noise.jitter[1])
             else:
                 value = self._replace(rule, str(value))
-            setattr(row, f.attname, value)
-        row.pk = None
-        row._state.adding = True
-        row._state.fields_cache = {}
+            values[i] = value
         if spec.fix:
+            row = {f.name: v for (f, _), v in zip(steps, values, strict=True)}
             spec.fix(row)
-        return True
+            values = [row[f.name] for f, _ in steps]
+        return values
+
+    def _noise(self, group: str) -> Noise:
+        """The money factor, date shift and jitter a row shares with its group (once each)."""
+        noise = self._noises.get(group)
+        if noise is None:
+            noise = self._noises[group] = Noise(
+                factor=self.p.factor(group, MONEY_SPREAD),
+                shift=dt.timedelta(days=self.p.days_back(group)),
+                jitter=self.p.jitter(group),
+            )
+        return noise
 
     def _replace(self, rule: Rule, value: str):
         p = self.p
@@ -264,32 +284,39 @@ class Copier:
 
     # -- a whole model -------------------------------------------------------------------
     def copy(self, spec: CopySpec, progress: Callable[[str, int, int], None]) -> int:
+        """Copy every production row of the spec's model (read and written in chunks, as
+        plain values: no model instances for millions of rows)."""
         model = spec.model
         steps = plan(spec)
         self.blanked[spec.label] = [f.name for f, rule in steps if rule is Rule.BLANK]
+        group_at = None
+        if spec.group:
+            group_at = next(i for i, (f, _) in enumerate(steps) if f.name == spec.group)
         keep_ids = spec.label in self._mapped
         if keep_ids:
             self.ids[spec.label] = {}
         source = model._base_manager.filter(environment=self.source).order_by("pk")
+        rows_of = source.values_list("pk", *(f.attname for f, _ in steps))
+        names = [f.name for f, _ in steps]
         total, done, cursor = source.count(), 0, None
         progress(model._meta.verbose_name_plural, 0, total)
         while True:
-            chunk = source if cursor is None else source.filter(pk__gt=cursor)
+            chunk = rows_of if cursor is None else rows_of.filter(pk__gt=cursor)
             rows = list(chunk[:CHUNK])
             if not rows:
                 break
-            cursor = rows[-1].pk
+            cursor = rows[-1][0]
             made, olds = [], []
-            for row in rows:
-                old = row.pk
-                if self._transform(spec, steps, row):
-                    made.append(row)
-                    olds.append(old)
-                else:
+            for pk, *values in rows:
+                new = self._transform(spec, steps, group_at, pk, values)
+                if new is None:
                     self.skipped[spec.label] += 1
-            bulk.insert(made, need_ids=keep_ids)
+                else:
+                    made.append(new)
+                    olds.append(pk)
+            ids = bulk.insert_values(model, names, made, need_ids=keep_ids)
             if keep_ids:
-                self.ids[spec.label].update(zip(olds, (r.pk for r in made), strict=True))
+                self.ids[spec.label].update(zip(olds, ids, strict=True))
             self.copied[spec.label] += len(made)
             done += len(rows)
             progress(model._meta.verbose_name_plural, done, total)

@@ -8,7 +8,6 @@ emails to find out whose replacement is whose.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -75,7 +74,8 @@ class Pseudonyms:
         self._last = [n for n in LAST_NAMES if n.lower() not in self.avoid_names]
 
     def digest(self, namespace: str, value: str) -> bytes:
-        return hmac.new(self._key, f"{namespace}\x00{value}".encode(), hashlib.sha256).digest()
+        # Keyed BLAKE2b is a MAC in itself (and cheaper than HMAC for millions of values).
+        return hashlib.blake2b(f"{namespace}\x00{value}".encode(), key=self._key).digest()
 
     def number(self, namespace: str, value: str) -> int:
         return int.from_bytes(self.digest(namespace, value)[:8], "big")
