@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.apps import apps
 from django.db import transaction
 
 from homes.models import Member
@@ -85,8 +86,6 @@ class RefreshResult:
         return self.copied.get("homes.Member", 0)
 
     def summary(self) -> str:
-        from django.apps import apps
-
         return ", ".join(
             f"{n:,} {apps.get_model(label)._meta.verbose_name_plural}"
             for label, n in self.copied.items()
@@ -134,7 +133,7 @@ def staging_refresh_from_production(
     result = RefreshResult()
     with environment_scope(environment), transaction.atomic():
         lock(environment)
-        relink = member_data_clear(environment, copied_models())
+        relink = member_data_clear(environment, copied_models(), progress)
         for spec in COPIED:
             copier.copy(spec, progress)
         result.relinked = relink()

@@ -65,7 +65,9 @@ def _member_links() -> list[models.ManyToManyField]:
 
 
 def member_data_clear(
-    environment: Environment, data_models: list[type[models.Model]]
+    environment: Environment,
+    data_models: list[type[models.Model]],
+    progress: Progress = no_progress,
 ) -> Callable[[], int]:
     """Delete the environment's rows of `data_models` (members, homes, recorded sales...),
     with everything that hangs on them. Returns a function that re-links configuration
@@ -77,8 +79,11 @@ def member_data_clear(
         source, target = f.m2m_field_name(), f.m2m_reverse_field_name()
         rows = through._base_manager.filter(**{f"{target}__environment": environment})
         kept.append((f, list(rows.values_list(f"{source}_id", f"{target}__external_id"))))
-    for model in reversed(data_models):
+    # Dependents first: each of those goes in one statement, not row by row.
+    for done, model in enumerate(reversed(data_models)):
+        progress("clearing staging", done, len(data_models))
         model._base_manager.filter(environment=environment).delete()
+    progress("clearing staging", len(data_models), len(data_models))
 
     def relink() -> int:
         linked = 0

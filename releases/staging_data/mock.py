@@ -227,7 +227,7 @@ def mock_data_generate(
     result = MockResult(region=region, seed=seed)
     with environment_scope(environment), transaction.atomic():
         lock(environment)
-        relink = member_data_clear(environment, copied_models())
+        relink = member_data_clear(environment, copied_models(), progress)
         recorded = homes.sales(sales, seed)
         progress("recorded sales", 0, len(recorded))
         bulk.insert(recorded)
