@@ -45,6 +45,7 @@ def worker(shared_cache, tmp_path, transactional_db):
 
 
 def _failing_rollout(env, admin, name):
+    FlagFactory(environment=env.institution.environments.get(kind="staging"), name=name)
     with environment_scope(env):
         flag = FlagFactory(environment=env, name=name, test_cohort=True)
         return rollout_start(environment=env, flag=flag, actor=admin, step_minutes=0)
