@@ -225,16 +225,6 @@ def test_member_page__ten_flags__renders_variants_and_records_impressions_once(t
         assert set(impressions.values_list("is_test", flat=True)) == {True}
 
 
-def test_flag_template_tag__is_the_direct_one_and_keeps_waffles_other_tags():
-    from django.template import engines
-
-    from flags.templatetags import waffle_tags
-
-    library = engines["django"].engine.template_libraries["waffle_tags"]
-    assert library is waffle_tags.register
-    assert {"flag", "switch", "sample", "wafflejs"} <= set(library.tags)
-
-
 @pytest.mark.django_db
 def test_flag_template_tag__name_in_a_variable__renders_the_branch(tenant):
     env = tenant.production
