@@ -32,5 +32,12 @@ def member_consent(request) -> str:
     return state
 
 
+def staff_visit(request) -> bool:
+    """Staff looking at member pages as the member (homes' staff visit)."""
+    from homes.middleware import VISITED_BY_SESSION_KEY
+
+    return bool(request.session.get(VISITED_BY_SESSION_KEY))
+
+
 def remember(request, granted: bool) -> None:
     request.session[SESSION_KEY] = [request.member.pk, GRANTED if granted else REFUSED]

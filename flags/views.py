@@ -45,6 +45,11 @@ def beacon(request):
         )
     if not request.member:
         return JsonResponse({"error": "Sign in first."}, status=401)
+    if consent.staff_visit(request):
+        return JsonResponse(
+            {"error": "A staff visit is not the member's activity: nothing was recorded."},
+            status=403,
+        )
     answer = selectors.analytics_consent_of(request.environment, request.member)
     if consent.state_of(answer) != consent.GRANTED:
         return JsonResponse(

@@ -19,9 +19,14 @@ def _member_request(context):
 
 @register.simple_tag(takes_context=True)
 def analytics_beacon(context):
-    """The page-event script, for signed-in members who allowed analytics (else nothing)."""
+    """The page-event script, for signed-in members who allowed analytics (else nothing).
+
+    Not on a staff visit: staff seeing what a member sees are not that member's activity.
+    """
     request = _member_request(context)
-    if request is None or consent.member_consent(request) != consent.GRANTED:
+    if request is None or consent.staff_visit(request):
+        return ""
+    if consent.member_consent(request) != consent.GRANTED:
         return ""
     return format_html(
         '<script src="{}" data-endpoint="{}" defer></script>',

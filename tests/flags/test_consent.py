@@ -99,3 +99,27 @@ def test_destination_requiring_consent__forwards_only_members_who_said_yes_on_th
         dest.destinations_forward(environment=env, now=later())
         assert Event.objects.filter(name="dashboard_viewed").count() == 3
     assert [e["member_id"] for e in receiver.events()] == [yes.pk]
+
+
+@pytest.mark.django_db
+def test_staff_visit__member_who_said_yes__no_beacon_and_nothing_recorded(tenant):
+    from homes.middleware import VISITED_BY_SESSION_KEY
+    from tests.factories import staff_user
+
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    client = member_client(member)
+    answer(client, "yes")
+    session = client.session
+    session[VISITED_BY_SESSION_KEY] = staff_user(tenant.institution, "admin").pk
+    session.save()
+    assert BEACON_SCRIPT not in client.get(PREFERENCES).content
+    response = client.post(
+        "/events/beacon/",
+        data='{"events": [{"name": "page_viewed", "properties": {"path": "/"}}]}',
+        content_type="application/json",
+        HTTP_ORIGIN=f"http://{env.host}",
+    )
+    assert response.status_code == 403
+    with environment_scope(env):
+        assert not Event.objects.filter(name="page_viewed").exists()
