@@ -110,7 +110,6 @@ def flag_delete(*, environment, flag: Flag, actor, reason: str = "") -> None:
         raise ValidationError("Production flags change by release.")
     _refuse_during_rollout(environment, flag.name, "delete it")
     tenant_object_delete(environment=environment, obj=flag, actor=actor, reason=reason)
-    snapshot_invalidate(environment.pk)
 
 
 def flag_kill(*, environment, flag: Flag, actor, reason: str) -> Flag:
