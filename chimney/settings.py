@@ -293,6 +293,10 @@ FLAGS_WAREHOUSE_DIR = env.path("FLAGS_WAREHOUSE_DIR", default=str(VAR_DIR / "war
 FLAGS_METRICS_FLUSH_SECONDS = env.float(
     "FLAGS_METRICS_FLUSH_SECONDS", default=0.0 if TESTING else 5.0
 )
+# How long a process trusts its copy of an environment's flags before checking the flags
+# version in the cache (one small read); 0 checks on every request. A change or kill
+# switch reaches other processes within this time, the process that made it at once.
+FLAGS_VERSION_CHECK_SECONDS = env.float("FLAGS_VERSION_CHECK_SECONDS", default=1.0)
 # waffle's own migrations create its default Flag tables even when the model is swapped;
 # these create only the Switch and Sample tables waffle still declares.
 MIGRATION_MODULES = {"waffle": "flags.waffle.migrations"}

@@ -18,13 +18,16 @@ from tests.factories import InstitutionFactory, MemberFactory, staff_user
 def _clear_cache():
     from django.core.cache import cache
 
+    from flags.evaluation import local as process_flags
     from institutions.tenancy import clear_host_cache
 
     cache.clear()
     clear_host_cache()
+    process_flags.clear()  # ids are reused after rollbacks: forget what this process saw
     yield
     cache.clear()
     clear_host_cache()
+    process_flags.clear()
 
 
 @dataclass
