@@ -179,3 +179,8 @@ def variant_comparison(
 
 def default_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
     return now - timedelta(hours=hours), now + timedelta(minutes=1)
+
+
+def events_count(environment, start, end, include_test: bool) -> int:
+    """Accepted events in [start, end)."""
+    return _events(environment, start, end, include_test).count()
