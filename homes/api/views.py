@@ -11,7 +11,7 @@ from homes.api import serializers as s
 from homes.models import Lien, Member, MemberOffer, OfferMatch, Property
 from homes.services.erasure import member_erase
 from homes.services.sales import sales_import
-from homes.services.sync import ConcurrentChange, member_bulk_upsert
+from homes.services.sync import ConcurrentChange, member_bulk_upsert, members_check
 from homes.services.vendor import VendorImportError, vendor_values_import
 from institutions.api.errors import BatchRowsInvalid, Conflict
 from institutions.api.pagination import SyncQuerySerializer, page_serializer, paginate, query
@@ -90,7 +90,14 @@ class MembersView(ApiView):
         "are valued, and equity and offers recomputed, in the background.",
     )
     def post(self, request):
-        data = validate_batch(s.MemberBatchSerializer, request.data, "members")
+        data = validate_batch(
+            s.MemberBatchSerializer,
+            request.data,
+            "members",
+            check_rows=lambda good, bad: members_check(
+                environment=self.environment, rows=good, unchecked=bad
+            ),
+        )
         try:
             result = member_bulk_upsert(
                 environment=self.environment, rows=data["members"], actor_label=self.actor_label

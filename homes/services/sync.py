@@ -53,30 +53,59 @@ class UpsertResult:
         return sum(1 for r in self.rows if r["status"] == status)
 
 
-def _check_batch(rows: list[dict]) -> RowErrors:
-    """Problems between rows of the batch (each row on its own was already checked)."""
+def _text(value, *, lower: bool = False) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower() if lower else value.strip()
+
+
+def members_check(*, environment, rows: dict[int, dict], unchecked=None) -> RowErrors:
+    """What is wrong between the rows of a batch (by index; each row was checked on its own)
+    and with the members stored: a repeated external id, email or home, or an email that
+    another member has.
+
+    `unchecked` rows (bad on their own, as sent) take part in the comparison between rows,
+    so that a row repeating a bad one is named too; they are not compared with stored rows.
+    """
     errors = RowErrors()
     members: dict[str, int] = {}
     emails: dict[str, int] = {}
     homes: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        external_id = row["external_id"]
-        if external_id in members:
-            errors.add(index, "external_id", f"Repeats row {members[external_id]}.")
-        members.setdefault(external_id, index)
-        email = row.get("email")
-        if email:
+    everything = {**(unchecked or {}), **rows}
+    for index, row in sorted(everything.items()):
+        external_id = _text(row.get("external_id"))
+        if external_id is not None:
+            if external_id in members:
+                errors.add(index, "external_id", f"Repeats row {members[external_id]}.")
+            members.setdefault(external_id, index)
+        email = _text(row.get("email"), lower=True)
+        if email is not None:
             if email in emails:
                 errors.add(index, "email", f"Repeats the email of row {emails[email]}.")
             emails.setdefault(email, index)
-        for p, prop in enumerate(row.get("properties") or ()):
-            if prop["external_id"] in homes:
+        properties = row.get("properties")
+        for p, prop in enumerate(properties if isinstance(properties, list) else ()):
+            home = _text(prop.get("external_id")) if isinstance(prop, dict) else None
+            if home is None:
+                continue
+            if home in homes:
+                errors.add(
+                    index, f"properties.{p}.external_id", f"Repeats a home of row {homes[home]}."
+                )
+            homes.setdefault(home, index)
+    checked = {row["email"]: i for i, row in rows.items() if row.get("email")}
+    if checked:
+        holders = Member.objects.annotate(email_lower=Lower("email")).filter(
+            environment=environment, email_lower__in=list(checked)
+        )
+        for email, holder in holders.values_list("email_lower", "external_id"):
+            index = checked[email]
+            if holder != rows[index]["external_id"]:
                 errors.add(
                     index,
-                    f"properties.{p}.external_id",
-                    f"Repeats a home of row {homes[prop['external_id']]}.",
+                    "email",
+                    f"Is the email of another member ({holder or 'one without an external id'}).",
                 )
-            homes.setdefault(prop["external_id"], index)
     return errors
 
 
@@ -115,27 +144,13 @@ def _refresh_later(environment, result: UpsertResult) -> None:
 
 
 def _upsert(environment, rows, actor, actor_label) -> UpsertResult:
-    errors = _check_batch(rows)
+    members_check(environment=environment, rows=dict(enumerate(rows))).raise_if_any(total=len(rows))
     existing: dict[str, list] = {
         row[0]: list(row[1:])
         for row in Member.objects.filter(
             environment=environment, external_id__in=[r["external_id"] for r in rows]
         ).values_list("external_id", "pk", *MEMBER_FIELDS)
     }
-    emails = {row["email"]: i for i, row in enumerate(rows) if row.get("email")}
-    if emails:
-        holders = Member.objects.annotate(email_lower=Lower("email")).filter(
-            environment=environment, email_lower__in=list(emails)
-        )
-        for email, holder in holders.values_list("email_lower", "external_id"):
-            index = emails[email]
-            if holder != rows[index]["external_id"]:
-                errors.add(
-                    index,
-                    "email",
-                    f"Is the email of another member ({holder or 'one without an external id'}).",
-                )
-    errors.raise_if_any(total=len(rows))
 
     now = timezone.now()
     statuses: list[str] = []

@@ -64,7 +64,10 @@ def flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                path = prefix  # an error of the object itself, e.g. "not a list"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             for name, messages in flatten(value, path).items():
                 out.setdefault(name, []).extend(messages)
     elif isinstance(detail, list):
@@ -90,11 +93,9 @@ def error_body(
 
 
 def _validation_message(fields: dict[str, list[str]]) -> str:
-    general = fields.pop("non_field_errors", None)
-    if general and not fields:
+    general = fields.get("non_field_errors")
+    if general and len(fields) == 1:
         return " ".join(general)
-    if general:
-        fields["non_field_errors"] = general
     names = ", ".join(sorted(fields)[:5])
     return f"Invalid input: {names}." if names else "Invalid input."
 

@@ -165,8 +165,14 @@ class KeyView(ApiView):
         )
 
 
-def validate_batch(serializer_class, data, rows_key: str) -> dict:
-    """Validate a batch body; bad rows refuse it whole, each named by index with its fields."""
+def validate_batch(serializer_class, data, rows_key: str, check_rows=None) -> dict:
+    """Validate a batch body; bad rows refuse it whole, each named by index with its fields.
+
+    `check_rows(good, bad)`, when given, finds what is wrong between rows (a repeated id, a
+    clash with stored rows) and returns RowErrors: on refusal it gets the rows good on their
+    own (validated) and the bad ones (as sent), so that one answer names every bad row. (On
+    success the service runs the same checks itself.)
+    """
     fast = compiled(serializer_class)
     if fast is not None:
         try:
@@ -181,6 +187,21 @@ def validate_batch(serializer_class, data, rows_key: str) -> dict:
     # Errors of rows come keyed by their index (LIST_SERIALIZER_ERRORS_AS_DICT).
     if isinstance(row_errors, dict) and row_errors and all(isinstance(i, int) for i in row_errors):
         del errors[rows_key]
-        rows = [{"index": i, "fields": flatten(e)} for i, e in row_errors.items()]
-        raise BatchRowsInvalid(rows, total=len(data[rows_key]), fields=flatten(errors))
+        rows = {i: flatten(e) for i, e in row_errors.items()}
+        if check_rows is not None:
+            child = serializer.fields[rows_key].child
+            good, bad = {}, {}
+            for index, item in enumerate(data[rows_key]):
+                if index not in rows:
+                    good[index] = child.run_validation(item)
+                elif isinstance(item, dict):
+                    bad[index] = item
+            for index, fields in check_rows(good, bad).as_dict().items():
+                for name, messages in fields.items():
+                    rows.setdefault(index, {}).setdefault(name, []).extend(messages)
+        raise BatchRowsInvalid(
+            [{"index": i, "fields": f} for i, f in rows.items()],
+            total=len(data[rows_key]),
+            fields=flatten(errors),
+        )
     raise ValidationError(errors)

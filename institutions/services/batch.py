@@ -26,6 +26,9 @@ class RowErrors:
             for message in messages:
                 self.add(index, field, message)
 
+    def as_dict(self) -> dict[int, dict[str, list[str]]]:
+        return self._rows
+
     def __contains__(self, index: int) -> bool:
         return index in self._rows
 
