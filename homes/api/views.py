@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from homes.api import serializers as s
 from homes.models import Lien, Member, MemberOffer, OfferMatch, Property
 from homes.services.erasure import member_erase
-from homes.services.sales import sales_import
+from homes.services.sales import sales_check, sales_import
 from homes.services.sync import ConcurrentChange, member_bulk_upsert, members_check
 from homes.services.vendor import VendorImportError, vendor_values_import
 from institutions.api.errors import BatchRowsInvalid, Conflict
@@ -257,7 +257,12 @@ class SalesView(ApiView):
         "is refused whole.",
     )
     def post(self, request):
-        data = validate_batch(s.SaleBatchSerializer, request.data, "sales")
+        data = validate_batch(
+            s.SaleBatchSerializer,
+            request.data,
+            "sales",
+            check_rows=lambda good, bad: sales_check(rows=good, unchecked=bad),
+        )
         try:
             counts = sales_import(
                 environment=self.environment, rows=data["sales"], actor_label=self.actor_label

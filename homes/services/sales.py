@@ -27,13 +27,7 @@ def sales_import(*, environment, rows: list[dict], actor=None, actor_label: str 
     """
     if len(rows) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} sales per batch.")
-    errors = RowErrors()
-    seen: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        if row["external_id"] in seen:
-            errors.add(index, "external_id", f"Repeats row {seen[row['external_id']]}.")
-        seen.setdefault(row["external_id"], index)
-    errors.raise_if_any(total=len(rows))
+    sales_check(rows=dict(enumerate(rows))).raise_if_any(total=len(rows))
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -42,6 +36,20 @@ def sales_import(*, environment, rows: list[dict], actor=None, actor_label: str 
             if attempt == 2:
                 raise ConcurrentChange(str(error)) from error
     raise AssertionError("unreachable")
+
+
+def sales_check(*, rows: dict[int, dict], unchecked=None) -> RowErrors:
+    """A sale repeated in the batch (`unchecked` rows, bad on their own, count too)."""
+    errors = RowErrors()
+    seen: dict[str, int] = {}
+    for index, row in sorted({**(unchecked or {}), **rows}.items()):
+        external_id = row.get("external_id")
+        if not isinstance(external_id, str):
+            continue
+        if external_id in seen:
+            errors.add(index, "external_id", f"Repeats row {seen[external_id]}.")
+        seen.setdefault(external_id, index)
+    return errors
 
 
 def _import(environment, rows, actor, actor_label) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -55,7 +56,13 @@ class ReleaseQuerySerializer(PageQuerySerializer):
 
 
 def _releases(environment):
-    return releases_for(environment).select_related("rolls_back").prefetch_related("signoffs")
+    # Releases live in staging: on the production host they are read outside its scope.
+    signoffs = SignOff._base_manager.order_by("at", "id")
+    return (
+        releases_for(environment)
+        .select_related("rolls_back")
+        .prefetch_related(Prefetch("signoffs", queryset=signoffs))
+    )
 
 
 class ReleasesView(ApiView):
