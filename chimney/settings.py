@@ -262,6 +262,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "institutions.api.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,  # money and rates are JSON numbers, in and out
     "LIST_SERIALIZER_ERRORS_AS_DICT": True,  # a batch's bad rows keyed by their index
+    # ASCII JSON: an answer quoting bad input (a lone surrogate, say) always renders.
+    "UNICODE_JSON": False,
     "UNAUTHENTICATED_USER": None,
 }
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")  # per key

@@ -20,5 +20,5 @@ urlpatterns = [
     path("", include("flags.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("releases.api.urls")),
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # any other path, newlines and all
 ]

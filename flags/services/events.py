@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -251,7 +251,7 @@ def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
         elif not (now - MAX_PAST <= parsed <= now + MAX_FUTURE):
             errors.append("occurred_at: more than 30 days ago or in the future")
         else:
-            occurred_at = parsed
+            occurred_at = parsed.astimezone(UTC)  # the database takes offsets up to 15:59 only
     member = None
     if raw.get("member_id") is not None:
         member = members_by_id.get(raw["member_id"]) if _is_id(raw["member_id"]) else None

@@ -99,13 +99,30 @@ def bulk_insert_rows(model, rows: list[dict]) -> list[int]:
 
 
 def bulk_update_rows(model, fields: list[str], rows: list[tuple]) -> None:
-    """UPDATE `fields` of many rows given as (value of each field …, pk) tuples."""
+    """UPDATE `fields` of many rows given as (value of each field …, pk) tuples.
+
+    On PostgreSQL it is one statement joining the rows as arrays (unnest), not a statement
+    per row.
+    """
     if not rows:
         return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     converters = [_converter(f) for f in columns]
     quote = connection.ops.quote_name
+    if connection.vendor == "postgresql" and all(c is None for c in converters):
+        names = [f"c{i}" for i in range(len(columns))]
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in [*columns, meta.pk])
+        sets = ", ".join(f"{quote(f.column)} = v.{n}" for f, n in zip(columns, names, strict=True))
+        # Only names from the model and their database types are interpolated.
+        sql = (
+            f"UPDATE {quote(meta.db_table)} AS t SET {sets} "  # noqa: S608
+            f"FROM unnest({arrays}) AS v({', '.join(names)}, pk) "
+            f"WHERE t.{quote(meta.pk.column)} = v.pk"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        return
     sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
     sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
     params = [

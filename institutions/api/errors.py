@@ -16,6 +16,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -141,6 +142,7 @@ def api_exception_handler(exc, context):
     return Response(body, status=exc.status_code, headers=headers)
 
 
+@csrf_exempt  # an API path, whatever the method: answered in the error format, never CSRF's page
 def not_found(request, *args, **kwargs):
     """Any path under the API that names no operation."""
     return JsonResponse(

@@ -121,9 +121,15 @@ class StrictDateField(serializers.DateField):
 
 
 class StrictDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time with its time zone (a time without one is ambiguous)."""
+    """An ISO 8601 time with its time zone (a time without one is ambiguous), in UTC.
 
-    default_error_messages = {"invalid": "Must be an ISO 8601 time with a time zone."}
+    Years 1900-2999 and offsets up to 14 hours, the real ones: the database refuses others.
+    """
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 time with a time zone, e.g. 2026-01-31T08:00:00Z.",
+        "range": "Must be between the years 1900 and 2999, with a real time zone offset.",
+    }
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or len(value) > 40:
@@ -134,7 +140,10 @@ class StrictDateTimeField(serializers.DateTimeField):
             self.fail("invalid")
         if parsed.tzinfo is None:
             self.fail("invalid")
-        return parsed
+        offset = parsed.utcoffset()
+        if not 1900 <= parsed.year <= 2999 or abs(offset) > datetime.timedelta(hours=14):
+            self.fail("range")
+        return parsed.astimezone(datetime.UTC)
 
 
 def money(**kwargs) -> StrictDecimalField:

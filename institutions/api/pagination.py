@@ -59,6 +59,15 @@ class SyncQuerySerializer(PageQuerySerializer):
 def query(serializer_class: type[serializers.Serializer], request) -> dict:
     """The request's query parameters, checked (a bad one is a 400 naming it)."""
     serializer = serializer_class(data=request.query_params)
+    # DRF reads an empty parameter as an absent one (an HTML form's habit): here "?start="
+    # is a mistake worth naming, not a request for the default.
+    empty = {
+        name: ["May not be empty."]
+        for name in serializer.fields
+        if request.query_params.get(name, None) == ""
+    }
+    if empty:
+        raise ValidationError(empty)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 

@@ -7,6 +7,7 @@ import json
 import re
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -117,11 +118,13 @@ class ApiView(APIView):
 
     def handle_exception(self, exc):
         if isinstance(exc, _Replay):
-            return Response(
+            response = HttpResponse(
                 exc.record.response_body,
                 status=exc.record.status_code,
-                headers={REPLAYED_HEADER: "true"},
+                content_type="application/json",
             )
+            response[REPLAYED_HEADER] = "true"
+            return response
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -131,7 +134,8 @@ class ApiView(APIView):
             if response.status_code >= 500:
                 idempotency_abandon(record=record)  # our failure: a retry must do the work
             else:
-                body = json.loads(JSONRenderer().render(response.data) or b"null")
+                response.render()  # the bytes a retry will get, exactly
+                body = response.content.decode()
                 idempotency_complete(record=record, status_code=response.status_code, body=body)
         return response
 

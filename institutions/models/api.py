@@ -109,7 +109,7 @@ class IdempotencyRecord(TenantModel):
     path = models.CharField(max_length=300)
     state = models.CharField(max_length=12, choices=State.choices, default=State.IN_PROGRESS)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_body = models.TextField(blank=True, help_text="The JSON answer, as sent.")
     created_at = models.DateTimeField(default=timezone.now)
     locked_until = models.DateTimeField(help_text="An unfinished request is abandoned after.")
     expires_at = models.DateTimeField(db_index=True)

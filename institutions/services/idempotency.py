@@ -85,8 +85,8 @@ def idempotency_begin(
     raise IdempotencyError("in_progress")
 
 
-def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body) -> None:
-    """Store the response every retry with this key will get."""
+def idempotency_complete(*, record: IdempotencyRecord, status_code: int, body: str) -> None:
+    """Store the response (its JSON text) every retry with this key will get."""
     IdempotencyRecord.objects.filter(pk=record.pk, environment=record.environment).update(
         state=IdempotencyRecord.State.COMPLETED, status_code=status_code, response_body=body
     )

@@ -229,6 +229,8 @@ def test_unknown_operation_and_method__answer_in_the_error_format(tenant):
     assert _error(client.get("/api/v1/nothing/here/"), 404)["code"] == "not_found"
     assert _error(client.delete("/api/v1/members/"), 405)["code"] == "method_not_allowed"
     assert _error(client.get("/api/v1/members/E%00/"), 404)["code"] == "not_found"
+    assert _error(client.get("/api/v1/deliveries/1%0A2/"), 404)["code"] == "not_found"
+    assert _error(client.post("/api/v1/members/%C2%84/erase/"), 404)["code"] == "not_found"
 
 
 @pytest.mark.django_db

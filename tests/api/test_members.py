@@ -191,6 +191,9 @@ def test_list__pages_with_a_cursor_and_syncs_incrementally(tenant):
         ("limit=5.0", "limit"),
         ("updated_since=2026-01-01T00:00:00", "updated_since"),
         ("updated_since=yesterday", "updated_since"),
+        ("updated_since=2026-01-01T00:00:00%2B22:53", "updated_since"),
+        ("updated_since=0369-08-07T17:33:06Z", "updated_since"),
+        ("updated_since=", "updated_since"),
     ],
 )
 def test_list__bad_query__is_bad_input(tenant, query, field):

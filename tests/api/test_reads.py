@@ -176,3 +176,19 @@ def test_releases__staging_shows_all__production_those_deployed(tenant):
     assert staging.get(f"/api/v1/releases/{pending.number}/").status_code == 200
     pending_only = staging.get("/api/v1/releases/", {"state": "pending"}).json()["results"]
     assert [r["number"] for r in pending_only] == [pending.number]
+
+
+@pytest.mark.django_db
+def test_events__a_time_with_any_offset__is_stored_in_utc(tenant):
+    env = tenant.production
+    odd = timezone.now().astimezone(timezone.get_fixed_timezone(22 * 60 + 53))
+    response = api_client(env).post(
+        "/api/v1/events/",
+        {"events": [{"name": "statement_downloaded", "occurred_at": odd.isoformat()}]},
+        format="json",
+    )
+    assert response.status_code == 200
+    with environment_scope(env):
+        stored = Event.objects.get(name="statement_downloaded")
+    assert stored.occurred_at == odd
+    assert stored.occurred_at.utcoffset() == timedelta(0)
