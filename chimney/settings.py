@@ -291,6 +291,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "institutions.api.schema.drop_database_ranges",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "LienKindEnum": "homes.models.properties.Lien.Kind",
         "ReleaseKindEnum": "releases.models.release.Release.Kind",

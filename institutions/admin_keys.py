@@ -70,6 +70,7 @@ class ApiKeyAdmin(TenantAdmin):
         "created_by",
     ]
     list_filter = ["revoked_at"]
+    list_select_related = ["environment", "created_by"]
     search_fields = ["name", "public_id"]
     readonly_fields = [
         "display_prefix",

@@ -57,7 +57,7 @@ def _import(environment, rows, actor, actor_label) -> dict:
         s.external_id: s
         for s in Sale.objects.filter(
             environment=environment, external_id__in=[r["external_id"] for r in rows]
-        )
+        ).exclude(external_id="")
     }
     new, changed, unchanged = [], [], 0
     for row in rows:

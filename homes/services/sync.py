@@ -95,8 +95,11 @@ def members_check(*, environment, rows: dict[int, dict], unchecked=None) -> RowE
             homes.setdefault(home, index)
     checked = {row["email"]: i for i, row in rows.items() if row.get("email")}
     if checked:
-        holders = Member.objects.annotate(email_lower=Lower("email")).filter(
-            environment=environment, email_lower__in=list(checked)
+        # email <> '' lets the database use the partial unique index on lower(email).
+        holders = (
+            Member.objects.annotate(email_lower=Lower("email"))
+            .filter(environment=environment, email_lower__in=list(checked))
+            .exclude(email="")
         )
         for email, holder in holders.values_list("email_lower", "external_id"):
             index = checked[email]
@@ -149,7 +152,9 @@ def _upsert(environment, rows, actor, actor_label) -> UpsertResult:
         row[0]: list(row[1:])
         for row in Member.objects.filter(
             environment=environment, external_id__in=[r["external_id"] for r in rows]
-        ).values_list("external_id", "pk", *MEMBER_FIELDS)
+        )
+        .exclude(external_id="")  # the partial unique index's condition: it is used
+        .values_list("external_id", "pk", *MEMBER_FIELDS)
     }
 
     now = timezone.now()
@@ -235,9 +240,9 @@ class _HomesWriter:
         if refs:
             self.existing = {
                 row[0]: list(row[1:])
-                for row in Property.objects.filter(
-                    environment=environment, external_id__in=refs
-                ).values_list("external_id", "pk", "member_id", *PROPERTY_FIELDS)
+                for row in Property.objects.filter(environment=environment, external_id__in=refs)
+                .exclude(external_id="")
+                .values_list("external_id", "pk", "member_id", *PROPERTY_FIELDS)
             }
         with_liens = [
             self.existing[p["external_id"]][0]

@@ -103,3 +103,30 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
                 "on the staging host only, `chk_live_…` keys on the production host only."
             ),
         }
+
+
+#: Integer bounds that come from the database's column types (they differ between SQLite
+#: and PostgreSQL), not from the API: the committed schema must not depend on the database.
+_DATABASE_LIMITS = {32767, 2147483647, 9223372036854775807}
+
+
+def drop_database_ranges(result, generator, request, public):
+    """POSTPROCESSING_HOOK: remove integer bounds that only echo a column type."""
+
+    def clean(node):
+        if isinstance(node, dict):
+            if node.get("type") == "integer":
+                if node.get("maximum") in _DATABASE_LIMITS:
+                    del node["maximum"]
+                    if node.get("format") == "int64":
+                        del node["format"]
+                if node.get("minimum") in {-limit - 1 for limit in _DATABASE_LIMITS}:
+                    del node["minimum"]
+            for value in node.values():
+                clean(value)
+        elif isinstance(node, list):
+            for value in node:
+                clean(value)
+
+    clean(result.get("components", {}))
+    return result
