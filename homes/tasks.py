@@ -115,3 +115,20 @@ def appointments_tick() -> dict:
             swept = appointments_calendar_sweep(environment=environment)
         out[environment.pk] = {**reminded, "calendar": swept}
     return out
+
+
+@tenant_task(
+    name="homes.properties_sync",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def properties_sync(self, environment, revalue_ids: list[int], recompute_ids: list[int]) -> None:
+    """After a sync from the institution's systems: value new and changed homes, recompute
+    equity and offers of homes whose liens or owner changed."""
+    from homes.services.sync import properties_refresh
+
+    properties_refresh(
+        environment=environment, revalue_ids=revalue_ids, recompute_ids=recompute_ids
+    )
