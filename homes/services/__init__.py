@@ -23,6 +23,7 @@ from homes.services.engagement import (
     offer_select,
     offer_view,
 )
+from homes.services.erasure import member_erase
 from homes.services.homes import (
     home_settings_save,
     lien_delete,
@@ -47,11 +48,19 @@ from homes.services.officers import (
     officer_availability_set,
 )
 from homes.services.recompute import properties_recompute
+from homes.services.sales import sales_check, sales_import
+from homes.services.sync import (
+    ConcurrentChange,
+    member_bulk_upsert,
+    members_check,
+    properties_refresh,
+)
 from homes.services.valuations import property_revalue, refresh_run, refresh_start
 from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
 
 __all__ = [
     "AppointmentError",
+    "ConcurrentChange",
     "EnrollmentError",
     "LoginError",
     "VendorImportError",
@@ -72,12 +81,15 @@ __all__ = [
     "magic_link_issue",
     "magic_link_redeem",
     "member_auto_enroll",
+    "member_bulk_upsert",
     "member_create",
+    "member_erase",
     "member_opt_in",
     "member_opt_out",
     "member_update",
     "member_visit_link_build",
     "member_visit_redeem",
+    "members_check",
     "offer_product_delete",
     "offer_product_save",
     "offer_save",
@@ -88,9 +100,12 @@ __all__ = [
     "officer_calendar_check",
     "parse_vendor_csv",
     "properties_recompute",
+    "properties_refresh",
     "property_revalue",
     "property_save",
     "refresh_run",
     "refresh_start",
+    "sales_check",
+    "sales_import",
     "vendor_values_import",
 ]

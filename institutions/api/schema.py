@@ -70,6 +70,14 @@ _ERRORS = {
 class ChimneyAutoSchema(AutoSchema):
     """Adds the error answers every operation can give and the Idempotency-Key of POSTs."""
 
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        scope = getattr(self.view, "scope_for", lambda method: None)(self.method)
+        if operation is not None and scope:
+            description = operation.get("description", "")
+            operation["description"] = f"{description}\n\nNeeds the `{scope}` scope.".strip()
+        return operation
+
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
         if self.method == "POST":

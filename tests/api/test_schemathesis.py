@@ -19,6 +19,7 @@ from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.urls import set_urlconf
 from hypothesis import HealthCheck, settings
 
 from tests.api.helpers import api_client, member_row
@@ -89,12 +90,15 @@ def api_world(db, tenant, settings):
 def served(api_world):
     """Requests keep the test's database connection, like with Django's test client (a WSGI
     server's handler closes it after each request, which would end the test's transaction).
-    Set up after the fixture's own requests: the test client restores the signal."""
+    Set up after the fixture's own requests: the test client restores the signals."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield api_world
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+    # The in-process client does not close its responses, so Django's request_finished
+    # never resets the thread's urlconf: the tenant one must not leak into later tests.
+    set_urlconf(None)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from institutions.models import AuditEntry, TenantModel
+from institutions.tenancy import environment_scope
 from tests.conftest import make_tenant, member_client, staff_client
 from tests.factories import TENANT_FACTORIES, MemberFactory, staff_user
 
@@ -185,3 +186,24 @@ def test_member_session__on_another_tenant_host__is_not_signed_in(world):
         response = client.get("/", HTTP_HOST=env.host)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.django_db
+def test_api_lists__show_only_rows_of_the_keys_environment(world):
+    from homes.models import Member
+    from notifications.models import Delivery
+    from tests.api.helpers import api_client
+
+    a, b, rows = world
+    for env in (a.staging, a.production, b.production):
+        api = api_client(env)
+        listed = {m["id"] for m in api.get("/api/v1/members/?limit=1000").json()["results"]}
+        assert rows[(env.pk, Member)].pk in listed
+        with environment_scope(env):
+            assert listed == set(
+                Member.objects.filter(environment=env).values_list("pk", flat=True)
+            )
+        deliveries = api.get("/api/v1/deliveries/?limit=1000").json()["results"]
+        with environment_scope(env):
+            own = set(Delivery.objects.filter(environment=env).values_list("pk", flat=True))
+        assert {d["id"] for d in deliveries} == own
