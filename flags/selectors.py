@@ -213,3 +213,8 @@ def analytics_consent_of(environment, member):
     from flags.models import AnalyticsConsent
 
     return AnalyticsConsent.objects.filter(environment=environment, member=member).first()
+
+
+def events_count(environment, start, end, include_test: bool) -> int:
+    """Accepted events in [start, end)."""
+    return _events(environment, start, end, include_test).count()

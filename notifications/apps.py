@@ -7,14 +7,19 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from homes import erasure, messaging
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)
         from notifications.selectors import delivery_failure_rate
+        from notifications.services.appointments import appointment_messenger
+        from notifications.services.erasure import members_erase
         from notifications.services.journeys import journey_event_sink
 
         promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
         events.register_sink(journey_event_sink)
+        messaging.register_messenger(appointment_messenger)
+        erasure.register(members_erase)
         metrics.register_metric(
             "delivery_failure_rate",
             delivery_failure_rate,

@@ -129,3 +129,14 @@ def pytest_collection_modifyitems(config, items):
                 uses_redis[module] = False
         if item.get_closest_marker("redis") or uses_redis[module]:
             item.add_marker(pytest.mark.uses_redis)
+
+
+@pytest.fixture(autouse=True)
+def _default_urlconf_after_test():
+    """A request served outside Django's test client (a WSGI call, a live server thread)
+    may leave its host's URLconf active on this thread: the next test starts from the
+    project's default again."""
+    yield
+    from django.urls import set_urlconf
+
+    set_urlconf(None)

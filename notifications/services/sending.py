@@ -109,6 +109,8 @@ class _BatchContext:
             branding=self.branding,
             templates=self.templates,
             channel=delivery.channel,
+            # Opens and clicks count towards a member's engagement; others have none.
+            track=delivery.member_id is not None,
         )
 
 
@@ -116,7 +118,7 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
     from_email = email_channel.sender(ctx.environment, ctx.settings_row, ctx.branding)
     by_route: dict[str, list[Delivery]] = defaultdict(list)
     for d in deliveries:
-        by_route[email_channel.route(ctx.environment, d.member.email, ctx.test_addresses)].append(d)
+        by_route[email_channel.route(ctx.environment, d.address, ctx.test_addresses)].append(d)
     sent_marketing: list[int] = []
     pending_marks: dict[str, list[int]] = {}
     message_id = email_channel.message_id
@@ -133,7 +135,7 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
                 environment=ctx.environment,
                 delivery=delivery,
                 rendered=rendered,
-                to=delivery.member.email,
+                to=delivery.address,
                 from_email=from_email,
                 attachments=delivery.context.get("attachments", []),
                 sink=route_name == email_channel.SINK,
@@ -161,9 +163,12 @@ def _send_emails(ctx: _BatchContext, deliveries: list[Delivery], result: BatchRe
             except email_channel.SMTPOutcome as exc:
                 if exc.bounce:
                     _mark_failed(delivery, f"bounced: {exc}", str(exc))
-                    email_bounce_record(
-                        environment=ctx.environment, member_id=delivery.member_id, reason=str(exc)
-                    )
+                    if delivery.member_id is not None:
+                        email_bounce_record(
+                            environment=ctx.environment,
+                            member_id=delivery.member_id,
+                            reason=str(exc),
+                        )
                     result.failed += 1
                 elif exc.permanent and exc.stage == "data":
                     _mark_failed(delivery, f"message refused: {exc}", str(exc))
