@@ -80,19 +80,15 @@ def test_deploy_due__beat_tick_on_a_real_worker__deploys_the_due_release_only(
         later = approved(later_tenant, signers(later_tenant), primary_color="#aa3300")
         colour_before = production_colour(later_tenant)
         it = staff_user(due_tenant.institution, "it")
-        release_schedule(
-            environment=due_tenant.staging,
-            release=due,
-            at=timezone.now() + dt.timedelta(seconds=2),
-            actor=it,
-        )
+        due_at = timezone.now() + dt.timedelta(seconds=10)  # in the future when scheduled
+        release_schedule(environment=due_tenant.staging, release=due, at=due_at, actor=it)
         release_schedule(
             environment=later_tenant.staging,
             release=later,
             at=timezone.now() + dt.timedelta(hours=1),
             actor=staff_user(later_tenant.institution, "it"),
         )
-        time.sleep(2.5)  # the first release's moment has come
+        time.sleep(max((due_at - timezone.now()).total_seconds(), 0) + 0.5)  # its time has come
         entry = app.conf.beat_schedule["releases-deploy-due"]
         worker.send_task(entry["task"], kwargs=entry.get("kwargs"))
 
