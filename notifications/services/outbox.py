@@ -3,10 +3,12 @@ cause's transaction, claim them atomically, dispatch them by id batches, sweep t
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -92,12 +94,31 @@ def _channel_suppression(plan, member, channel, channels) -> str:
     return ""
 
 
-def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[Delivery]:
-    """Unsaved Delivery rows for these members: pending, deferred, or suppressed with a reason."""
+class PlannedDelivery(NamedTuple):
+    """One row a plan writes (the columns that differ between rows)."""
+
+    member_id: int
+    channel: str
+    state: str
+    reason: str
+    context: dict
+    scheduled_at: datetime
+
+
+def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[PlannedDelivery]:
+    """The rows for these members: pending, deferred, or suppressed with a reason.
+
+    members: anything with pk, email and enrollment (Member rows, or Recipient tuples).
+    """
     now = timezone.now()
     settings_row = notification_settings(environment)
     info = member_channels(environment, [m.pk for m in members])
     tz = environment.institution.tz
+    scheduled = plan.scheduled_at or now
+    local = scheduled.astimezone(tz)
+    deferred: dict[tuple, datetime] = {}  # quiet hours -> when they end (or `scheduled`)
+    pending, suppressed = Delivery.State.PENDING, Delivery.State.SUPPRESSED
+    quiet = plan.respect_quiet_hours and plan.category != Category.ACCOUNT
     rows = []
     for member in members:
         channels = info[member.pk]
@@ -105,29 +126,42 @@ def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[
         wanted = [c for c in plan.channels if c != Channel.PUSH or channels.has_push]
         if not wanted:
             wanted = [Channel.EMAIL]
+        context = plan.contexts.get(member.pk) or {}
         for channel in wanted:
             why = reason or _channel_suppression(plan, member, channel, channels)
-            scheduled = plan.scheduled_at or now
-            if not why and plan.respect_quiet_hours and plan.category != Category.ACCOUNT:
-                start, end = channels.quiet_hours(settings_row)
-                deferred = _in_quiet_hours(scheduled.astimezone(tz), start, end)
-                if deferred is not None:
-                    scheduled = deferred  # deferred, not dropped
+            when = scheduled
+            if not why and quiet:
+                hours = channels.quiet_hours(settings_row)
+                if hours not in deferred:
+                    end = _in_quiet_hours(local, *hours)
+                    deferred[hours] = scheduled if end is None else end  # deferred, not dropped
+                when = deferred[hours]
             rows.append(
-                Delivery(
-                    environment=environment,
-                    campaign_key=plan.campaign_key,
-                    template_key=plan.template_key,
-                    category=plan.category,
-                    member_id=member.pk,
-                    channel=channel,
-                    state=Delivery.State.SUPPRESSED if why else Delivery.State.PENDING,
-                    reason=why,
-                    context=plan.contexts.get(member.pk) or {},
-                    scheduled_at=scheduled,
+                PlannedDelivery(
+                    member.pk, channel, suppressed if why else pending, why, context, when
                 )
             )
     return rows
+
+
+class Recipient(NamedTuple):
+    """What planning reads of a member (no model instance needed)."""
+
+    pk: int
+    email: str
+    enrollment: str
+
+
+def recipients(environment, member_ids) -> list[Recipient]:
+    """The members with these ids, as planning needs them, in one query."""
+    from homes.models import Member
+
+    return [
+        Recipient(*row)
+        for row in Member.objects.filter(environment=environment, pk__in=member_ids)
+        .order_by("pk")
+        .values_list("pk", "email", "enrollment")
+    ]
 
 
 def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> list[int]:
@@ -137,23 +171,120 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
     tasks are queued only after the commit.
     """
     rows = deliveries_build(environment=environment, plan=plan, members=members)
-    size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+    now = timezone.now()
     with transaction.atomic():
-        for i in range(0, len(rows), size):
-            Delivery.objects.bulk_create(rows[i : i + size], ignore_conflicts=True)
-        member_ids = [m.pk for m in members]
-        due: list[int] = []
-        for i in range(0, len(member_ids), size):
-            due += _take_due(
-                Delivery.objects.filter(
-                    environment=environment,
-                    campaign_key=plan.campaign_key,
-                    member_id__in=member_ids[i : i + size],
-                    dispatched_at__isnull=True,
+        if connection.vendor == "postgresql" and len(rows) >= _setting(
+            "NOTIFICATIONS_COPY_FROM", 100
+        ):
+            due, complete = _write_copy(environment, plan, rows, now)
+        else:
+            due, complete = _write_bulk(environment, plan, rows, now)
+        if not complete:
+            # Some rows were there already (a second run, a redelivered task): send those
+            # of them that are due and were never queued, as the first writer would have.
+            member_ids = sorted({r.member_id for r in rows})
+            size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+            for i in range(0, len(member_ids), size):
+                due += _take_due(
+                    Delivery.objects.filter(
+                        environment=environment,
+                        campaign_key=plan.campaign_key,
+                        member_id__in=member_ids[i : i + size],
+                        dispatched_at__isnull=True,
+                    ),
+                    now,
                 )
-            )
         deliveries_dispatch(environment=environment, delivery_ids=due)
     return due
+
+
+def _write_bulk(environment, plan, rows, now) -> tuple[list[int], bool]:
+    """bulk_create; the due rows are marked dispatched afterwards (complete=False)."""
+    size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+    objs = [
+        Delivery(
+            environment=environment,
+            campaign_key=plan.campaign_key,
+            template_key=plan.template_key,
+            category=plan.category,
+            member_id=r.member_id,
+            channel=r.channel,
+            state=r.state,
+            reason=r.reason,
+            context=r.context,
+            scheduled_at=r.scheduled_at,
+        )
+        for r in rows
+    ]
+    for i in range(0, len(objs), size):
+        Delivery.objects.bulk_create(objs[i : i + size], ignore_conflicts=True)
+    return [], False
+
+
+_COPY_COLUMNS = (
+    "member_id",
+    "channel",
+    "state",
+    "reason",
+    "context",
+    "scheduled_at",
+    "dispatched_at",
+)
+_INSERT_FROM_LOAD = (
+    "INSERT INTO {table} (environment_id, campaign_key, template_key, category, attempts,"
+    " last_error, provider_message_id, sink, created_at, updated_at, {columns})"
+    " SELECT %s, %s, %s, %s, 0, '', '', '', %s, %s, {columns}"
+    " FROM delivery_load ORDER BY member_id, channel"  # one lock order for concurrent writers
+    " ON CONFLICT DO NOTHING RETURNING id, dispatched_at IS NOT NULL"
+)
+_json = json.JSONEncoder().encode  # as JSONField writes (no custom encoder)
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
+
+
+def _write_copy(environment, plan, rows, now) -> tuple[list[int], bool]:
+    """PostgreSQL: COPY the rows into a temporary table and insert them from there in one
+    statement that skips existing ones and returns what it wrote; due rows are written
+    already dispatched (their send tasks are queued on commit)."""
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    lines = []
+    for r in rows:
+        due = r.state == Delivery.State.PENDING and r.scheduled_at <= now
+        values = (
+            r.member_id,
+            r.channel,
+            r.state,
+            r.reason,
+            _json(r.context),
+            r.scheduled_at.isoformat(),
+            now.isoformat() if due else None,
+        )
+        lines.append("\t".join(map(_copy_text, values)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE delivery_load (member_id bigint, channel text, state text,"
+            " reason text, context jsonb, scheduled_at timestamptz, dispatched_at timestamptz)"
+            " ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(
+            f"COPY delivery_load ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            copy.write("\n".join(lines) + "\n")
+        cursor.execute(
+            _INSERT_FROM_LOAD.format(table=table, columns=", ".join(_COPY_COLUMNS)),
+            [environment.pk, plan.campaign_key, plan.template_key, plan.category, now, now],
+        )
+        written = cursor.fetchall()
+        cursor.execute("DROP TABLE delivery_load")
+    return [pk for pk, due in written if due], len(written) == len(rows)
 
 
 def _take_due(queryset, now: datetime | None = None) -> list[int]:
@@ -184,7 +315,52 @@ def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: 
         )
 
 
-def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[Delivery]:
+@dataclass(frozen=True, slots=True)
+class ClaimedMember:
+    pk: int
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()  # as Member.full_name
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery this worker claimed (state "sending"), with what sending it needs."""
+
+    pk: int
+    channel: str
+    campaign_key: str
+    template_key: str
+    category: str
+    context: dict
+    attempts: int
+    member: ClaimedMember
+
+    @property
+    def member_id(self) -> int:
+        return self.member.pk
+
+
+_CLAIMED_FIELDS = (
+    "pk",
+    "channel",
+    "campaign_key",
+    "template_key",
+    "category",
+    "context",
+    "attempts",
+    "member_id",
+    "member__first_name",
+    "member__last_name",
+    "member__email",
+)
+
+
+def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[ClaimedDelivery]:
     """Atomically move due pending deliveries to sending; only the claimer may send them.
 
     A redelivered task, a sweeper re-dispatch or a second worker finds them no longer
@@ -206,11 +382,12 @@ def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[Delivery]:
         Delivery.objects.filter(pk__in=ids, state=Delivery.State.PENDING).update(
             state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
-    return list(
+    rows = (
         Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING, claimed_at=now)
-        .select_related("member")
         .order_by("pk")
+        .values_list(*_CLAIMED_FIELDS)
     )
+    return [ClaimedDelivery(*row[:7], ClaimedMember(*row[7:])) for row in rows]
 
 
 def backoff_delay(attempts: int) -> float:

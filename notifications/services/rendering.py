@@ -6,12 +6,13 @@ import functools
 import re
 from dataclasses import dataclass
 
-from django.template import Context, Template, TemplateSyntaxError
+from django.template import TemplateSyntaxError
 from django.template.loader import get_template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from notifications.defaults import DEFAULT_TEMPLATES
+from notifications.fast_templates import FastTemplate
 from notifications.models import MessageTemplate
 from notifications.tokens import track_token, unsubscribe_token
 
@@ -41,12 +42,12 @@ class CompiledTemplate:
         self.source = source
         self.category = source["category"]
         try:
-            self.parts = {f: Template(source.get(f) or "") for f in _FIELDS}
+            self.parts = {f: FastTemplate(source.get(f) or "") for f in _FIELDS}
         except TemplateSyntaxError as exc:
             raise RenderError(f"template {source.get('key', '?')} does not compile: {exc}") from exc
 
     def render(self, field: str, context: dict, *, autoescape: bool) -> str:
-        return self.parts[field].render(Context(context, autoescape=autoescape))
+        return self.parts[field].render(context, autoescape=autoescape)
 
 
 class TemplateCache:
