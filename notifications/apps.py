@@ -7,14 +7,18 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
+
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)
         from notifications.selectors import delivery_failure_rate
         from notifications.services.journeys import journey_event_sink
+        from notifications.webhooks import esp_tracking_received
 
         promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
         events.register_sink(journey_event_sink)
+        tracking.connect(esp_tracking_received, dispatch_uid="notifications.esp_tracking")
         metrics.register_metric(
             "delivery_failure_rate",
             delivery_failure_rate,

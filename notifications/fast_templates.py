@@ -11,11 +11,12 @@ a condition with operators; and a template with any other tag (a `{% with %}` or
 
 from __future__ import annotations
 
+from html import escape
+
 from django.template import Context, Template, VariableDoesNotExist
 from django.template.base import FilterExpression, TextNode, Variable, VariableNode
 from django.template.base import render_value_in_context as _django_value
 from django.template.defaulttags import IfNode, TemplateLiteral
-from django.utils.html import escape
 
 _MISSING = object()
 
@@ -94,6 +95,7 @@ def _run(ops: list, r: _Renderer, out: list[str]) -> None:
             _, bits, node = op
             value = _lookup(r.data, bits) if bits is not None else _MISSING
             if type(value) is str:
+                # What conditional_escape does to a plain str (django.utils.html.escape).
                 out.append(escape(value) if r.autoescape else value)
             elif value is _MISSING:
                 out.append(node.render_annotated(r.django()))

@@ -157,6 +157,19 @@ def _qp(text: str) -> str:
     return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
 
 
+def _body(text: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, body): ASCII text with lines of at most 998 characters
+    goes as it is (7bit, RFC 5322 §2.1.1); anything else quoted-printable."""
+    if (
+        text.isascii()
+        and "\r" not in text
+        and "\0" not in text
+        and max(map(len, text.split("\n"))) <= 998
+    ):
+        return "7bit", text
+    return "quoted-printable", _qp(text)
+
+
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
@@ -178,7 +191,8 @@ def raw_message(message: EmailMultiAlternatives) -> bytes | None:
 
     The email package's generator folds and re-encodes every header and searches the text
     for a free boundary: most of a message's cost. These messages have a fixed shape, so
-    they are written as a string (quoted-printable bodies, RFC 2047 headers when needed).
+    they are written as a string (7bit or quoted-printable bodies, RFC 2047 headers when
+    needed).
     None for other shapes (attachments): the caller uses message.message().
     """
     if message.attachments or len(message.alternatives) != 1:
@@ -199,13 +213,14 @@ def raw_message(message: EmailMultiAlternatives) -> bytes | None:
     ]
     lines += [_header(name, str(value)) for name, value in message.extra_headers.items()]
     for body, subtype in ((message.body, "plain"), (html, "html")):
+        transfer, encoded = _body(body)
         lines += [
             "",
             f"--{boundary}",
             f'Content-Type: text/{subtype}; charset="utf-8"',
-            "Content-Transfer-Encoding: quoted-printable",
+            f"Content-Transfer-Encoding: {transfer}",
             "",
-            _qp(body),
+            encoded,
         ]
     lines += [f"--{boundary}--", ""]
     return "\n".join(lines).encode("ascii")

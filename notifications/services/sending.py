@@ -40,6 +40,7 @@ from notifications.selectors import notification_settings
 from notifications.services.outbox import ClaimedDelivery, deliveries_claim, delivery_reschedule
 from notifications.services.preferences import email_bounce_record, emails_sent_count
 from notifications.services.rendering import RenderError, TemplateCache, render_delivery
+from notifications.webhooks import DELIVERY_METADATA
 
 logger = logging.getLogger(__name__)
 
@@ -239,17 +240,18 @@ class _EmailRoute:
         """A provider API: recorded from its answer for this message's recipient."""
         if isinstance(connection, AnymailBaseBackend):
             # Echoed back by the provider's tracking webhooks (bounces, complaints).
-            message.metadata = {"chimney_delivery": str(delivery.pk)}
+            message.metadata = {DELIVERY_METADATA: str(delivery.pk)}
         email_channel.fixed_boundaries(message)
         if not connection.send_messages([message]):
             _mark_failed(delivery, "not sent: the email backend cancelled it")
             self.result.failed += 1
             return
-        status = getattr(message, "anymail_status", None)
-        provider_id = str(
-            getattr(status, "message_id", None) or message.extra_headers["Message-ID"]
+        answer = _recipient_answer(getattr(message, "anymail_status", None), delivery.member.email)
+        verdict = getattr(answer, "status", None) or "unknown"
+        provider_id = getattr(answer, "message_id", None)
+        provider_id = (
+            message.extra_headers["Message-ID"] if provider_id is None else str(provider_id)
         )
-        verdict = _recipient_status(status, delivery.member.email)
         if verdict in _REFUSED:
             self._bounced(delivery, f"rejected by the provider ({verdict})", verdict)
         elif verdict not in _ACCEPTED:  # "failed", "deferred", …
@@ -291,14 +293,14 @@ class _EmailRoute:
             self.connection = None
 
 
-def _recipient_status(status, address: str) -> str:
-    """Anymail's answer for this recipient ("unknown" from other backends)."""
+def _recipient_answer(status, address: str):
+    """Anymail's answer for this recipient (its status and message id); None from other
+    backends, which answer nothing but success or an exception."""
     answers = dict(getattr(status, "recipients", None) or {})
     if len(answers) == 1:
         (answer,) = answers.values()
-    else:
-        answer = {k.lower(): v for k, v in answers.items()}.get(address.lower())
-    return getattr(answer, "status", None) or "unknown"
+        return answer
+    return {k.lower(): v for k, v in answers.items()}.get(address.lower())
 
 
 def _close(connection) -> None:

@@ -123,6 +123,29 @@ def test_bounced_address__fails_visibly__and_rest_of_fanout_is_sent(
     assert later.reason.startswith("email address bounced")
 
 
+def test_smtp_pipelining__envelope_sent_at_once__same_outcome_per_address(
+    tenant, smtp_settings, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    smtp_settings.handler.pipelining = True
+    smtp_settings.handler.transient.add("later@example.test")
+    (good,) = members(env, 1, email="good@example.test")
+    (bad,) = members(env, 1, email="bounce-me@example.test")
+    (later,) = members(env, 1, email="later@example.test")
+    (also,) = members(env, 1, email="also@example.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "home_value", [good, bad, later, also])
+
+    assert "250-PIPELINING" in smtp_settings.handler.ehlo_offers
+    rows = {d.member_id: d for d in deliveries(env)}
+    assert rows[good.pk].state == rows[also.pk].state == Delivery.State.SENT
+    assert (rows[bad.pk].state, rows[bad.pk].reason[:12]) == ("failed", "bounced: 550")
+    assert rows[later.pk].state == Delivery.State.PENDING
+    assert "451" in rows[later.pk].last_error
+    assert sorted(r[0] for r, _ in smtp_settings.messages) == [also.email, good.email]
+    (message,) = smtp_settings.to(good.email)
+    assert message["X-Chimney-Delivery"] == str(rows[good.pk].pk)
+
+
 def test_smtp_transient_error__is_retried_with_backoff__then_dead(
     tenant, smtp_settings, settings, django_capture_on_commit_callbacks
 ):
