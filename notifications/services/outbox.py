@@ -338,11 +338,22 @@ class ClaimedDelivery:
     category: str
     context: dict
     attempts: int
+    claimed_at: datetime
     member: ClaimedMember
 
     @property
     def member_id(self) -> int:
         return self.member.pk
+
+    def mine(self):
+        """This delivery's row while this claim holds it (sending, or sent by it): a
+        worker slower than the lease, whose row the sweeper released to another claim,
+        finds nothing."""
+        return Delivery.objects.filter(
+            pk=self.pk,
+            state__in=[Delivery.State.SENDING, Delivery.State.SENT],
+            claimed_at=self.claimed_at,
+        )
 
 
 _CLAIMED_FIELDS = (
@@ -388,7 +399,7 @@ def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[ClaimedDel
         .order_by("pk")
         .values_list(*_CLAIMED_FIELDS)
     )
-    return [ClaimedDelivery(*row[:7], ClaimedMember(*row[7:])) for row in rows]
+    return [ClaimedDelivery(*row[:7], now, ClaimedMember(*row[7:])) for row in rows]
 
 
 _CLAIM = (
@@ -422,7 +433,7 @@ def _claim_postgresql(environment, delivery_ids, now) -> list[ClaimedDelivery]:
         context = row[5]
         if isinstance(context, str | bytes):  # jsonb arrives as text (Django's loader)
             context = json.loads(context)
-        claimed.append(ClaimedDelivery(*row[:5], context, row[6], ClaimedMember(*row[7:])))
+        claimed.append(ClaimedDelivery(*row[:5], context, row[6], now, ClaimedMember(*row[7:])))
     return claimed
 
 
@@ -434,11 +445,11 @@ def backoff_delay(attempts: int) -> float:
     return delay + random.uniform(0, delay)  # noqa: S311  (jitter, not a secret)
 
 
-def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
+def delivery_reschedule(*, delivery: ClaimedDelivery, error: str) -> float | None:
     """A transient failure: retry later with backoff, or dead once the attempts ran out."""
     max_attempts = _setting("NOTIFICATIONS_MAX_ATTEMPTS", 5)
     if delivery.attempts >= max_attempts:
-        Delivery.objects.filter(pk=delivery.pk).update(
+        delivery.mine().update(
             state=Delivery.State.DEAD,
             reason=f"gave up after {delivery.attempts} attempts",
             last_error=error[:2000],
@@ -446,7 +457,7 @@ def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
         return None
     delay = backoff_delay(delivery.attempts)
     when = timezone.now() + timedelta(seconds=delay)
-    Delivery.objects.filter(pk=delivery.pk).update(
+    delivery.mine().update(
         state=Delivery.State.PENDING,
         scheduled_at=when,
         dispatched_at=when,

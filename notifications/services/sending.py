@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -59,19 +58,33 @@ class BatchResult:
     dead: int = 0
 
 
-def _mark_sent(delivery, provider_id: str, sink: str) -> None:
-    Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
-        state=Delivery.State.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=provider_id[:200],
-        sink=sink,
-        reason="",
+class LeaseLost(Exception):
+    """The delivery is no longer this worker's to send (see ClaimedDelivery.mine)."""
+
+
+def _mark_sent(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
+    """Record the delivery sent; False when the claim no longer holds it."""
+    return bool(
+        delivery.mine()
+        .filter(state=Delivery.State.SENDING)
+        .update(
+            state=Delivery.State.SENT,
+            sent_at=timezone.now(),
+            provider_message_id=provider_id[:200],
+            sink=sink,
+            reason="",
+        )
     )
 
 
-def _mark_sent_many(environment, ids: list[int], sink: str) -> None:
-    """Sent in one UPDATE; the Message-ID is derived from the id as the message had it."""
-    Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING).update(
+def _mark_sent_many(environment, deliveries: list[ClaimedDelivery], sink: str) -> None:
+    """Sent in one UPDATE (the rows of one claim, still held by it); the Message-ID is
+    derived from the id as the message had it."""
+    Delivery.objects.filter(
+        pk__in=[d.pk for d in deliveries],
+        state=Delivery.State.SENDING,
+        claimed_at__in={d.claimed_at for d in deliveries},
+    ).update(
         state=Delivery.State.SENT,
         sent_at=timezone.now(),
         provider_message_id=Concat(
@@ -84,8 +97,8 @@ def _mark_sent_many(environment, ids: list[int], sink: str) -> None:
     )
 
 
-def _mark_failed(delivery, reason: str, error: str = "") -> None:
-    Delivery.objects.filter(pk=delivery.pk).update(
+def _mark_failed(delivery: ClaimedDelivery, reason: str, error: str = "") -> None:
+    delivery.mine().update(
         state=Delivery.State.FAILED, reason=reason[:200], last_error=(error or reason)[:2000]
     )
 
@@ -100,8 +113,13 @@ def _transient(result: BatchResult, delivery, error: str) -> None:
 
 def deliveries_send(*, environment, delivery_ids: list[int]) -> BatchResult:
     """Claim and send a batch; nothing one delivery does stops the others."""
-    result = BatchResult()
     claimed = deliveries_claim(environment=environment, delivery_ids=delivery_ids)
+    return deliveries_send_claimed(environment=environment, claimed=claimed)
+
+
+def deliveries_send_claimed(*, environment, claimed: list[ClaimedDelivery]) -> BatchResult:
+    """Send deliveries this worker claimed; each is recorded only while its claim holds."""
+    result = BatchResult()
     if not claimed:
         return result
     context = _BatchContext(environment)
@@ -116,11 +134,13 @@ def deliveries_send(*, environment, delivery_ids: list[int]) -> BatchResult:
         # Stopped by an error of our own (the database went away, say): what was not
         # tried yet goes back to pending for the task's retry, rather than waiting
         # "sending" for the lease to run out.
-        untried = [d.pk for d in claimed if d.pk not in context.tried]
+        untried = [d for d in claimed if d.pk not in context.tried]
         if untried:
-            Delivery.objects.filter(pk__in=untried, state=Delivery.State.SENDING).update(
-                state=Delivery.State.PENDING, reason="released: its batch stopped at an error"
-            )
+            Delivery.objects.filter(
+                pk__in=[d.pk for d in untried],
+                state=Delivery.State.SENDING,
+                claimed_at__in={d.claimed_at for d in untried},
+            ).update(state=Delivery.State.PENDING, reason="released: its batch stopped at an error")
     return result
 
 
@@ -195,7 +215,8 @@ class _EmailRoute:
 
         def commit_point():
             nonlocal committed
-            _mark_sent(delivery, message.extra_headers["Message-ID"], self.name)
+            if not _mark_sent(delivery, message.extra_headers["Message-ID"], self.name):
+                raise LeaseLost(delivery.pk)
             committed = True
 
         try:
@@ -223,7 +244,15 @@ class _EmailRoute:
         except AnymailInvalidAddress as exc:
             _mark_failed(delivery, f"invalid address: {exc}", str(exc))
             result.failed += 1
+        except LeaseLost:
+            # Another worker sends it now: ours is dropped unsent (no final ".").
+            logger.warning(
+                "delivery %s: claim lost before sending; left to its new claim", delivery.pk
+            )
+            self._drop_connection()
         except Exception as exc:  # any transport error: this delivery only
+            # The connection is in an unknown state (perhaps inside DATA): never reused.
+            self._drop_connection()
             if committed:
                 # The connection broke after the message was transmitted: the server most
                 # likely has it. Keep "sent" rather than risk a second copy.
@@ -233,8 +262,6 @@ class _EmailRoute:
                 self._sent(delivery)
             else:
                 _transient(result, delivery, f"{type(exc).__name__}: {exc}")
-            if isinstance(exc, smtplib.SMTPException | OSError):
-                self._drop_connection()
 
     def _provider(self, connection, delivery: ClaimedDelivery, message) -> None:
         """A provider API: recorded from its answer for this message's recipient."""
@@ -273,15 +300,21 @@ class _EmailRoute:
         self.result.failed += 1
 
     def _drop_connection(self) -> None:
+        """Close without a goodbye: an SMTP server discards a message whose DATA never
+        ended (QUIT there would be taken for more of the message)."""
         self._flush()
-        _close(self.connection)
-        self.connection = None
+        connection, self.connection = self.connection, None
+        if isinstance(connection, SMTPBackend) and connection.connection is not None:
+            with contextlib.suppress(Exception):
+                connection.connection.close()
+            connection.connection = None
+        _close(connection)
 
     def _flush(self) -> None:
         if not self.written:
             return
         written, self.written = self.written, []
-        _mark_sent_many(self.ctx.environment, [d.pk for d in written], self.name)
+        _mark_sent_many(self.ctx.environment, written, self.name)
         for delivery in written:
             self._sent(delivery)
 

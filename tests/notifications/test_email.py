@@ -195,3 +195,43 @@ def test_template_that_does_not_render__fails_visibly__others_still_sent(
     template_factory(env, "offer_summary")
     run_campaign(django_capture_on_commit_callbacks, env, "offer_summary", people)
     assert len(mail.outbox) == 2
+
+
+def test_smtp__worker_slower_than_its_lease__sends_nothing_once_reclaimed(
+    tenant, smtp_settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.services import deliveries_sweep
+    from notifications.services.sending import deliveries_send_claimed
+
+    env = tenant.production
+    people = members(env, 2)
+    with django_capture_on_commit_callbacks(execute=False), environment_scope(env):
+        from notifications.services.campaigns import campaign_enqueue_members
+
+        campaign_enqueue_members(
+            environment=env,
+            campaign="home_value",
+            period="2026-05",
+            member_ids=[m.pk for m in people],
+        )
+    ids = [d.pk for d in deliveries(env)]
+    with environment_scope(env):
+        slow = deliveries_claim(environment=env, delivery_ids=ids)
+        # The lease runs out: the sweeper releases the rows and another worker claims them.
+        later = timezone.now() + timedelta(hours=1)
+        with django_capture_on_commit_callbacks(execute=False):
+            assert deliveries_sweep(environment=env, now=later)["released"] == 2
+        fresh = deliveries_claim(environment=env, delivery_ids=ids)
+        assert [d.pk for d in fresh] == ids
+
+        late = deliveries_send_claimed(environment=env, claimed=slow)
+        assert (late.sent, smtp_settings.messages) == (0, [])  # dropped before the final dot
+        assert {d.state for d in deliveries(env)} == {Delivery.State.SENDING}
+
+        assert deliveries_send_claimed(environment=env, claimed=fresh).sent == 2
+    assert len(smtp_settings.messages) == 2
+    assert {d.state for d in deliveries(env)} == {Delivery.State.SENT}
