@@ -1,9 +1,9 @@
 """The outbox: plan deliveries with their suppression reasons, write them in bulk in the
-cause's transaction, claim them atomically, dispatch them by id batches, sweep the stuck."""
+cause's transaction (outbox_writes), dispatch them by id batches, reschedule and sweep the
+stuck. Sending claims them first (claims)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,11 +12,13 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from notifications.models import Category, Channel, Delivery
 from notifications.selectors import member_channels, notification_settings
+from notifications.services.claims import ClaimedDelivery
+from notifications.services.outbox_writes import rows_write_bulk, rows_write_copy
 
 QUARTER_MONTHS = frozenset({1, 4, 7, 10})
 
@@ -176,9 +178,9 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
         if connection.vendor == "postgresql" and len(rows) >= _setting(
             "NOTIFICATIONS_COPY_FROM", 100
         ):
-            due, complete = _write_copy(environment, plan, rows, now)
+            due, complete = rows_write_copy(environment, plan, rows, now)
         else:
-            due, complete = _write_bulk(environment, plan, rows, now)
+            due, complete = rows_write_bulk(environment, plan, rows, now)
         if not complete:
             # Some rows were there already (a second run, a redelivered task): send those
             # of them that are due and were never queued, as the first writer would have.
@@ -196,95 +198,6 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
                 )
         deliveries_dispatch(environment=environment, delivery_ids=due)
     return due
-
-
-def _write_bulk(environment, plan, rows, now) -> tuple[list[int], bool]:
-    """bulk_create; the due rows are marked dispatched afterwards (complete=False)."""
-    size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
-    objs = [
-        Delivery(
-            environment=environment,
-            campaign_key=plan.campaign_key,
-            template_key=plan.template_key,
-            category=plan.category,
-            member_id=r.member_id,
-            channel=r.channel,
-            state=r.state,
-            reason=r.reason,
-            context=r.context,
-            scheduled_at=r.scheduled_at,
-        )
-        for r in rows
-    ]
-    for i in range(0, len(objs), size):
-        Delivery.objects.bulk_create(objs[i : i + size], ignore_conflicts=True)
-    return [], False
-
-
-_COPY_COLUMNS = (
-    "member_id",
-    "channel",
-    "state",
-    "reason",
-    "context",
-    "scheduled_at",
-    "dispatched_at",
-)
-_INSERT_FROM_LOAD = (
-    "INSERT INTO {table} (environment_id, campaign_key, template_key, category, attempts,"
-    " last_error, provider_message_id, sink, created_at, updated_at, {columns})"
-    " SELECT %s, %s, %s, %s, 0, '', '', '', %s, %s, {columns}"
-    " FROM delivery_load ORDER BY member_id, channel"  # one lock order for concurrent writers
-    " ON CONFLICT DO NOTHING RETURNING id, dispatched_at IS NOT NULL"
-)
-_json = json.JSONEncoder().encode  # as JSONField writes (no custom encoder)
-
-
-def _copy_text(value) -> str:
-    if value is None:
-        return "\\N"
-    text = value if isinstance(value, str) else str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-        text = text.replace("\r", "\\r")
-    return text
-
-
-def _write_copy(environment, plan, rows, now) -> tuple[list[int], bool]:
-    """PostgreSQL: COPY the rows into a temporary table and insert them from there in one
-    statement that skips existing ones and returns what it wrote; due rows are written
-    already dispatched (their send tasks are queued on commit)."""
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    lines = []
-    for r in rows:
-        due = r.state == Delivery.State.PENDING and r.scheduled_at <= now
-        values = (
-            r.member_id,
-            r.channel,
-            r.state,
-            r.reason,
-            _json(r.context),
-            r.scheduled_at.isoformat(),
-            now.isoformat() if due else None,
-        )
-        lines.append("\t".join(map(_copy_text, values)))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE delivery_load (member_id bigint, channel text, state text,"
-            " reason text, context jsonb, scheduled_at timestamptz, dispatched_at timestamptz)"
-            " ON COMMIT DROP"
-        )
-        with cursor.cursor.copy(
-            f"COPY delivery_load ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            copy.write("\n".join(lines) + "\n")
-        cursor.execute(
-            _INSERT_FROM_LOAD.format(table=table, columns=", ".join(_COPY_COLUMNS)),
-            [environment.pk, plan.campaign_key, plan.template_key, plan.category, now, now],
-        )
-        written = cursor.fetchall()
-        cursor.execute("DROP TABLE delivery_load")
-    return [pk for pk, due in written if due], len(written) == len(rows)
 
 
 def _take_due(queryset, now: datetime | None = None) -> list[int]:
@@ -313,128 +226,6 @@ def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: 
             ),
             robust=True,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedMember:
-    pk: int
-    first_name: str
-    last_name: str
-    email: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()  # as Member.full_name
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedDelivery:
-    """A delivery this worker claimed (state "sending"), with what sending it needs."""
-
-    pk: int
-    channel: str
-    campaign_key: str
-    template_key: str
-    category: str
-    context: dict
-    attempts: int
-    claimed_at: datetime
-    member: ClaimedMember
-
-    @property
-    def member_id(self) -> int:
-        return self.member.pk
-
-    def mine(self):
-        """This delivery's row while this claim holds it (sending, or sent by it): a
-        worker slower than the lease, whose row the sweeper released to another claim,
-        finds nothing."""
-        return Delivery.objects.filter(
-            pk=self.pk,
-            state__in=[Delivery.State.SENDING, Delivery.State.SENT],
-            claimed_at=self.claimed_at,
-        )
-
-
-_CLAIMED_FIELDS = (
-    "pk",
-    "channel",
-    "campaign_key",
-    "template_key",
-    "category",
-    "context",
-    "attempts",
-    "member_id",
-    "member__first_name",
-    "member__last_name",
-    "member__email",
-)
-
-
-def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[ClaimedDelivery]:
-    """Atomically move due pending deliveries to sending; only the claimer may send them.
-
-    A redelivered task, a sweeper re-dispatch or a second worker finds them no longer
-    pending and claims nothing: no delivery is sent twice.
-    """
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _claim_postgresql(environment, delivery_ids, now)
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.filter(
-                environment=environment,
-                pk__in=delivery_ids,
-                state=Delivery.State.PENDING,
-                scheduled_at__lte=now,
-            ).values_list("pk", flat=True)
-        )
-        # The state condition again: the UPDATE itself is the claim (SQLite has no row
-        # locks, but its IMMEDIATE transactions serialize writers).
-        Delivery.objects.filter(pk__in=ids, state=Delivery.State.PENDING).update(
-            state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    rows = (
-        Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING, claimed_at=now)
-        .order_by("pk")
-        .values_list(*_CLAIMED_FIELDS)
-    )
-    return [ClaimedDelivery(*row[:7], now, ClaimedMember(*row[7:])) for row in rows]
-
-
-_CLAIM = (
-    # Rows another worker holds are skipped, not waited for; the UPDATE returns what
-    # sending needs, the member's name and address included: one statement per batch.
-    "UPDATE {delivery} AS d SET state = %s, claimed_at = %s, attempts = d.attempts + 1"
-    " FROM {member} AS m"
-    " WHERE d.id IN (SELECT id FROM {delivery} WHERE environment_id = %s AND id = ANY(%s)"
-    "   AND state = %s AND scheduled_at <= %s ORDER BY id FOR UPDATE SKIP LOCKED)"
-    " AND d.state = %s AND m.id = d.member_id"
-    " RETURNING d.id, d.channel, d.campaign_key, d.template_key, d.category, d.context,"
-    " d.attempts, m.id, m.first_name, m.last_name, m.email"
-)
-
-
-def _claim_postgresql(environment, delivery_ids, now) -> list[ClaimedDelivery]:
-    from homes.models import Member
-
-    quote = connection.ops.quote_name
-    sql = _CLAIM.format(
-        delivery=quote(Delivery._meta.db_table), member=quote(Member._meta.db_table)
-    )
-    pending, sending = Delivery.State.PENDING, Delivery.State.SENDING
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            sql, [sending, now, environment.pk, list(delivery_ids), pending, now, pending]
-        )
-        rows = cursor.fetchall()
-    claimed = []
-    for row in sorted(rows):
-        context = row[5]
-        if isinstance(context, str | bytes):  # jsonb arrives as text (Django's loader)
-            context = json.loads(context)
-        claimed.append(ClaimedDelivery(*row[:5], context, row[6], now, ClaimedMember(*row[7:])))
-    return claimed
 
 
 def backoff_delay(attempts: int) -> float:

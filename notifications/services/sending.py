@@ -36,7 +36,8 @@ from notifications.channels import email as email_channel
 from notifications.channels import push as push_channel
 from notifications.models import MARKETING_CATEGORIES, Channel, Delivery, PushSubscription, VapidKey
 from notifications.selectors import notification_settings
-from notifications.services.outbox import ClaimedDelivery, deliveries_claim, delivery_reschedule
+from notifications.services.claims import ClaimedDelivery, deliveries_claim
+from notifications.services.outbox import delivery_reschedule
 from notifications.services.preferences import email_bounce_record, emails_sent_count
 from notifications.services.rendering import RenderError, TemplateCache, render_delivery
 from notifications.webhooks import DELIVERY_METADATA
