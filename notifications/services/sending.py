@@ -4,7 +4,8 @@ A delivery is recorded sent only once its own message was handed over, and each 
 recorded on its own row with its reason; nothing one delivery does stops the others:
 
 - SMTP: recorded just before the final "." of DATA (the server's commit point), so a worker
-  killed at any moment neither loses a message nor sends it twice.
+  killed at any moment neither loses a message nor sends it twice (the window left is one
+  database round trip; see _mark_sent_at_commit_point).
 - A provider API (django-anymail, any other backend): recorded after the provider accepted
   the message, one row at a time, from the provider's answer for that recipient.
 - A local sink (files, the console, memory: development and staging): written first, then
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.db import connection, transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -76,6 +78,24 @@ def _mark_sent(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
             reason="",
         )
     )
+
+
+def _mark_sent_at_commit_point(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
+    """_mark_sent just before the final "." of DATA, without waiting for the WAL flush.
+
+    A worker killed after its database committed the mark but before the "." went out
+    loses the message; waiting for the flush (milliseconds under load) made that window
+    a good part of each message's time. What must survive is the worker, not the database
+    server: committed asynchronously, the mark is durable within a fraction of a second
+    unless PostgreSQL itself crashes first — then the row is "sending" again and is sent
+    once more after the lease (a rare duplicate rather than a loss).
+    """
+    if connection.vendor != "postgresql":
+        return _mark_sent(delivery, provider_id, sink)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return _mark_sent(delivery, provider_id, sink)
 
 
 def _mark_sent_many(environment, deliveries: list[ClaimedDelivery], sink: str) -> None:
@@ -216,7 +236,8 @@ class _EmailRoute:
 
         def commit_point():
             nonlocal committed
-            if not _mark_sent(delivery, message.extra_headers["Message-ID"], self.name):
+            message_id = message.extra_headers["Message-ID"]
+            if not _mark_sent_at_commit_point(delivery, message_id, self.name):
                 raise LeaseLost(delivery.pk)
             committed = True
 
