@@ -21,7 +21,7 @@ def modules(names: list[str]) -> list[str]:
     found = sorted(
         info.name
         for info in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if info.name not in SKIP
+        if info.name not in SKIP and not info.name.startswith("_")  # _x: helpers
     )
     return [n for n in found if not names or n in names]
 

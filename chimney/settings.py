@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "anymail",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN)
     "institutions",
     "homes",
     "flags.waffle_app.WaffleConfig",  # django-waffle (label "waffle")
@@ -257,10 +259,53 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# The integration API (/api/v1/ on each environment's host): API keys per environment.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["institutions.api.parsers.SafeJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "institutions.api.schema.ChimneyAutoSchema",
+    "EXCEPTION_HANDLER": "institutions.api.errors.api_exception_handler",
+    "COERCE_DECIMAL_TO_STRING": False,  # money and rates are JSON numbers, in and out
+    "LIST_SERIALIZER_ERRORS_AS_DICT": True,  # a batch's bad rows keyed by their index
+    # ASCII JSON: an answer quoting bad input (a lone surrogate, say) always renders.
+    "UNICODE_JSON": False,
     "UNAUTHENTICATED_USER": None,
+}
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")  # per key
+API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=8 * 1024 * 1024)
+API_MAX_BATCH = 1000  # rows per bulk request
+API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+API_IDEMPOTENCY_LOCK_SECONDS = 300  # a claim whose request never finished is taken over after
+API_KEY_LAST_USED_SECONDS = 60  # last_used_at is written at most this often per key
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chimney integration API",
+    "DESCRIPTION": (
+        "How an institution's systems (core banking, data warehouse, digital banking) talk "
+        "to Chimney. Call it on the host of the environment you mean, with a key of that "
+        "environment. Every answer that is not a success has the body "
+        '`{"error": {"code", "message", "fields", "rows"}}`; a batch with bad rows is '
+        "refused whole with each bad row named by its index, unless the operation says it "
+        "accepts the good rows. Lists are cursor-paginated and filter by `updated_since` "
+        "for incremental sync."
+    ),
+    "VERSION": "1",
+    "SERVE_URLCONF": TENANT_URLCONF,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "institutions.api.schema.drop_database_ranges",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "LienKindEnum": "homes.models.properties.Lien.Kind",
+        "ReleaseKindEnum": "releases.models.release.Release.Kind",
+    },
 }
 
 # Member login.
@@ -283,6 +328,15 @@ NOTIFICATIONS_HOME_SUMMARIES = env.str(
     "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"
 )
 
+# Appointments with loan officers: officers' CalDAV calendars are read and written with
+# this timeout per request (seconds); a failed write is retried with backoff (base seconds,
+# doubled per attempt) this many times, then shown as failed for staff to retry.
+APPOINTMENTS_CALDAV_TIMEOUT = env.float("APPOINTMENTS_CALDAV_TIMEOUT", default=5.0)
+APPOINTMENTS_CALDAV_MAX_ATTEMPTS = env.int("APPOINTMENTS_CALDAV_MAX_ATTEMPTS", default=6)
+APPOINTMENTS_CALDAV_RETRY_BASE_SECONDS = env.float(
+    "APPOINTMENTS_CALDAV_RETRY_BASE_SECONDS", default=30
+)
+
 # Testing in production (flags app): waffle flags live per environment in flags.Flag.
 WAFFLE_FLAG_MODEL = "flags.Flag"
 WAFFLE_ENABLE_ADMIN_PAGES = False  # flags.admin shows the per-environment flags instead
@@ -291,6 +345,10 @@ FLAGS_WAREHOUSE_DIR = env.path("FLAGS_WAREHOUSE_DIR", default=str(VAR_DIR / "war
 FLAGS_METRICS_FLUSH_SECONDS = env.float(
     "FLAGS_METRICS_FLUSH_SECONDS", default=0.0 if TESTING else 5.0
 )
+# How long a process trusts its copy of an environment's flags before checking the flags
+# version in the cache (one small read); 0 checks on every request. A change or kill
+# switch reaches other processes within this time, the process that made it at once.
+FLAGS_VERSION_CHECK_SECONDS = env.float("FLAGS_VERSION_CHECK_SECONDS", default=1.0)
 # waffle's own migrations create its default Flag tables even when the model is swapped;
 # these create only the Switch and Sample tables waffle still declares.
 MIGRATION_MODULES = {"waffle": "flags.waffle.migrations"}
@@ -298,6 +356,9 @@ CELERY_BEAT_SCHEDULE = {
     "flags-rollouts": {"task": "flags.rollouts_tick", "schedule": 60.0},
     "flags-destinations": {"task": "flags.destinations_tick", "schedule": 60.0},
     "flags-warehouse-daily": {"task": "flags.warehouse_tick", "schedule": 3600.0},
+    # Appointment reminders (24 h and 1 h before) and calendar syncs whose task was lost.
+    "homes-appointments": {"task": "homes.appointments_tick", "schedule": 60.0},
+    "api-idempotency-prune": {"task": "institutions.idempotency_prune", "schedule": 3600.0},
 }
 
 LOGGING = {

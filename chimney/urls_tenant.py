@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("api/v1/", include("chimney.urls_api")),
     path("", include("flags.urls")),
     path("", include("homes.urls")),
     path("notifications/", include("notifications.urls")),

@@ -37,6 +37,14 @@ def demo_plan_points() -> dict:
                 "required": ["channel", "category"],
             },
         },
+        "page_viewed": {
+            "description": "A member page was shown (the beacon, with analytics consent).",
+            "schema": {
+                "type": "object",
+                "properties": {"path": {"type": "string", "maxLength": 200}},
+                "required": ["path"],
+            },
+        },
         "flag_impression": {
             "description": "A flag was evaluated for a member (first time per day and variant).",
             "schema": {

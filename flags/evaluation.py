@@ -1,18 +1,31 @@
-"""Flag evaluation for the signed-in member: one cache round trip per request for all flags.
+"""Flag evaluation for the signed-in member: no cache round trip on most requests, never
+more than one on a warm cache, and no query.
 
-An environment's flags live in the cache as one entry (name -> plain state, built from two
-queries on a miss). The first evaluation in a request reads that entry together with the
-member's impressions of the day in a single `get_many`; later evaluations in the same
-request read the request's copy. Percentages are bucketed by a hash of (environment,
-flag, member): the same answer on every device, with no randomness and no cookie.
+Each process keeps its environments' flags in memory (a plain name -> state dict), tagged
+with the environment's *flags version*: a short token in the cache that every change
+replaces (`snapshot_invalidate`). A process trusts its copy for FLAGS_VERSION_CHECK_SECONDS
+(default 1 s), then checks the token again with one `get_many` that also fetches the
+member's impressions of the day when the process does not know them yet. When the token
+changed, the flags come from the cache's copy tagged with the same token, or from two
+queries. So a change or a kill switch is seen at once by the process that made it and
+within the interval by every other process (0 checks on every request).
+
+Percentages are bucketed by a hash of (environment, flag, member): the same answer on
+every device, with no randomness and no cookie. Impressions are recorded once per member,
+flag, variant and day, in one write per request, remembered by the process and the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -20,8 +33,10 @@ from django.utils import timezone
 from institutions.tenancy import current_environment
 
 ON, OFF = "on", "off"
+VERSION_TTL = 30 * 24 * 3600
 SNAPSHOT_TTL = 24 * 3600
 IMPRESSION_TTL = 26 * 3600
+SEEN_MEMORY = 20_000  # (environment, member, day) entries a process remembers
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,10 @@ class FlagState:
     staff: bool
     member_ids: frozenset[int]
     killed: bool
+
+
+def version_key(environment_id: int) -> str:
+    return f"flags:env:{environment_id}:version"
 
 
 def snapshot_key(environment_id: int) -> str:
@@ -70,24 +89,92 @@ def load_snapshot_from_db(environment) -> dict[str, FlagState]:
     }
 
 
+@dataclass
+class _Copy:
+    version: str
+    flags: dict[str, FlagState]
+    checked: float  # time.monotonic() of the last version check
+
+
+class ProcessFlags:
+    """What one process remembers: each environment's flags (by version) and the
+    impressions it has seen recorded today. The module holds one (`local`)."""
+
+    def __init__(self) -> None:
+        self.copies: dict[int, _Copy] = {}
+        self.seen: OrderedDict[tuple[int, int, date], dict[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def forget(self, environment_id: int) -> None:
+        self.copies.pop(environment_id, None)
+
+    def clear(self) -> None:
+        self.copies.clear()
+        with self._lock:
+            self.seen.clear()
+
+    def seen_get(self, key) -> dict[str, str] | None:
+        return self.seen.get(key)
+
+    def seen_put(self, key, value: dict[str, str]) -> None:
+        with self._lock:
+            self.seen[key] = value
+            self.seen.move_to_end(key)
+            while len(self.seen) > SEEN_MEMORY:
+                self.seen.popitem(last=False)
+
+
+local = ProcessFlags()
+
+
+def _check_seconds() -> float:
+    return float(getattr(settings, "FLAGS_VERSION_CHECK_SECONDS", 1.0))
+
+
+def _new_version() -> str:
+    return secrets.token_hex(8)
+
+
+def _bump(environment_id: int) -> None:
+    local.forget(environment_id)
+    cache.set(version_key(environment_id), _new_version(), VERSION_TTL)
+
+
 def snapshot_invalidate(environment_id: int) -> None:
-    """Drop an environment's cached flags now, and again once the transaction commits
-    (a request that refilled the cache from the old rows in between is overwritten)."""
-    key = snapshot_key(environment_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    """Give the environment's flags a new version now, and again once the transaction
+    commits (a request that read the old rows in between is superseded)."""
+    _bump(environment_id)
+    transaction.on_commit(lambda: _bump(environment_id))
 
 
-def _snapshot_fill(environment) -> dict[str, FlagState]:
-    snapshot = load_snapshot_from_db(environment)
-    cache.set(snapshot_key(environment.pk), snapshot, SNAPSHOT_TTL)
-    return snapshot
+def _load(environment, version: str | None, cached_snapshot=None) -> _Copy:
+    """The flags for `version` (None: none set yet) from the cache's copy, else the database."""
+    env_id = environment.pk
+    if version is None:
+        fresh = _new_version()
+        version = fresh if cache.add(version_key(env_id), fresh, VERSION_TTL) else None
+        if version is None:
+            version = cache.get(version_key(env_id)) or fresh
+        cached_snapshot = None
+    if cached_snapshot is None:
+        cached_snapshot = cache.get(snapshot_key(env_id))
+    if isinstance(cached_snapshot, tuple) and cached_snapshot[0] == version:
+        flags = cached_snapshot[1]
+    else:
+        flags = load_snapshot_from_db(environment)
+        cache.set(snapshot_key(env_id), (version, flags), SNAPSHOT_TTL)
+    copy = _Copy(version, flags, time.monotonic())
+    local.copies[env_id] = copy
+    return copy
 
 
 def snapshot(environment) -> dict[str, FlagState]:
     """The environment's flags, outside a request (tasks, commands): one cache read."""
-    cached = cache.get(snapshot_key(environment.pk))
-    return cached if cached is not None else _snapshot_fill(environment)
+    copy = local.copies.get(environment.pk)
+    version = cache.get(version_key(environment.pk))
+    if copy is not None and version is not None and copy.version == version:
+        return copy.flags
+    return _load(environment, version).flags
 
 
 def bucket(environment_id: int, flag_name: str, member_id: int) -> float:
@@ -110,6 +197,7 @@ class RequestFlags:
     flags: dict[str, FlagState]
     seen_today: dict[str, str]  # flag name -> variant already recorded today
     day: date
+    seen_from_cache: bool = False  # seen_today was read from the cache in this request
     results: dict[str, bool] = field(default_factory=dict)
     new_impressions: dict[str, str] = field(default_factory=dict)
 
@@ -130,24 +218,42 @@ def _request_is_staff(request) -> bool:
 
 
 def request_flags(request) -> RequestFlags | None:
-    """This request's flags (loaded on first use with one `get_many`), or None off-tenant."""
+    """This request's flags (at most one `get_many` on a warm cache), or None off-tenant."""
     state = getattr(request, "_chimney_flags", None)
     if state is not None:
         return state
     environment = getattr(request, "environment", None) or current_environment()
     if environment is None:
         return None
+    env_id = environment.pk
     member = _request_member(request)
     day = member_day(environment)
-    keys = [snapshot_key(environment.pk)]
-    if member is not None:
-        keys.append(impressions_key(environment.pk, member.pk, day))
-    found = cache.get_many(keys)
-    flags = found.get(keys[0])
-    if flags is None:
-        flags = _snapshot_fill(environment)
-    seen = found.get(keys[1], {}) if member is not None else {}
-    state = RequestFlags(environment, member, _request_is_staff(request), flags, seen, day)
+    copy = local.copies.get(env_id)
+    now = time.monotonic()
+    keys = []
+    check = copy is None or now - copy.checked >= _check_seconds()
+    if check:
+        keys.append(version_key(env_id))
+        if copy is None:  # a process's first request: fetch the flags in the same trip
+            keys.append(snapshot_key(env_id))
+    seen_key = (env_id, member.pk, day) if member is not None else None
+    seen = local.seen_get(seen_key) if seen_key is not None else {}
+    if seen is None:
+        keys.append(impressions_key(env_id, member.pk, day))
+    found = cache.get_many(keys) if keys else {}
+    if check:
+        version = found.get(version_key(env_id))
+        if copy is not None and version is not None and version == copy.version:
+            copy.checked = now
+        else:
+            copy = _load(environment, version, found.get(snapshot_key(env_id)))
+    from_cache = seen is None
+    if from_cache:
+        seen = dict(found.get(impressions_key(env_id, member.pk, day)) or {})
+        local.seen_put(seen_key, seen)
+    state = RequestFlags(
+        environment, member, _request_is_staff(request), copy.flags, seen, day, from_cache
+    )
     request._chimney_flags = state
     return state
 
@@ -173,19 +279,16 @@ def decide(state: FlagState | None, *, environment_id: int, member, is_staff: bo
 
 def evaluate(request, name: str) -> bool:
     """Evaluate one flag for the request's member and note the impression."""
-    rf = request_flags(request)
+    rf = getattr(request, "_chimney_flags", None) or request_flags(request)
     if rf is None:
         return False
-    if name in rf.results:
-        return rf.results[name]
-    active = decide(
-        rf.flags.get(name),
-        environment_id=rf.environment.pk,
-        member=rf.member,
-        is_staff=rf.is_staff,
-    )
+    active = rf.results.get(name)
+    if active is not None:
+        return active
+    state = rf.flags.get(name)
+    active = decide(state, environment_id=rf.environment.pk, member=rf.member, is_staff=rf.is_staff)
     rf.results[name] = active
-    if rf.member is not None and name in rf.flags:
+    if rf.member is not None and state is not None:
         variant = ON if active else OFF
         if rf.seen_today.get(name) != variant:
             rf.new_impressions[name] = variant
@@ -199,22 +302,30 @@ def impressions_flush(request) -> int:
         return 0
     from flags.services.events import event_record_many
 
-    now = timezone.now()
-    event_record_many(
-        environment=rf.environment,
-        rows=[
-            {
-                "name": "flag_impression",
-                "member": rf.member,
-                "properties": {"flag": name, "variant": variant},
-                "occurred_at": now,
-            }
-            for name, variant in sorted(rf.new_impressions.items())
-        ],
-        source="server",
-    )
-    seen = {**rf.seen_today, **rf.new_impressions}
-    cache.set(impressions_key(rf.environment.pk, rf.member.pk, rf.day), seen, IMPRESSION_TTL)
-    count = len(rf.new_impressions)
+    key = impressions_key(rf.environment.pk, rf.member.pk, rf.day)
+    seen = rf.seen_today
+    new = rf.new_impressions
+    if not rf.seen_from_cache:
+        # This process's memory may lag another process's recording: ask the cache first.
+        seen = {**seen, **(cache.get(key) or {})}
+        new = {name: v for name, v in new.items() if seen.get(name) != v}
+    if new:
+        now = timezone.now()
+        event_record_many(
+            environment=rf.environment,
+            rows=[
+                {
+                    "name": "flag_impression",
+                    "member": rf.member,
+                    "properties": {"flag": name, "variant": variant},
+                    "occurred_at": now,
+                }
+                for name, variant in sorted(new.items())
+            ],
+            source="server",
+        )
+        seen = {**seen, **new}
+        cache.set(key, seen, IMPRESSION_TTL)
+    local.seen_put((rf.environment.pk, rf.member.pk, rf.day), seen)
     rf.seen_today, rf.new_impressions = seen, {}
-    return count
+    return len(new)

@@ -15,6 +15,9 @@ from django.db.models.functions import TruncHour
 from flags import request_metrics
 from flags.metric_providers import percentile_from_histogram
 from flags.models import BUCKET_FIELDS, Event, RequestMetric
+from institutions import metrics
+
+DELIVERY_FAILURES = "delivery_failure_rate"  # registered by the app that delivers messages
 
 FUNNEL = ("dashboard_viewed", "offer_viewed", "offer_saved", "offer_selected")
 
@@ -177,5 +180,41 @@ def variant_comparison(
     return out
 
 
+def delivery_failures(environment, start: datetime, end: datetime, include_test: bool):
+    """Delivery failure rate over time, from the metric registry: per hour for windows up to
+    two days, else per day. Each point: {start, failed, finished, rate (None: none finished)}.
+    None when no app registered the metric."""
+    if DELIVERY_FAILURES not in metrics.metric_names():
+        return None
+    step = timedelta(hours=1) if end - start <= timedelta(hours=48) else timedelta(days=1)
+    cohort = "all" if include_test else "non_test"
+    moment = start.replace(minute=0, second=0, microsecond=0)
+    points = []
+    while moment < end:
+        m = metrics.measure(
+            DELIVERY_FAILURES,
+            environment=environment,
+            start=max(moment, start),
+            end=min(moment + step, end),
+            cohort=cohort,
+        )
+        failed = round(m.value * m.sample) if m.value is not None else 0
+        points.append({"start": moment, "failed": failed, "finished": m.sample, "rate": m.value})
+        moment += step
+    return points
+
+
 def default_window(now: datetime, hours: int = 24) -> tuple[datetime, datetime]:
     return now - timedelta(hours=hours), now + timedelta(minutes=1)
+
+
+def analytics_consent_of(environment, member):
+    """The member's analytics consent answer (an AnalyticsConsent), or None if never asked."""
+    from flags.models import AnalyticsConsent
+
+    return AnalyticsConsent.objects.filter(environment=environment, member=member).first()
+
+
+def events_count(environment, start, end, include_test: bool) -> int:
+    """Accepted events in [start, end)."""
+    return _events(environment, start, end, include_test).count()

@@ -6,4 +6,5 @@ app_name = "flags"
 
 urlpatterns = [
     path("events/beacon/", views.beacon, name="beacon"),
+    path("privacy/analytics/", views.analytics_consent, name="analytics-consent"),
 ]

@@ -1,4 +1,4 @@
-"""The same-origin event beacon for member pages."""
+"""Member pages of flags: the same-origin event beacon, and the analytics consent answer."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from flags import consent, selectors
+from flags.forms import AnalyticsConsentForm
 from flags.services.events import events_ingest
+from flags.services.plans import analytics_consent_set, analytics_consent_text
+from homes.views import member_required
 
 MAX_BEACON_BYTES = 16 * 1024
 MAX_BEACON_EVENTS = 20
@@ -38,6 +45,17 @@ def beacon(request):
         )
     if not request.member:
         return JsonResponse({"error": "Sign in first."}, status=401)
+    if consent.staff_visit(request):
+        return JsonResponse(
+            {"error": "A staff visit is not the member's activity: nothing was recorded."},
+            status=403,
+        )
+    answer = selectors.analytics_consent_of(request.environment, request.member)
+    if consent.state_of(answer) != consent.GRANTED:
+        return JsonResponse(
+            {"error": "Analytics is off for you: nothing was recorded.", "consent": False},
+            status=403,
+        )
     if request.content_type != "application/json":
         return JsonResponse({"error": "Send application/json."}, status=415)
     length = int(request.headers.get("Content-Length") or 0)
@@ -70,3 +88,32 @@ def beacon(request):
         return JsonResponse({"error": exc.messages}, status=400)
     status = 400 if result.rejected and not (result.accepted or result.quarantined) else 202
     return JsonResponse(result.as_dict(), status=status)
+
+
+def _next_page(request, wanted: str) -> str:
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted.split("#")[0]
+    return reverse("flags:analytics-consent")
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def analytics_consent(request):
+    """The member's analytics answer: a page of its own, and the form other pages include."""
+    form = AnalyticsConsentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.is_valid():  # the page shows the form with its error
+            return render(request, "flags/analytics_consent.html", {"form": form}, status=400)
+        analytics_consent_set(
+            environment=request.environment,
+            member=request.member,
+            granted=form.granted,
+            source="member pages",
+            text_shown=analytics_consent_text(form.granted),
+        )
+        consent.remember(request, form.granted)
+        target = _next_page(request, form.cleaned_data["next"])
+        return redirect(f"{target}{'&' if '?' in target else '?'}analytics=saved#analytics")
+    return render(request, "flags/analytics_consent.html", {"form": None})

@@ -15,3 +15,6 @@ class HomesConfig(AppConfig):
         promotion.register(
             "homes.OfferProduct", natural_key=("environment", "name"), exclude=("updated_at",)
         )
+        # How members book appointments; officers (people, with their calendar logins) are
+        # per environment and never promoted.
+        promotion.register("homes.AppointmentSettings", natural_key=("environment",))

@@ -75,3 +75,13 @@ def _demo_homes(institution: Institution, report: DemoReport) -> None:
 
 
 register_demo_step(_demo_homes, order=20)
+
+
+def _demo_appointments(institution: Institution, report: DemoReport) -> None:
+    from homes.demo_appointments import demo_appointments
+
+    demo_appointments(institution, report)
+
+
+# After notifications (40): its demo settings must exist before a booking sends anything.
+register_demo_step(_demo_appointments, order=50)

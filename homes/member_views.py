@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
-from homes import selectors
+from homes import appointment_selectors, selectors
 from homes.charts import value_chart
 from homes.forms import OptInForm
 from homes.models import Member, OfferMatch, OfferProduct
@@ -69,7 +69,13 @@ def dashboard(request):
     board = selectors.dashboard(request.environment, request.member)
     dashboard_viewed(environment=request.environment, member=request.member)
     prop = board.property
-    context = {"board": board, "member": request.member}
+    context = {
+        "board": board,
+        "member": request.member,
+        "appointments": appointment_selectors.dashboard_appointments(
+            request.environment, request.member
+        ),
+    }
     if prop is not None and board.visible.show_value:
         what_if = _what_if(request, board)
         slider_value = what_if or prop.value
@@ -108,10 +114,11 @@ def offer_detail(request, pk: int):
         OfferMatch.objects.filter(member=request.member, product=product).order_by("rank").first()
     )
     state = offer_view(environment=request.environment, member=request.member, product=product)
+    can_book = appointment_selectors.offer_can_book(request.environment, product)
     return render(
         request,
         "homes/offer_detail.html",
-        {"product": product, "match": match, "state": state},
+        {"product": product, "match": match, "state": state, "can_book": can_book},
     )
 
 

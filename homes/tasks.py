@@ -1,5 +1,6 @@
-"""Member tasks: thin, ids in, retried on failures of the mail server."""
+"""Member tasks: thin, ids in, each with its retry policy."""
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError
@@ -67,3 +68,67 @@ def recompute_matches(self, environment) -> None:
     from homes.services.recompute import properties_recompute
 
     properties_recompute(environment=environment)
+
+
+@tenant_task(
+    name="homes.appointment_calendar_sync",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def appointment_calendar_sync(self, environment, appointment_id: int) -> str:
+    """Write, move or remove an appointment in its officer's CalDAV calendar.
+
+    Calendar failures are retried by queueing this task again with the backoff the service
+    chose (the appointment shows its attempts and error meanwhile), then marked failed.
+    """
+    from homes.services.calendars import appointment_calendar_sync as sync
+
+    outcome = sync(environment=environment, appointment_id=appointment_id)
+    if outcome.retry_in is not None:
+        appointment_calendar_sync.apply_async(
+            args=[environment.pk, appointment_id], countdown=outcome.retry_in
+        )
+    return outcome.state
+
+
+@shared_task(name="homes.appointments_tick", acks_late=True, ignore_result=True)
+def appointments_tick() -> dict:
+    """Beat, every minute: queue the reminders due, and calendar syncs whose task was lost."""
+    from django.db import transaction
+    from django_scopes import scopes_disabled
+
+    from homes.services.appointments import appointments_remind
+    from homes.services.calendars import appointments_calendar_sweep
+    from institutions.models import Environment
+    from institutions.tenancy import environment_scope
+
+    out = {}
+    with scopes_disabled():
+        environments = list(Environment.objects.select_related("institution"))
+    for environment in environments:
+        with environment_scope(environment), transaction.atomic():
+            reminded = appointments_remind(environment=environment)
+            swept = appointments_calendar_sweep(environment=environment)
+        out[environment.pk] = {**reminded, "calendar": swept}
+    return out
+
+
+@tenant_task(
+    name="homes.properties_sync",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def properties_sync(self, environment, revalue_ids: list[int], recompute_ids: list[int]) -> None:
+    """After a sync from the institution's systems: value new and changed homes, recompute
+    equity and offers of homes whose liens or owner changed."""
+    from homes.services.sync import properties_refresh
+
+    properties_refresh(
+        environment=environment, revalue_ids=revalue_ids, recompute_ids=recompute_ids
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from homes import member_views, views
+from homes import appointment_views, member_views, views
 
 app_name = "homes"
 
@@ -10,6 +10,24 @@ urlpatterns = [
     path("offers/<int:pk>/", member_views.offer_detail, name="offer"),
     path("offers/<int:pk>/save/", member_views.offer_save_view, name="offer-save"),
     path("offers/<int:pk>/select/", member_views.offer_select_view, name="offer-select"),
+    path("appointments/", appointment_views.appointments, name="appointments"),
+    path("appointments/book/", appointment_views.book, name="appointment-book"),
+    path("appointments/<int:pk>/", appointment_views.appointment_detail, name="appointment"),
+    path(
+        "appointments/<int:pk>/move/",
+        appointment_views.appointment_reschedule_view,
+        name="appointment-reschedule",
+    ),
+    path(
+        "appointments/<int:pk>/cancel/",
+        appointment_views.appointment_cancel_view,
+        name="appointment-cancel",
+    ),
+    path(
+        "appointments/<int:pk>/invitation.ics",
+        appointment_views.appointment_invitation,
+        name="appointment-invitation",
+    ),
     path("enroll/", member_views.enroll, name="enroll"),
     path("no-home/", member_views.no_home, name="no-home"),
     path("tile/", member_views.tile, name="tile"),

@@ -183,3 +183,6 @@ class BrandingAdmin(TenantAdmin):
             else ""
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+from institutions import admin_keys  # noqa: E402, F401  (registers the API key admin)

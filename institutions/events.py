@@ -7,7 +7,9 @@ and stores them. `is_test` is always derived from the member, never given by a c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +32,18 @@ Sink = Callable[[MemberEvent], None]
 BatchSink = Callable[[list[MemberEvent]], None]
 _sinks: list[Sink] = []
 _batch_sinks: dict[Sink, BatchSink] = {}
+_muted: ContextVar[bool] = ContextVar("chimney_events_muted", default=False)
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """Deliver no event to the sinks inside: a bulk data load (mock data, an anonymized copy
+    into staging) is not member activity, and must not start journeys or fill analytics."""
+    token = _muted.set(True)
+    try:
+        yield
+    finally:
+        _muted.reset(token)
 
 
 def register_sink(sink: Sink, *, batch: BatchSink | None = None) -> Sink:
@@ -63,6 +77,8 @@ def emit(
         source=source,
         occurred_at=occurred_at or timezone.now(),
     )
+    if _muted.get():
+        return event
     for sink in list(_sinks):
         sink(event)
     return event
@@ -87,7 +103,7 @@ def emit_many(*, environment, items, source: str = "server") -> list[MemberEvent
         )
         for name, member, properties in items
     ]
-    if not batch:
+    if not batch or _muted.get():
         return batch
     for sink in list(_sinks):
         if sink in _batch_sinks:

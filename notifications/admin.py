@@ -32,7 +32,7 @@ class DeliveryAdmin(TenantAdmin):
     list_display = [
         "id",
         "campaign_key",
-        "member",
+        "to",
         "channel",
         "state",
         "reason",
@@ -42,10 +42,20 @@ class DeliveryAdmin(TenantAdmin):
         "sink",
     ]
     list_filter = ["state", "channel", "category", "template_key"]
-    search_fields = ["campaign_key", "member__email", "provider_message_id", "reason"]
+    search_fields = [
+        "campaign_key",
+        "member__email",
+        "recipient_email",
+        "provider_message_id",
+        "reason",
+    ]
     list_select_related = ["member"]
     readonly_fields = [f.name for f in Delivery._meta.fields if f.name != "environment"]
     actions = ["retry"]
+
+    @admin.display(description="To")
+    def to(self, obj):
+        return obj.member or f"{obj.recipient_name} <{obj.recipient_email}>"
 
     def has_retry_permission(self, request):
         return bool(self._roles(request) & {"admin", "it", "marketing"})

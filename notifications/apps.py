@@ -9,9 +9,12 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
+        from homes import erasure, messaging
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)
         from notifications.selectors import delivery_failure_rate
+        from notifications.services.appointments import appointment_messenger
+        from notifications.services.erasure import members_erase
         from notifications.services.journeys import journey_event_sink
         from notifications.webhooks import esp_tracking_received
 
@@ -19,6 +22,8 @@ class NotificationsConfig(AppConfig):
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
         events.register_sink(journey_event_sink)
         tracking.connect(esp_tracking_received, dispatch_uid="notifications.esp_tracking")
+        messaging.register_messenger(appointment_messenger)
+        erasure.register(members_erase)
         metrics.register_metric(
             "delivery_failure_rate",
             delivery_failure_rate,

@@ -103,7 +103,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
     "appointment_confirmation": {
         "name": "Appointment confirmation",
         "category": Category.APPOINTMENTS,
-        "subject": "Confirmed: {{ appointment.title|default:'your appointment' }} "
+        "subject": "Confirmed: {{ appointment.title|default:'your appointment' }}, "
         "{{ appointment.when }}",
         "text_body": "Hello {{ member.first_name }},\n\nYour appointment"
         "{% if appointment.officer %} with {{ appointment.officer }}{% endif %} is confirmed "
@@ -113,7 +113,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "for <strong>{{ appointment.when }}</strong>. The invitation is attached.</p>",
         "push_title": "Appointment confirmed",
         "push_body": "{{ appointment.when }}",
-        "push_link": "/",
+        "push_link": "{{ appointment.path|default:'/' }}",
     },
     "appointment_reminder": {
         "name": "Appointment reminder",
@@ -127,7 +127,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "<strong>{{ appointment.when }}</strong>.</p>",
         "push_title": "Appointment {{ appointment.when }}",
         "push_body": "{% if appointment.officer %}With {{ appointment.officer }}.{% endif %}",
-        "push_link": "/",
+        "push_link": "{{ appointment.path|default:'/' }}",
     },
     "appointment_update": {
         "name": "Appointment changed",
@@ -139,7 +139,7 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "<strong>{{ appointment.when }}</strong>. The updated invitation is attached.</p>",
         "push_title": "Appointment changed",
         "push_body": "Now {{ appointment.when }}",
-        "push_link": "/",
+        "push_link": "{{ appointment.path|default:'/' }}",
     },
     "appointment_cancellation": {
         "name": "Appointment cancelled",
@@ -151,6 +151,45 @@ DEFAULT_TEMPLATES: dict[str, dict] = {
         "{{ appointment.when }} is cancelled.</p>",
         "push_title": "Appointment cancelled",
         "push_body": "{{ appointment.when }}",
-        "push_link": "/",
+        "push_link": "{{ appointment.path|default:'/' }}",
+    },
+    # To the loan officer (not a member): email only, in the institution's time zone.
+    "appointment_officer_confirmation": {
+        "name": "Appointment booked (to the loan officer)",
+        "category": Category.APPOINTMENTS,
+        "subject": "New appointment: {{ appointment.member_name }}, {{ appointment.when }}",
+        "text_body": "Hello {{ recipient.name }},\n\n{{ appointment.member_name }} "
+        "({{ appointment.member_email }}) booked a conversation with you for "
+        "{{ appointment.when }}{% if appointment.offer %} about {{ appointment.offer }}"
+        "{% endif %}.{% if appointment.note %}\n\nTheir note: {{ appointment.note }}{% endif %}"
+        "\n\nThe invitation is attached. In the admin: {{ appointment.admin_url }}" + _SIGN,
+        "html_body": "<p>Hello {{ recipient.name }},</p><p>{{ appointment.member_name }} "
+        "({{ appointment.member_email }}) booked a conversation with you for <strong>"
+        "{{ appointment.when }}</strong>{% if appointment.offer %} about "
+        "{{ appointment.offer }}{% endif %}.</p>{% if appointment.note %}<p>Their note: "
+        "{{ appointment.note }}</p>{% endif %}<p>The invitation is attached.</p>"
+        '<p><a class="button" href="{{ appointment.admin_url }}">Open in the admin</a></p>',
+    },
+    "appointment_officer_update": {
+        "name": "Appointment moved (to the loan officer)",
+        "category": Category.APPOINTMENTS,
+        "subject": "Moved: {{ appointment.member_name }} is now {{ appointment.when }}",
+        "text_body": "Hello {{ recipient.name }},\n\n{{ appointment.member_name }} moved "
+        "their conversation with you to {{ appointment.when }}. The updated invitation is "
+        "attached.\n\nIn the admin: {{ appointment.admin_url }}" + _SIGN,
+        "html_body": "<p>Hello {{ recipient.name }},</p><p>{{ appointment.member_name }} moved "
+        "their conversation with you to <strong>{{ appointment.when }}</strong>. The updated "
+        "invitation is attached.</p>"
+        '<p><a class="button" href="{{ appointment.admin_url }}">Open in the admin</a></p>',
+    },
+    "appointment_officer_cancellation": {
+        "name": "Appointment cancelled (to the loan officer)",
+        "category": Category.APPOINTMENTS,
+        "subject": "Cancelled: {{ appointment.member_name }}, {{ appointment.when }}",
+        "text_body": "Hello {{ recipient.name }},\n\nThe conversation with "
+        "{{ appointment.member_name }} on {{ appointment.when }} is cancelled." + _SIGN,
+        "html_body": "<p>Hello {{ recipient.name }},</p><p>The conversation with "
+        "{{ appointment.member_name }} on <strong>{{ appointment.when }}</strong> is "
+        "cancelled.</p>",
     },
 }

@@ -59,7 +59,17 @@ def template_preview(*, environment, source: dict, member=None) -> Rendered:
         context={
             "home": home_context(environment, SAMPLE_HOME),
             "market_rate": "5.875",
-            "appointment": {"when": "Thursday 10:30", "officer": "Sam Officer", "title": "Call"},
+            "appointment": {
+                "when": "Thursday, November 26, 2026 at 10:30 AM PST",
+                "officer": "Sam Officer",
+                "title": "Conversation about Home equity line of credit",
+                "offer": "Home equity line of credit",
+                "member_name": "Avery Sample",
+                "member_email": "avery@example.invalid",
+                "note": "I'd like to talk about a kitchen remodel.",
+                "path": "/appointments/",
+                "admin_url": "",
+            },
         },
     )
     branding = Branding.objects.filter(environment=environment).first()

@@ -12,7 +12,7 @@ from django.urls import path
 from institutions.admin_base import NotFoundInsteadOfRedirectMixin, TenantAdmin
 from institutions.selectors import staff_institutions, staff_roles
 from institutions.services import audit_record, audited_save, model_snapshot
-from releases import admin_views
+from releases import admin_staging, admin_views
 from releases.forms import ReleasePolicyForm
 from releases.models import DeployWindow, FreezePeriod, Release, ReleasePolicy
 from releases.services import policy_for, staging_of
@@ -59,6 +59,11 @@ class ReleaseAdmin(TenantAdmin):
                 "production/",
                 view(admin_views.production_config),
                 name="releases_release_production",
+            ),
+            path(
+                "staging-data/",
+                view(admin_staging.staging_data),
+                name="releases_release_staging_data",
             ),
             path(
                 "emergency/<str:label>/<int:pk>/",

@@ -55,3 +55,37 @@ class ReleasePolicyForm(forms.ModelForm):
     class Meta:
         model = ReleasePolicy
         fields = ["required_roles", "watch_minutes", "auto_rollback", "watch_rules"]
+
+
+class MockDataForm(forms.Form):
+    """A mock data set for staging: which region, how many members, which seed."""
+
+    region = forms.ChoiceField(choices=())
+    count = forms.IntegerField(label="Members", min_value=1, max_value=1_000_000, initial=1000)
+    seed = forms.IntegerField(initial=1, help_text="The same seed gives the same data set.")
+    history_months = forms.IntegerField(
+        label="Months of value history", min_value=0, max_value=60, initial=12
+    )
+
+    def __init__(self, *args, regions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = list(regions)
+
+
+class RefreshForm(forms.Form):
+    """An anonymized copy of production: confirmed by typing the institution's slug."""
+
+    confirm = forms.CharField(
+        label="Type the institution's short name to confirm",
+        help_text="Staging's members and homes are replaced; its configuration is kept.",
+    )
+
+    def __init__(self, *args, slug: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slug = slug
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.slug:
+            raise forms.ValidationError(f'Type "{self.slug}" to confirm.')
+        return value

@@ -31,3 +31,14 @@ def release_audit(release: Release) -> QuerySet[AuditEntry]:
         .select_related("actor", "environment")
         .order_by("at", "id")
     )
+
+
+def releases_for(environment: Environment) -> QuerySet[Release]:
+    """What an environment's API shows: on staging every release made there; on production
+    those deployed to it (promotions and rollbacks; they live in staging)."""
+    if environment.is_staging:
+        return releases_of(environment)
+    staging = Environment.objects.get(
+        institution_id=environment.institution_id, kind=Environment.Kind.STAGING
+    )
+    return releases_of(staging).filter(deployed_at__isnull=False)

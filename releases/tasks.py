@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from institutions.tenancy import tenant_task
-from releases.models import Release
+from releases.models import Release, StagingDataJob
 from releases.services import (
     ReleaseRefused,
     release_deploy,
@@ -16,6 +16,7 @@ from releases.services import (
     releases_watching,
 )
 from releases.services.common import now
+from releases.staging_data.jobs import staging_job_run
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +52,10 @@ def watch_due() -> int:
 @tenant_task(name="releases.watch", acks_late=True, ignore_result=True)
 def watch_release(self, environment, release_id: int) -> None:
     release_watch_check(environment=environment, release=Release.objects.get(pk=release_id))
+
+
+@tenant_task(name="releases.staging_data_run", acks_late=True, ignore_result=True)
+def staging_data_run(self, environment, job_id: int) -> None:
+    """Fill staging with mock data or an anonymized copy of production (minutes at volume)."""
+    job = StagingDataJob._base_manager.get(pk=job_id, environment=environment)
+    staging_job_run(environment=environment, job=job)

@@ -18,13 +18,16 @@ from tests.factories import InstitutionFactory, MemberFactory, staff_user
 def _clear_cache():
     from django.core.cache import cache
 
+    from flags.evaluation import local as process_flags
     from institutions.tenancy import clear_host_cache
 
     cache.clear()
     clear_host_cache()
+    process_flags.clear()  # ids are reused after rollbacks: forget what this process saw
     yield
     cache.clear()
     clear_host_cache()
+    process_flags.clear()
 
 
 @dataclass
@@ -126,3 +129,14 @@ def pytest_collection_modifyitems(config, items):
                 uses_redis[module] = False
         if item.get_closest_marker("redis") or uses_redis[module]:
             item.add_marker(pytest.mark.uses_redis)
+
+
+@pytest.fixture(autouse=True)
+def _default_urlconf_after_test():
+    """A request served outside Django's test client (a WSGI call, a live server thread)
+    may leave its host's URLconf active on this thread: the next test starts from the
+    project's default again."""
+    yield
+    from django.urls import set_urlconf
+
+    set_urlconf(None)

@@ -9,6 +9,16 @@ from django.utils import timezone
 from flags import charts, registry, selectors
 
 
+def _delivery_totals(points) -> dict:
+    failed = sum(p["failed"] for p in points)
+    finished = sum(p["finished"] for p in points)
+    return {
+        "failed": failed,
+        "finished": finished,
+        "percent": failed / finished * 100 if finished else None,
+    }
+
+
 def dashboard_view(model_admin, request):
     environment = model_admin._environment(request)
     if environment is None or not model_admin.has_view_permission(request):
@@ -25,6 +35,7 @@ def dashboard_view(model_admin, request):
     def label(moment):
         return timezone.localtime(moment, tz).strftime("%m-%d %H:%M")
 
+    deliveries = selectors.delivery_failures(environment, start, end, include_test)
     flag_name = request.GET.get("flag") or registry.DASHBOARD_EQUITY_WIDGET
     funnel = selectors.funnel(environment, start, end, include_test)
     channels = selectors.channel_choices(environment, start, end, include_test)
@@ -53,6 +64,18 @@ def dashboard_view(model_admin, request):
             ],
             title="Events per hour",
         ),
+        "deliveries": deliveries is not None,
+        "delivery_points": deliveries or [],
+        "delivery_chart": charts.line_chart(
+            [(label(p["start"]), p["rate"] * 100) for p in deliveries or [] if p["finished"]],
+            title="Delivery failure rate",
+            unit="%",
+        ),
+        "delivery_counts_chart": charts.bar_chart(
+            [(label(p["start"]), p["failed"]) for p in deliveries or [] if p["failed"]],
+            title="Failed or dead deliveries",
+        ),
+        "delivery_totals": _delivery_totals(deliveries or []),
         "funnel_chart": charts.bar_chart(
             [(step["step"], step["members"]) for step in funnel], title="Member funnel"
         ),

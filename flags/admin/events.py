@@ -105,6 +105,7 @@ class DataPlanVersionAdmin(TenantAdmin):
 class AnalyticsConsentAdmin(ViewOnlyTenantAdmin):
     list_display = ["member", "granted", "source", "updated_at"]
     list_filter = ["granted"]
+    readonly_fields = ["member", "granted", "source", "text_shown", "updated_at"]
 
 
 class DestinationForm(forms.ModelForm):

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from flags import registry
 from flags.models import Flag, Rollout
-from flags.services.flags import flag_kill, flag_revive, flag_save
+from flags.services.flags import flag_delete, flag_kill, flag_revive, flag_save
 from flags.services.rollouts import DEFAULT_STEPS, rollout_start
 from institutions.admin_base import TenantAdmin
 
@@ -102,6 +102,12 @@ class FlagAdmin(TenantAdmin):
     def save_model(self, request, obj, form, change):
         try:
             flag_save(environment=self._environment(request), flag=obj, actor=request.user)
+        except ValidationError as error:
+            raise PermissionDenied(error.messages[0]) from error
+
+    def delete_model(self, request, obj):
+        try:
+            flag_delete(environment=self._environment(request), flag=obj, actor=request.user)
         except ValidationError as error:
             raise PermissionDenied(error.messages[0]) from error
 

@@ -98,6 +98,9 @@ class AnalyticsConsent(TenantModel):
     member = models.ForeignKey("homes.Member", on_delete=models.CASCADE, related_name="+")
     granted = models.BooleanField()
     source = models.CharField(max_length=40, blank=True, help_text="Where the answer was given.")
+    text_shown = models.TextField(
+        blank=True, help_text="The words the member saw beside the answer (each answer audited)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -196,7 +196,26 @@ class IngestResult:
 
 
 def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _is_external_id(value) -> bool:
+    """A string the database can compare (no NUL, no lone surrogate), of a stored length."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 100
+        and "\x00" not in value
+        and _storable_json(value)
+    )
+
+
+def _storable_json(value) -> bool:
+    """PostgreSQL's jsonb refuses NaN, Infinity and unpaired surrogates: so do we."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
 
 
 def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
@@ -218,23 +237,29 @@ def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
             errors.append(f"properties: larger than {MAX_PROPERTIES_BYTES} bytes")
         elif "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store NUL characters
             errors.append("properties: NUL characters are not allowed")
+        elif not _storable_json(properties):
+            errors.append("properties: plain JSON only (no NaN, Infinity or lone surrogates)")
     occurred = raw.get("occurred_at")
     occurred_at = now
     if occurred is not None:
-        parsed = parse_datetime(occurred) if isinstance(occurred, str) else None
+        try:
+            parsed = parse_datetime(occurred) if isinstance(occurred, str) else None
+        except ValueError:  # well formed but not a time, e.g. month 13
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             errors.append("occurred_at: an ISO 8601 time with a time zone")
         elif not (now - MAX_PAST <= parsed <= now + MAX_FUTURE):
             errors.append("occurred_at: more than 30 days ago or in the future")
         else:
-            occurred_at = parsed
+            occurred_at = parsed.astimezone(UTC)  # the database takes offsets up to 15:59 only
     member = None
     if raw.get("member_id") is not None:
         member = members_by_id.get(raw["member_id"]) if _is_id(raw["member_id"]) else None
         if member is None:
             errors.append(f"member_id: no member {raw['member_id']!r} here")
     elif raw.get("member_external_id") is not None:
-        member = members_by_ext.get(str(raw["member_external_id"])[:100])
+        external_id = raw["member_external_id"]
+        member = members_by_ext.get(external_id) if _is_external_id(external_id) else None
         if member is None:
             errors.append(f"member_external_id: no member {raw['member_external_id']!r} here")
     if errors:
@@ -257,7 +282,7 @@ def events_ingest(*, environment, events: list, source: str = "api") -> IngestRe
         raise ValidationError({"source": f"Unknown source {source!r}."})
     rows = [e for e in events if isinstance(e, dict)]
     ids = {e.get("member_id") for e in rows if _is_id(e.get("member_id"))}
-    exts = {str(e["member_external_id"]) for e in rows if e.get("member_external_id") is not None}
+    exts = {e["member_external_id"] for e in rows if _is_external_id(e.get("member_external_id"))}
     members = Member.objects.filter(environment=environment)
     by_id = {}
     if ids:

@@ -1,4 +1,12 @@
-"""Writes about flags: staging edits, the production kill switch, and rollout steps."""
+"""Writes about flags: staging edits, the production kill switch, and rollout steps.
+
+Production flags change by release (a snapshot of staging), with two exceptions that
+take effect at once: the kill switch, which releases never carry (see flags.apps), and
+guarded rollouts. So that a later release does not undo a rollout, each rollout step in
+production is written to staging's flag of the same name too (audited there), and while a
+rollout runs, staging cannot change that flag's targeting, rename or delete it: the next
+snapshot then agrees with production on it.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,42 @@ from django.utils import timezone
 
 from flags.evaluation import snapshot_invalidate
 from flags.models import Flag, Rollout
-from institutions.models import AuditEntry
+from institutions.models import AuditEntry, Environment
 from institutions.selectors import staff_roles
-from institutions.services import audit_record, model_snapshot
+from institutions.services import audit_record, model_snapshot, tenant_object_delete
+from institutions.tenancy import environment_scope
 
 TARGETING_FIELDS = ("everyone", "percent", "test_cohort", "staff", "note")
+ROLLOUT_FIELDS = ("everyone", "percent", "test_cohort")  # what a rollout step sets
+
+
+def _other(environment, kind: str) -> Environment:
+    if environment.kind == kind:
+        return environment
+    return Environment.objects.select_related("institution").get(
+        institution_id=environment.institution_id, kind=kind
+    )
+
+
+def production_rollout_of(environment, name: str) -> Rollout | None:
+    """The running rollout in production of the flag called `name`, if any."""
+    production = _other(environment, Environment.Kind.PRODUCTION)
+    with environment_scope(production):
+        return (
+            Rollout.objects.filter(status=Rollout.Status.RUNNING, flag__name=name)
+            .select_related("flag")
+            .first()
+        )
+
+
+def _refuse_during_rollout(environment, name: str, what: str) -> None:
+    rollout = production_rollout_of(environment, name)
+    if rollout is not None:
+        raise ValidationError(
+            f"{name} is being rolled out in production (rollout {rollout.pk}, step "
+            f"{rollout.current_step!r}); staging follows the rollout, so you cannot {what} "
+            "until it completes, fails or is killed."
+        )
 
 
 def _require_admin(environment, actor) -> None:
@@ -51,6 +90,11 @@ def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "")
     if flag.pk:
         previous = Flag._base_manager.filter(pk=flag.pk, environment=environment).first()
         before = model_snapshot(previous) if previous else None
+        if previous is not None and (
+            previous.name != flag.name
+            or any(getattr(previous, f) != getattr(flag, f) for f in ROLLOUT_FIELDS)
+        ):
+            _refuse_during_rollout(environment, previous.name, "change its targeting or name")
     _save(environment, flag, actor=actor, reason=reason, before=before)
     if members is not None:
         members = list(members)
@@ -58,6 +102,14 @@ def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "")
             raise ValidationError({"members": "Members must belong to this environment."})
         flag.members.set(members)
     return flag
+
+
+def flag_delete(*, environment, flag: Flag, actor, reason: str = "") -> None:
+    """Delete a staging flag (audited); refused while production rolls it out."""
+    if environment.is_production:
+        raise ValidationError("Production flags change by release.")
+    _refuse_during_rollout(environment, flag.name, "delete it")
+    tenant_object_delete(environment=environment, obj=flag, actor=actor, reason=reason)
 
 
 def flag_kill(*, environment, flag: Flag, actor, reason: str) -> Flag:
@@ -94,16 +146,44 @@ def flag_revive(*, environment, flag: Flag, actor, reason: str) -> Flag:
     return flag
 
 
+def _set_step(flag: Flag, step) -> None:
+    if step == "test":
+        flag.test_cohort, flag.everyone, flag.percent = True, None, None
+    elif step == "everyone":
+        flag.everyone, flag.percent = True, None
+    else:
+        flag.test_cohort, flag.everyone, flag.percent = True, None, step
+
+
+def _follow_in_staging(production, flag: Flag, *, actor_label: str, reason: str) -> None:
+    """Write a production rollout step to staging's flag, so a release keeps it."""
+    staging = _other(production, Environment.Kind.STAGING)
+    with environment_scope(staging):
+        twin = Flag.objects.select_for_update().filter(environment=staging, name=flag.name).first()
+        before = model_snapshot(twin) if twin is not None else None
+        if twin is None:  # staging lost it meanwhile: a release would remove the flag
+            twin = Flag(name=flag.name, note=flag.note, staff=flag.staff)
+        for name in ROLLOUT_FIELDS:
+            setattr(twin, name, getattr(flag, name))
+        _save(
+            staging,
+            twin,
+            actor_label=actor_label,
+            reason=f"follows production: {reason}",
+            before=before,
+        )
+
+
 def flag_apply_step(*, environment, flag: Flag, step, actor_label: str, reason: str) -> Flag:
-    """Set a flag to one rollout step: "test" (test cohort), a percentage, or "everyone"."""
+    """Set a flag to one rollout step: "test" (test cohort), a percentage, or "everyone".
+
+    In production the step is written to staging's flag too (see the module docstring).
+    """
     with transaction.atomic():
         flag = Flag.objects.select_for_update().get(pk=flag.pk, environment=environment)
         before = model_snapshot(flag)
-        if step == "test":
-            flag.test_cohort, flag.everyone, flag.percent = True, None, None
-        elif step == "everyone":
-            flag.everyone, flag.percent = True, None
-        else:
-            flag.test_cohort, flag.everyone, flag.percent = True, None, step
+        _set_step(flag, step)
         _save(environment, flag, actor_label=actor_label, reason=reason, before=before)
+        if environment.is_production:
+            _follow_in_staging(environment, flag, actor_label=actor_label, reason=reason)
     return flag

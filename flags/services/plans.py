@@ -64,17 +64,37 @@ def data_plan_version_create(
     return data_plan_version_save(environment=environment, plan=plan, actor=actor)
 
 
+ANALYTICS_CONSENT_QUESTION = (
+    "May we use how you use these pages (which pages you open and which buttons you use) "
+    "to improve them?"
+)
+ANALYTICS_CONSENT_ANSWERS = {
+    True: "Yes, use how I use these pages to improve them.",
+    False: "No, do not use how I use these pages.",
+}
+
+
+def analytics_consent_text(granted: bool) -> str:
+    """The words the member sees for an answer (stored with it, like other consents)."""
+    return f"{ANALYTICS_CONSENT_QUESTION} {ANALYTICS_CONSENT_ANSWERS[bool(granted)]}"
+
+
 def analytics_consent_set(
-    *, environment, member, granted: bool, source: str = "", actor=None
+    *, environment, member, granted: bool, source: str = "", text_shown: str = "", actor=None
 ) -> AnalyticsConsent:
-    """Record a member's analytics consent answer (the latest answer wins); audited."""
+    """Record a member's analytics consent answer (the latest answer wins); audited, with
+    the words shown."""
     if member.environment_id != environment.pk:
         raise ValidationError("The member belongs to another environment.")
     with transaction.atomic():
         consent, _ = AnalyticsConsent.objects.update_or_create(
             environment=environment,
             member=member,
-            defaults={"granted": granted, "source": source[:40]},
+            defaults={
+                "granted": granted,
+                "source": source[:40],
+                "text_shown": text_shown or analytics_consent_text(granted),
+            },
         )
         audit_record(
             action=AuditEntry.Action.UPDATE,

@@ -15,6 +15,7 @@ from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, oracle_judge, rules_for
 from flags.services.flags import flag_apply_step
 from institutions.models import AuditEntry, StaffRole
 from institutions.services import audit_record, model_snapshot
+from institutions.tenancy import environment_scope
 
 DEFAULT_STEPS = ["test", 5, 25, "everyone"]
 
@@ -51,6 +52,14 @@ def rollout_start(
         raise ValidationError("The flag is killed: revive it before rolling it out.")
     if Rollout.objects.filter(flag=flag, status=Rollout.Status.RUNNING).exists():
         raise ValidationError("This flag already has a running rollout.")
+    if environment.is_production:
+        staging = environment.institution.environments.get(kind="staging")
+        with environment_scope(staging):
+            if not Flag.objects.filter(environment=staging, name=flag.name).exists():
+                raise ValidationError(
+                    f"Staging has no flag named {flag.name}, so the next release would remove "
+                    "it from production: add it in staging first."
+                )
     with transaction.atomic():
         rollout = Rollout.objects.create(
             environment=environment,

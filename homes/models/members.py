@@ -28,6 +28,12 @@ class Member(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     last_login_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Personal data erased on request; only anonymous aggregates remain.",
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]

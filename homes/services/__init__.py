@@ -1,5 +1,18 @@
 """Every write about members and their homes goes through these services."""
 
+from homes.services.appointments import (
+    AppointmentError,
+    appointment_book,
+    appointment_cancel,
+    appointment_reschedule,
+    appointment_set_status,
+    appointments_remind,
+)
+from homes.services.calendars import (
+    appointments_calendar_retry,
+    officer_busy,
+    officer_calendar_check,
+)
 from homes.services.engagement import (
     EnrollmentError,
     dashboard_viewed,
@@ -28,20 +41,34 @@ from homes.services.login import (
     member_visit_redeem,
 )
 from homes.services.members import member_create, member_update
+from homes.services.officers import (
+    appointment_settings_save,
+    loan_officer_save,
+    officer_availability_set,
+)
 from homes.services.recompute import properties_recompute
 from homes.services.valuations import property_revalue, refresh_run, refresh_start
 from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
 
 __all__ = [
+    "AppointmentError",
     "EnrollmentError",
     "LoginError",
     "VendorImportError",
+    "appointment_book",
+    "appointment_cancel",
+    "appointment_reschedule",
+    "appointment_set_status",
+    "appointment_settings_save",
+    "appointments_calendar_retry",
+    "appointments_remind",
     "dashboard_viewed",
     "home_settings_save",
     "launch_link_build",
     "launch_link_login",
     "lien_delete",
     "lien_save",
+    "loan_officer_save",
     "magic_link_issue",
     "magic_link_redeem",
     "member_auto_enroll",
@@ -56,6 +83,9 @@ __all__ = [
     "offer_save",
     "offer_select",
     "offer_view",
+    "officer_availability_set",
+    "officer_busy",
+    "officer_calendar_check",
     "parse_vendor_csv",
     "properties_recompute",
     "property_revalue",

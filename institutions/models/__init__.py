@@ -1,5 +1,6 @@
 """Institutions: tenants (an institution's two environments), staff, branding, audit."""
 
+from institutions.models.api import ApiKey, ApiScope, IdempotencyRecord
 from institutions.models.audit import AuditEntry
 from institutions.models.branding import Branding
 from institutions.models.staff import StaffRole
@@ -12,10 +13,13 @@ from institutions.models.tenancy import (
 )
 
 __all__ = [
+    "ApiKey",
+    "ApiScope",
     "AuditEntry",
     "Branding",
     "Domain",
     "Environment",
+    "IdempotencyRecord",
     "Institution",
     "StaffRole",
     "TenantModel",

@@ -24,6 +24,9 @@ MARKETING_CATEGORIES = frozenset({Category.HOME_VALUE, Category.OFFERS})
 class Delivery(TenantModel):
     """One message to one member on one channel for one campaign key: the outbox row.
 
+    A few messages go to people who are not members (a loan officer's appointment
+    invitation): those rows have no member, and their address in `recipient_email`.
+
     Written in the same transaction as its cause; the unique key makes every cause
     idempotent (a second run of a campaign adds nothing), and the state machine makes
     sending idempotent (only a pending row can be claimed, atomically).
@@ -40,7 +43,13 @@ class Delivery(TenantModel):
     campaign_key = models.CharField(max_length=120)
     template_key = models.CharField(max_length=60)
     category = models.CharField(max_length=16, choices=Category.choices)
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="deliveries")
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    recipient_email = models.EmailField(
+        blank=True, help_text="The address of a recipient who is not a member (a loan officer)."
+    )
+    recipient_name = models.CharField(max_length=200, blank=True)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     reason = models.CharField(max_length=200, blank=True)
@@ -68,6 +77,15 @@ class Delivery(TenantModel):
                 fields=["environment", "campaign_key", "member", "channel"],
                 name="delivery_unique_per_campaign_member_channel",
             ),
+            models.UniqueConstraint(
+                fields=["environment", "campaign_key", "recipient_email", "channel"],
+                condition=models.Q(member__isnull=True),
+                name="delivery_unique_per_campaign_recipient_channel",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(member__isnull=False) | ~models.Q(recipient_email=""),
+                name="delivery_has_recipient",
+            ),
             models.CheckConstraint(
                 condition=models.Q(
                     state__in=["pending", "sending", "sent", "failed", "dead", "suppressed"]
@@ -81,4 +99,10 @@ class Delivery(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_key} → {self.member_id} ({self.channel}, {self.state})"
+        to = self.member_id if self.member_id else self.recipient_email
+        return f"{self.campaign_key} → {to} ({self.channel}, {self.state})"
+
+    @property
+    def address(self) -> str:
+        """Where the email goes: the member's address, or the other recipient's."""
+        return self.member.email if self.member_id else self.recipient_email

@@ -38,11 +38,18 @@ class ClaimedDelivery:
     context: dict
     attempts: int
     claimed_at: datetime
-    member: ClaimedMember
+    member: ClaimedMember | None  # None: someone who is not a member (a loan officer)
+    recipient_email: str = ""
+    recipient_name: str = ""
 
     @property
-    def member_id(self) -> int:
-        return self.member.pk
+    def member_id(self) -> int | None:
+        return self.member.pk if self.member is not None else None
+
+    @property
+    def address(self) -> str:
+        """Where the email goes (as Delivery.address)."""
+        return self.member.email if self.member is not None else self.recipient_email
 
     def mine(self):
         """This delivery's row while this claim holds it (sending, or sent by it): a
@@ -55,6 +62,16 @@ class ClaimedDelivery:
         )
 
 
+def _claimed(row, claimed_at) -> ClaimedDelivery:
+    """A ClaimedDelivery from (id, channel, campaign key, template key, category, context,
+    attempts, recipient email, recipient name, member id, first name, last name, email)."""
+    context = row[5]
+    if isinstance(context, str | bytes):  # jsonb arrives as text (Django's loader)
+        context = json.loads(context)
+    member = ClaimedMember(*row[9:13]) if row[9] is not None else None
+    return ClaimedDelivery(*row[:5], context, row[6], claimed_at, member, row[7], row[8])
+
+
 _CLAIMED_FIELDS = (
     "pk",
     "channel",
@@ -63,6 +80,8 @@ _CLAIMED_FIELDS = (
     "category",
     "context",
     "attempts",
+    "recipient_email",
+    "recipient_name",
     "member_id",
     "member__first_name",
     "member__last_name",
@@ -98,19 +117,21 @@ def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[ClaimedDel
         .order_by("pk")
         .values_list(*_CLAIMED_FIELDS)
     )
-    return [ClaimedDelivery(*row[:7], now, ClaimedMember(*row[7:])) for row in rows]
+    return [_claimed(row, now) for row in rows]
 
 
 _CLAIM = (
     # Rows another worker holds are skipped, not waited for; the UPDATE returns what
-    # sending needs, the member's name and address included: one statement per batch.
-    "UPDATE {delivery} AS d SET state = %s, claimed_at = %s, attempts = d.attempts + 1"
-    " FROM {member} AS m"
+    # sending needs, and the member's name and address come with it: one statement.
+    "WITH claimed AS ("
+    " UPDATE {delivery} AS d SET state = %s, claimed_at = %s, attempts = d.attempts + 1"
     " WHERE d.id IN (SELECT id FROM {delivery} WHERE environment_id = %s AND id = ANY(%s)"
     "   AND state = %s AND scheduled_at <= %s ORDER BY id FOR UPDATE SKIP LOCKED)"
-    " AND d.state = %s AND m.id = d.member_id"
+    " AND d.state = %s"
     " RETURNING d.id, d.channel, d.campaign_key, d.template_key, d.category, d.context,"
-    " d.attempts, m.id, m.first_name, m.last_name, m.email"
+    " d.attempts, d.recipient_email, d.recipient_name, d.member_id)"
+    " SELECT c.*, m.first_name, m.last_name, m.email"
+    " FROM claimed AS c LEFT JOIN {member} AS m ON m.id = c.member_id ORDER BY c.id"
 )
 
 
@@ -127,10 +148,4 @@ def _claim_postgresql(environment, delivery_ids, now) -> list[ClaimedDelivery]:
             sql, [sending, now, environment.pk, list(delivery_ids), pending, now, pending]
         )
         rows = cursor.fetchall()
-    claimed = []
-    for row in sorted(rows):
-        context = row[5]
-        if isinstance(context, str | bytes):  # jsonb arrives as text (Django's loader)
-            context = json.loads(context)
-        claimed.append(ClaimedDelivery(*row[:5], context, row[6], now, ClaimedMember(*row[7:])))
-    return claimed
+    return [_claimed(row, now) for row in rows]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 
 from homes.models import Member
 from notifications.models import MARKETING_CATEGORIES, Channel, ConsentRecord, Delivery
@@ -85,17 +86,18 @@ def _delivery(environment, delivery_id, message_id, recipient) -> Delivery | Non
     if delivery_id is not None:
         return rows.filter(pk=delivery_id).select_related("member").first()
     if message_id and recipient:
-        return (
-            rows.filter(member__email__iexact=recipient, provider_message_id=message_id)
-            .select_related("member")
-            .first()
+        to = Q(member__email__iexact=recipient) | Q(
+            member__isnull=True, recipient_email=recipient.strip().lower()
         )
+        return rows.filter(to, provider_message_id=message_id).select_related("member").first()
     return None
 
 
 def _members(environment, delivery, recipient) -> list[Member]:
     """Whose address it was: the delivery's member if the address is still theirs (an
     address changed since is not the one that bounced), else the members with it."""
+    if delivery is not None and delivery.member_id is None:
+        return []  # someone who is not a member (a loan officer): no preferences to change
     if delivery is not None and (
         not recipient or delivery.member.email.lower() == recipient.lower()
     ):

@@ -200,6 +200,49 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
     return due
 
 
+def recipient_delivery_enqueue(
+    *,
+    environment,
+    campaign_key: str,
+    template_key: str,
+    category: str,
+    email: str,
+    name: str = "",
+    context: dict,
+) -> Delivery:
+    """One email to someone who is not a member (a loan officer), through the outbox like
+    every other: idempotent on (campaign key, address), sent after the cause commits,
+    retried with backoff, and in staging sent to the sink unless the address is allowlisted.
+    """
+    email = email.strip().lower()
+    if not email:
+        raise ValueError("A recipient who is not a member needs an email address.")
+    row = Delivery(
+        environment=environment,
+        campaign_key=campaign_key[:120],
+        template_key=template_key,
+        category=category,
+        member=None,
+        recipient_email=email,
+        recipient_name=name[:200],
+        channel=Channel.EMAIL,
+        context=context,
+        scheduled_at=timezone.now(),
+    )
+    with transaction.atomic():
+        Delivery.objects.bulk_create([row], ignore_conflicts=True)
+        rows = Delivery.objects.filter(
+            environment=environment,
+            campaign_key=row.campaign_key,
+            member__isnull=True,
+            recipient_email=email,
+            channel=Channel.EMAIL,
+        )
+        due = _take_due(rows.filter(dispatched_at__isnull=True))
+        deliveries_dispatch(environment=environment, delivery_ids=due)
+        return rows.get()
+
+
 def _take_due(queryset, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     ids = list(

@@ -48,8 +48,9 @@ _COPY_COLUMNS = (
 )
 _INSERT_FROM_LOAD = (
     "INSERT INTO {table} (environment_id, campaign_key, template_key, category, attempts,"
-    " last_error, provider_message_id, sink, created_at, updated_at, {columns})"
-    " SELECT %s, %s, %s, %s, 0, '', '', '', %s, %s, {columns}"
+    " last_error, provider_message_id, sink, recipient_email, recipient_name, created_at,"
+    " updated_at, {columns})"
+    " SELECT %s, %s, %s, %s, 0, '', '', '', '', '', %s, %s, {columns}"
     " FROM delivery_load ORDER BY member_id, channel"  # one lock order for concurrent writers
     " ON CONFLICT DO NOTHING RETURNING id, dispatched_at IS NOT NULL"
 )

@@ -68,17 +68,24 @@ class TemplateCache:
     def layout(self, layout: dict) -> tuple[list[str], list[str]]:
         """(text parts, HTML parts): literal text with a slot name at every odd index.
 
-        The layout's conditions depend only on whether there is an unsubscribe link and
-        a pixel, so it is rendered once per variant with sentinels in the slots; each
-        message is then a join, its values escaped as the template would escape them.
+        The layout's conditions depend only on whether there is an unsubscribe link, a
+        preferences link and a pixel, so it is rendered once per variant with sentinels in
+        the slots; each message is then a join, its values escaped as the template would
+        escape them.
         """
-        key = (bool(layout["unsubscribe_url"]), bool(layout["pixel_url"]))
+        key = (
+            bool(layout["unsubscribe_url"]),
+            bool(layout["pixel_url"]),
+            bool(layout["preferences_url"]),
+        )
         if key not in self._layouts:
             probe = {**layout, **{slot: _SENTINEL.format(slot) for slot in _SLOTS}}
             if not key[0]:
                 probe["unsubscribe_url"] = ""
             if not key[1]:
                 probe["pixel_url"] = ""
+            if not key[2]:
+                probe["preferences_url"] = ""
             text_layout, html_layout = _layouts()
             self._layouts[key] = (
                 _SENTINEL_RE.split(text_layout.render(probe)),
@@ -126,18 +133,26 @@ def _layouts():
     )
 
 
-def base_context(environment, member, branding, delivery_context: dict) -> dict:
+def base_context(environment, member, branding, delivery_context: dict, recipient=None) -> dict:
+    """The template context: the delivery's own, the member (or, for someone who is not a
+    member, the recipient), the institution and the usual links."""
     base = environment.base_url
     institution = environment.institution
     offer_path = (delivery_context.get("home") or {}).get("top_offer_path") or "/"
-    return {
-        **delivery_context,
-        "member": {
+    if member is not None:
+        person = {
             "first_name": member.first_name,
             "last_name": member.last_name,
             "full_name": member.full_name,
             "email": member.email,
-        },
+        }
+        recipient = recipient or {"name": member.full_name, "email": member.email}
+    else:
+        person = {"first_name": "", "last_name": "", "full_name": "", "email": ""}
+    return {
+        **delivery_context,
+        "member": person,
+        "recipient": recipient or {"name": "", "email": ""},
         "institution": {
             "name": branding.display_name if branding else institution.display_name,
             "legal_name": institution.legal_name,
@@ -166,16 +181,20 @@ def render_delivery(
 
     With a channel, only what that channel shows is rendered (the rest is empty)."""
     compiled = templates.get(delivery.template_key)
-    context = base_context(environment, member, branding, delivery.context)
+    recipient = None
+    if member is None:  # someone who is not a member: no preferences to manage
+        recipient = {"name": delivery.recipient_name, "email": delivery.recipient_email}
+    context = base_context(environment, member, branding, delivery.context, recipient)
     base = environment.base_url
-    unsubscribe_url = ""
-    if delivery.category != "account":
-        token = unsubscribe_token(
-            environment_id=environment.pk, member_id=member.pk, category=delivery.category
-        )
-        unsubscribe_url = f"{base}/notifications/unsubscribe/{token}/"
-    manage = unsubscribe_token(environment_id=environment.pk, member_id=member.pk, category="*")
-    preferences_url = f"{base}/notifications/manage/{manage}/"
+    unsubscribe_url = preferences_url = ""
+    if member is not None:
+        if delivery.category != "account":
+            token = unsubscribe_token(
+                environment_id=environment.pk, member_id=member.pk, category=delivery.category
+            )
+            unsubscribe_url = f"{base}/notifications/unsubscribe/{token}/"
+        manage = unsubscribe_token(environment_id=environment.pk, member_id=member.pk, category="*")
+        preferences_url = f"{base}/notifications/manage/{manage}/"
     email = channel in (None, "email")
     push = channel in (None, "push")
     text = body_html = push_title = push_body = ""

@@ -182,6 +182,8 @@ class _BatchContext:
             branding=self.branding,
             templates=self.templates,
             channel=delivery.channel,
+            # Opens and clicks count towards a member's engagement; others have none.
+            track=delivery.member_id is not None,
         )
 
 
@@ -189,7 +191,7 @@ def _send_emails(ctx: _BatchContext, deliveries: list[ClaimedDelivery], result: 
     from_email = email_channel.sender(ctx.environment, ctx.settings_row, ctx.branding)
     by_route: dict[str, list[ClaimedDelivery]] = defaultdict(list)
     for d in deliveries:
-        by_route[email_channel.route(ctx.environment, d.member.email, ctx.test_addresses)].append(d)
+        by_route[email_channel.route(ctx.environment, d.address, ctx.test_addresses)].append(d)
     sent_marketing: list[int] = []
     try:
         for route_name, group in by_route.items():
@@ -227,7 +229,7 @@ class _EmailRoute:
             environment=ctx.environment,
             delivery=delivery,
             rendered=rendered,
-            to=delivery.member.email,
+            to=delivery.address,
             from_email=from_email,
             attachments=delivery.context.get("attachments", []),
             sink=self.name == email_channel.SINK,
@@ -295,7 +297,7 @@ class _EmailRoute:
             _mark_failed(delivery, "not sent: the email backend cancelled it")
             self.result.failed += 1
             return
-        answer = _recipient_answer(getattr(message, "anymail_status", None), delivery.member.email)
+        answer = _recipient_answer(getattr(message, "anymail_status", None), delivery.address)
         verdict = getattr(answer, "status", None) or "unknown"
         provider_id = getattr(answer, "message_id", None)
         provider_id = (
@@ -316,9 +318,10 @@ class _EmailRoute:
 
     def _bounced(self, delivery: ClaimedDelivery, reason: str, error: str) -> None:
         _mark_failed(delivery, reason, error)
-        email_bounce_record(
-            environment=self.ctx.environment, member_id=delivery.member_id, reason=error
-        )
+        if delivery.member_id is not None:  # a member's address is dead for every message
+            email_bounce_record(
+                environment=self.ctx.environment, member_id=delivery.member_id, reason=error
+            )
         self.result.failed += 1
 
     def _drop_connection(self) -> None:
@@ -401,7 +404,7 @@ def _send_pushes(ctx: _BatchContext, deliveries: list[ClaimedDelivery], result: 
             "url": rendered.push_url,
             "tag": delivery.campaign_key,
         }
-        route_name = email_channel.route(ctx.environment, delivery.member.email, ctx.test_addresses)
+        route_name = email_channel.route(ctx.environment, delivery.address, ctx.test_addresses)
         if route_name == email_channel.SINK:
             _push_sink_write(ctx, delivery, payload)
             _mark_sent(delivery, "", route_name)

@@ -120,3 +120,43 @@ def test_test_plan_admin_action__runs_and_shows_the_verdict(tenant, live_server,
     assert run.requests_sent == 5
     detail = client.get(reverse("admin:flags_testplanrun_change", args=[run.pk]))
     assert "below the minimum 100" in detail.content.decode()
+
+
+@pytest.mark.django_db
+def test_dashboard__delivery_failures__charted_per_hour_with_counts_test_members_excluded(tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    real, tester = MemberFactory(environment=env), MemberFactory(environment=env, is_test=True)
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    # Two hours ago: 4 sent, 1 failed (real members); test members' failures besides.
+    plan = [
+        (hour - timedelta(hours=2), real, "sent", 4),
+        (hour - timedelta(hours=2), real, "failed", 1),
+        (hour - timedelta(hours=1), real, "dead", 2),
+        (hour - timedelta(hours=1), real, "sent", 2),
+        (hour - timedelta(hours=1), tester, "failed", 6),
+    ]
+    with environment_scope(env):
+        for at, member, state, count in plan:
+            rows = DeliveryFactory.create_batch(count, environment=env, member=member)
+            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
+                state=state, updated_at=at + timedelta(minutes=10)
+            )
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    url = reverse("admin:flags_dashboard")
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "3 of 9 finished deliveries failed or went dead, 33.3%" in text
+    assert 'aria-label="Delivery failure rate"' in text
+    assert 'aria-label="Failed or dead deliveries"' in text
+    busy = [(p["failed"], p["finished"]) for p in page.context["delivery_points"] if p["finished"]]
+    assert busy == [(1, 5), (2, 4)]
+    with_test = client.get(url, {"include_test": "1"})
+    assert "9 of 15 finished deliveries failed or went dead, 60.0%" in with_test.content.decode()

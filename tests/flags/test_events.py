@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from flags.defaults import demo_plan_points
 from flags.models import DataPlanVersion, Event
 from flags.services.events import events_ingest
-from flags.services.plans import data_plan_version_create
+from flags.services.plans import analytics_consent_set, data_plan_version_create
 from institutions import events
 from institutions.tenancy import environment_scope
 from tests.conftest import member_client
@@ -147,6 +147,12 @@ def test_ingest__more_than_a_thousand__is_refused_whole(tenant):
         events_ingest(environment=env, events=[{"name": "x"}] * 1001)
 
 
+def _consenting(member, granted=True):
+    with environment_scope(member.environment):
+        analytics_consent_set(environment=member.environment, member=member, granted=granted)
+    return member
+
+
 def _beacon(client, env, body, **headers):
     origin = headers.pop("origin", f"http://{env.host}")
     return client.post(
@@ -161,7 +167,7 @@ def _beacon(client, env, body, **headers):
 @pytest.mark.django_db
 def test_beacon__same_origin_member__records_web_events_for_that_member(tenant, plan):
     env = tenant.production
-    tester = MemberFactory(environment=env, is_test=True)
+    tester = _consenting(MemberFactory(environment=env, is_test=True))
     client = member_client(tester)
     response = _beacon(
         client,
@@ -189,10 +195,24 @@ def test_beacon__same_origin_member__records_web_events_for_that_member(tenant, 
 )
 def test_beacon__bad_input__answers_clearly_and_stores_nothing(tenant, body, headers, status):
     env = tenant.production
-    client = member_client(MemberFactory(environment=env))
+    client = member_client(_consenting(MemberFactory(environment=env)))
     response = _beacon(client, env, body, **headers)
     assert response.status_code == status
     assert "error" in response.json()
+    with environment_scope(env):
+        assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("granted", [None, False])
+def test_beacon__member_without_analytics_consent__refused_and_nothing_stored(tenant, granted):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    if granted is not None:
+        _consenting(member, granted=granted)
+    response = _beacon(member_client(member), env, {"events": [{"name": "page_viewed"}]})
+    assert response.status_code == 403
+    assert response.json()["consent"] is False
     with environment_scope(env):
         assert not Event.objects.exists()
 

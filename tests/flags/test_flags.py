@@ -82,27 +82,51 @@ def test_flag_cache__two_environments_same_name__keep_their_own_answers(tenant):
     )
 
 
+def _ten_flags_twice(env, member):
+    with environment_scope(env):
+        request = member_request(member)
+        with CaptureQueriesContext(connection) as queries:
+            answers = [waffle.flag_is_active(request, f"f{i}") for i in range(10)]
+            answers += [waffle.flag_is_active(request, f"f{i}") for i in range(10)]
+            evaluation.impressions_flush(request)  # all seen today: nothing to write
+    return answers, [q["sql"] for q in queries]
+
+
 @pytest.mark.django_db
-def test_flag_evaluation__warm_cache__one_round_trip_and_no_query_for_ten_flags(
+@pytest.mark.parametrize(("check_seconds", "round_trips"), [(0, ["get_many"]), (3600, [])])
+def test_flag_evaluation__warm_cache__at_most_one_round_trip_and_no_query_for_ten_flags(
+    tenant, counting_cache, settings, check_seconds, round_trips
+):
+    settings.FLAGS_VERSION_CHECK_SECONDS = check_seconds
+    env = tenant.production
+    member = MemberFactory(environment=env, is_test=True)
+    for i in range(10):
+        FlagFactory(environment=env, name=f"f{i}", test_cohort=bool(i % 2))
+    _ten_flags_twice(env, member)  # warms the cache and records the day's impressions
+    counting_cache.calls.clear()
+    answers, queries = _ten_flags_twice(env, member)
+    assert answers[:10] == answers[10:] == [bool(i % 2) for i in range(10)]
+    # Checking the flags version on every request costs one get_many; trusting the
+    # process's copy for a while costs nothing.
+    assert counting_cache.calls == round_trips
+    assert queries == []
+
+
+@pytest.mark.django_db
+def test_flag_evaluation__new_process_on_a_warm_cache__one_round_trip_no_query(
     tenant, counting_cache
 ):
     env = tenant.production
     member = MemberFactory(environment=env, is_test=True)
     for i in range(10):
         FlagFactory(environment=env, name=f"f{i}", test_cohort=bool(i % 2))
-    with environment_scope(env):
-        warm = member_request(member)
-        [waffle.flag_is_active(warm, f"f{i}") for i in range(10)]
-        evaluation.impressions_flush(warm)
-        counting_cache.calls.clear()
-        request = member_request(member)
-        with CaptureQueriesContext(connection) as queries:
-            answers = [waffle.flag_is_active(request, f"f{i}") for i in range(10)]
-            answers += [waffle.flag_is_active(request, f"f{i}") for i in range(10)]
-            evaluation.impressions_flush(request)  # all seen today: nothing to write
+    _ten_flags_twice(env, member)
+    evaluation.local.clear()  # what a freshly started process remembers: nothing
+    counting_cache.calls.clear()
+    answers, queries = _ten_flags_twice(env, member)
     assert answers[:10] == [bool(i % 2) for i in range(10)]
-    assert counting_cache.calls == ["get_many"]
-    assert len(queries) == 0, [q["sql"] for q in queries]
+    assert counting_cache.calls == ["get_many"]  # version, flags and impressions at once
+    assert queries == []
 
 
 @pytest.mark.django_db
@@ -199,6 +223,22 @@ def test_member_page__ten_flags__renders_variants_and_records_impressions_once(t
         impressions = Event.objects.filter(name="flag_impression", member=tester)
         assert impressions.count() == 10  # ten flags, once a day each
         assert set(impressions.values_list("is_test", flat=True)) == {True}
+
+
+@pytest.mark.django_db
+def test_flag_template_tag__name_in_a_variable__renders_the_branch(tenant):
+    env = tenant.production
+    FlagFactory(environment=env, name="offer_card_v2", test_cohort=True)
+    template = Template(
+        "{% load waffle_tags %}{% for n in names %}{% flag n %}[{{ n }}]{% else %}-{% endflag %}"
+        "{% endfor %}"
+    )
+    member = MemberFactory(environment=env, is_test=True)
+    with environment_scope(env):
+        out = template.render(
+            Context({"request": member_request(member), "names": ["offer_card_v2", "nope"]})
+        )
+    assert out == "[offer_card_v2]-"
 
 
 def test_registry__declarations__are_named_once_with_one_line():

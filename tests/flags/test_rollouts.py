@@ -32,6 +32,8 @@ def traffic(env, *, count, errors, at):
 def setup(tenant):
     env = tenant.production
     admin = staff_user(tenant.institution, "admin", email="admin@cu.example")
+    # The flag came to production by a release: staging has it too.
+    FlagFactory(environment=tenant.staging, name="dashboard_equity_widget")
     with environment_scope(env):
         OracleRuleFactory(environment=env, group="rollout", name="5xx")
         flag = FlagFactory(environment=env, name="dashboard_equity_widget")

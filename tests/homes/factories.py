@@ -8,11 +8,15 @@ from decimal import Decimal
 import factory
 
 from homes.models import (
+    Appointment,
+    AppointmentSettings,
     HomeSettings,
     Lien,
+    LoanOfficer,
     MemberOffer,
     OfferMatch,
     OfferProduct,
+    OfficerAvailability,
     Property,
     RefreshRun,
     Sale,
@@ -163,3 +167,80 @@ class MemberOfferFactory(TenantFactory):
 
     member = factory.LazyAttribute(lambda o: MemberFactory(environment=o.environment))
     product = factory.LazyAttribute(lambda o: OfferProductFactory(environment=o.environment))
+
+
+# -- appointments ---------------------------------------------------------------------------
+
+
+@tenant_factory(LoanOfficer)
+class LoanOfficerFactory(TenantFactory):
+    class Meta:
+        model = LoanOfficer
+
+    name = factory.Sequence(lambda n: f"Officer {n}")
+    email = factory.Sequence(lambda n: f"officer{n}@lender.test")
+    nmls_id = factory.Sequence(lambda n: f"{900000 + n}")
+    slot_minutes = 30
+    buffer_minutes = 0
+    days_ahead = 14
+
+
+def officer_with_week(environment, *, start=datetime.time(9), end=datetime.time(17), **kwargs):
+    """An officer available Monday to Friday (institution time), 9 to 5 unless told."""
+    officer = LoanOfficerFactory(environment=environment, **kwargs)
+    with environment_scope(environment):
+        OfficerAvailability.objects.bulk_create(
+            [
+                OfficerAvailability(
+                    environment=environment,
+                    officer=officer,
+                    weekday=day,
+                    start_time=start,
+                    end_time=end,
+                )
+                for day in range(5)
+            ]
+        )
+    return officer
+
+
+@tenant_factory(OfficerAvailability)
+class OfficerAvailabilityFactory(TenantFactory):
+    class Meta:
+        model = OfficerAvailability
+
+    officer = factory.LazyAttribute(lambda o: LoanOfficerFactory(environment=o.environment))
+    weekday = 3
+    start_time = datetime.time(9)
+    end_time = datetime.time(17)
+
+
+def _next_week(hour: int) -> datetime.datetime:
+    now = datetime.datetime.now(datetime.UTC)
+    return (now + datetime.timedelta(days=7)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+@tenant_factory(Appointment)
+class AppointmentFactory(TenantFactory):
+    """A row as the booking service would write it (tests of rules use the service)."""
+
+    class Meta:
+        model = Appointment
+
+    officer = factory.LazyAttribute(lambda o: LoanOfficerFactory(environment=o.environment))
+    member = factory.LazyAttribute(lambda o: MemberFactory(environment=o.environment))
+    start = factory.LazyFunction(lambda: _next_week(15))
+    end = factory.LazyAttribute(lambda o: o.start + datetime.timedelta(minutes=30))
+    member_time_zone = "America/New_York"
+    uid = factory.Sequence(lambda n: f"uid{n}@appointments.test")
+
+
+@tenant_factory(AppointmentSettings)
+def appointment_settings_factory(environment, **kwargs) -> AppointmentSettings:
+    """One per environment: return the existing row, or make it."""
+    with environment_scope(environment):
+        row, _ = AppointmentSettings.objects.get_or_create(environment=environment)
+        if kwargs:
+            AppointmentSettings.objects.filter(pk=row.pk).update(**kwargs)
+            row.refresh_from_db()
+    return row

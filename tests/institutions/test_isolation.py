@@ -79,19 +79,38 @@ def _object_pages():
     return pages
 
 
+def _api_view(callback):
+    from institutions.api.views import ApiView
+
+    view_class = getattr(callback, "cls", None)
+    return view_class if isinstance(view_class, type) and issubclass(view_class, ApiView) else None
+
+
 @pytest.mark.django_db
 def test_member_object_pages__of_another_tenant__answer_404(world):
+    from tests.api.helpers import api_client
+
     a, b, rows = world
     member = MemberFactory(environment=a.production)
     client = member_client(member)
+    api = api_client(a.production)  # the API's object pages: with a key of every scope
     for route, pattern, model in _object_pages():
         (kwarg,) = pattern.pattern.converters
+        view = _api_view(pattern.callback)
+        lookup = getattr(view, "lookup_field", "pk") if view else "pk"
         for env in (a.staging, b.production, b.staging):
             other = rows[(env.pk, model)]
             url = reverse(
-                pattern.full_name, urlconf=settings.TENANT_URLCONF, kwargs={kwarg: other.pk}
+                pattern.full_name,
+                urlconf=settings.TENANT_URLCONF,
+                kwargs={kwarg: getattr(other, lookup)},
             )
-            response = client.get(url)
+            if view is None:
+                response = client.get(url)
+            elif "get" in view.http_method_names and hasattr(view, "get"):
+                response = api.get(url)
+            else:
+                response = api.post(url, {}, format="json")
             assert response.status_code == 404, f"{route} for {env} answered {response.status_code}"
 
 

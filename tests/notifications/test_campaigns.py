@@ -174,8 +174,11 @@ def test_campaigns_due__recent_enrollment_without_welcome__catches_up_once(tenan
 
 
 def test_daily_beat_task__runs_every_environment_in_its_scope(
-    tenant, other_tenant, django_capture_on_commit_callbacks
+    tenant, other_tenant, django_capture_on_commit_callbacks, monkeypatch
 ):
+    # Alerts start from 09:00 local time: run the beat at noon in the institution's zone.
+    noon = timezone.now().astimezone(tenant.institution.tz).replace(hour=12, minute=0)
+    monkeypatch.setattr(timezone, "now", lambda: noon)
     for env in (tenant.production, other_tenant.production):
         set_market(env, Decimal("5.875"))
     mine = members(tenant.production, 1)

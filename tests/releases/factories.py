@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from releases.models import Release, SignOff
+from releases.models import Release, SignOff, StagingDataJob, StagingDataKey
 from releases.snapshot import capture, snapshot_hash
 from tests.factories import staff_user, tenant_factory
 
@@ -39,3 +39,17 @@ def signoff_factory(environment, **kwargs) -> SignOff:
         decision=kwargs.pop("decision", SignOff.Decision.APPROVE),
         comment=kwargs.pop("comment", "Looks right."),
     )
+
+
+@tenant_factory(StagingDataKey)
+def staging_data_key_factory(environment, **kwargs) -> StagingDataKey:
+    """One per environment: return the existing key, or make it."""
+    key, _ = StagingDataKey._base_manager.get_or_create(environment=environment, defaults=kwargs)
+    return key
+
+
+@tenant_factory(StagingDataJob)
+def staging_data_job_factory(environment, **kwargs) -> StagingDataJob:
+    fields = {"kind": StagingDataJob.Kind.MOCK, "parameters": {"count": 10, "seed": 1}}
+    fields.update(kwargs)
+    return StagingDataJob._base_manager.create(environment=environment, **fields)

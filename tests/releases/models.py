@@ -1,7 +1,8 @@
-"""Promotable models that exist only in the tests: variety the registry must handle.
+"""Models that exist only in the tests: variety the promotion registry and the anonymized
+copy of production must handle.
 
-Their tables are made by the `promotables` fixture; they are not TenantModels (so the
-generic tenancy tests leave them alone) but carry an environment like any configuration.
+Their tables are made by the `_promotable_tables` fixture; they are not TenantModels (so
+the generic tenancy tests leave them alone) but carry an environment like tenant rows.
 """
 
 from django.db import models
@@ -55,9 +56,36 @@ class Part(models.Model):
         return f"{self.gadget}/{self.code}"
 
 
+class Contact(models.Model):
+    """Member-level data of a kind the anonymized copy has no explicit rule for: a model
+    added later, whose fields it must handle by their type and name."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=40, blank=True)
+    first_name = models.CharField(max_length=60, blank=True)
+    last_name = models.CharField(max_length=60, blank=True)
+    mobile_phone = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    mailing_address = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    preferences = models.JSONField(default=dict, blank=True)
+    balance = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    since = models.DateField(null=True, blank=True)
+    kind = models.CharField(
+        max_length=10, choices=[("owner", "Owner"), ("co", "Co-borrower")], default="owner"
+    )
+
+    class Meta:
+        app_label = "releases"
+        db_table = "test_releases_contact"
+
+    def __str__(self) -> str:
+        return f"Contact {self.pk}"
+
+
 def create_tables(connection) -> None:
     with connection.schema_editor() as editor:
-        for model in (Gadget, Part):
+        for model in (Gadget, Part, Contact):
             editor.create_model(model)
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0002_beat_schedule'),
+        ('notifications', '0003_appointment_recipients'),
     ]
 
     operations = [

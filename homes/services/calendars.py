@@ -1,0 +1,333 @@
+"""Officers' CalDAV calendars: busy time read before slots are offered, and appointments
+written, moved and removed after their change has committed.
+
+Reading is time-bounded. When the calendar cannot be read, members are still offered
+times (from availability and appointments, and the busy time last read, if any) and told
+the officer's calendar could not be checked; the officer shows the error to staff.
+A booking never waits for, nor depends on, the calendar server.
+
+Writing is state-based: a task makes the calendar match the appointment as it is now
+(PUT under the appointment's own resource name, DELETE once cancelled), so a task run
+twice or late changes nothing. Transient failures are retried with backoff, then the
+appointment shows "failed" with the error, and staff retry it from the admin.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from homes import caldav_client, ical
+from homes.caldav_client import CalendarAccess, CalendarError
+from homes.models import Appointment, LoanOfficer
+from homes.slots import Period
+from institutions.models import AuditEntry
+from institutions.services import audit_record
+
+FRESH_SECONDS = 60
+LAST_GOOD_SECONDS = 24 * 3600
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass(frozen=True)
+class Busy:
+    """An officer's calendar busy time for a window, and how far it can be trusted."""
+
+    periods: list[Period]
+    state: str  # none (no calendar), ok, stale (last good read), unavailable
+    error: str = ""
+
+    @property
+    def unchecked(self) -> bool:
+        return self.state in ("stale", "unavailable")
+
+
+def _cache_key(officer: LoanOfficer, start: datetime, end: datetime) -> str:
+    version = int(officer.updated_at.timestamp()) if officer.updated_at else 0
+    return f"homes:busy:{officer.pk}:{version}:{int(start.timestamp())}:{int(end.timestamp())}"
+
+
+def _last_good_key(officer: LoanOfficer) -> str:
+    return f"homes:busy-last:{officer.pk}"
+
+
+def officer_calendar_record(*, officer: LoanOfficer, error: str | None) -> None:
+    """Record the calendar's state on the officer for staff (written only when it changes)."""
+    status = LoanOfficer.CalendarStatus.ERROR if error else LoanOfficer.CalendarStatus.OK
+    if officer.caldav_status == status and officer.caldav_error == (error or ""):
+        return
+    now = timezone.now()
+    LoanOfficer.objects.filter(pk=officer.pk).update(
+        caldav_status=status, caldav_error=error or "", caldav_checked_at=now
+    )
+    officer.caldav_status, officer.caldav_error, officer.caldav_checked_at = (
+        status,
+        error or "",
+        now,
+    )
+
+
+def officer_busy(
+    *, environment, officer: LoanOfficer, start: datetime, end: datetime, fresh: bool = False
+) -> Busy:
+    """The busy periods of the officer's calendar in [start, end).
+
+    Cached for a minute (slot pages); `fresh` reads the server again (a booking). When the
+    server fails, the last good read stands in ("stale") and the officer shows the error.
+    """
+    if not officer.has_calendar:
+        return Busy([], "none")
+    key = _cache_key(officer, start, end)
+    if not fresh:
+        hit = cache.get(key)
+        if hit is not None:
+            return Busy(hit, "ok")
+    access = CalendarAccess.of(officer)
+    try:
+        periods = caldav_client.busy_periods(access, start, end)
+    except CalendarError as exc:
+        officer_calendar_record(officer=officer, error=exc.message)
+        last = cache.get(_last_good_key(officer))
+        if last is not None:
+            kept = [(s, e) for s, e in last if s < end and e > start]
+            return Busy(kept, "stale", exc.message)
+        return Busy([], "unavailable", exc.message)
+    officer_calendar_record(officer=officer, error=None)
+    cache.set(key, periods, FRESH_SECONDS)
+    previous = cache.get(_last_good_key(officer)) or []
+    merged = [(s, e) for s, e in previous if e <= start or s >= end] + periods
+    cache.set(_last_good_key(officer), sorted(merged), LAST_GOOD_SECONDS)
+    return Busy(periods, "ok")
+
+
+def officer_calendar_check(*, environment, officer: LoanOfficer, actor=None) -> str:
+    """Staff check the calendar now: '' when it answers, else the error (also recorded)."""
+    if not officer.has_calendar:
+        LoanOfficer.objects.filter(pk=officer.pk).update(
+            caldav_status=LoanOfficer.CalendarStatus.NONE, caldav_error=""
+        )
+        return "No CalDAV calendar is set for this officer."
+    try:
+        caldav_client.check(CalendarAccess.of(officer))
+    except CalendarError as exc:
+        officer_calendar_record(officer=officer, error=exc.message)
+        return exc.message
+    officer_calendar_record(officer=officer, error=None)
+    return ""
+
+
+# -- writing appointments -----------------------------------------------------------------
+
+
+def resource_name(appointment: Appointment) -> str:
+    """The appointment's resource in the calendar: the UID's local part, never changing."""
+    return appointment.uid.split("@", 1)[0]
+
+
+def event_data(appointment: Appointment) -> ical.EventData:
+    """The appointment as an iCalendar event (the officer organizes, the member attends)."""
+    officer, member, offer = appointment.officer, appointment.member, appointment.offer
+    environment = appointment.environment
+    topic = offer.title if offer else "Your home and your options"
+    lines = [f"{topic}.", f"Member: {member.full_name or member.email} <{member.email}>"]
+    if appointment.note:
+        lines.append(f"Note from the member: {appointment.note}")
+    url = f"{environment.base_url}/appointments/{appointment.pk}/"
+    lines.append(f"Manage: {url}")
+    return ical.EventData(
+        uid=appointment.uid,
+        sequence=appointment.sequence,
+        start=appointment.start,
+        end=appointment.end,
+        summary=f"{topic}: {member.full_name or member.email} with {officer.name}",
+        description="\n".join(lines),
+        organizer_name=officer.name,
+        organizer_email=officer.email,
+        attendee_name=member.full_name,
+        attendee_email=member.email,
+        url=url,
+        cancelled=appointment.status == Appointment.Status.CANCELLED,
+    )
+
+
+def _backoff(attempts: int) -> float:
+    base = _setting("APPOINTMENTS_CALDAV_RETRY_BASE_SECONDS", 30)
+    delay = min(1800, base * 2 ** max(0, attempts - 1))
+    return delay + random.uniform(0, delay / 2)  # noqa: S311  (jitter, not a secret)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    state: str
+    retry_in: float | None = None
+
+
+def appointment_calendar_sync(*, environment, appointment_id: int) -> SyncOutcome:
+    """Make the officer's calendar match the appointment as it is now."""
+    for _ in range(3):
+        appointment = (
+            Appointment.objects.select_related("officer", "member", "offer", "environment")
+            .filter(environment=environment, pk=appointment_id)
+            .first()
+        )
+        if appointment is None:
+            return SyncOutcome("gone")
+        officer = appointment.officer
+        if not officer.has_calendar:
+            Appointment.objects.filter(pk=appointment.pk).update(
+                caldav_state=Appointment.CalendarSync.NONE, caldav_next_attempt_at=None
+            )
+            return SyncOutcome(Appointment.CalendarSync.NONE)
+        if appointment.caldav_state == Appointment.CalendarSync.FAILED:
+            return SyncOutcome(Appointment.CalendarSync.FAILED)  # staff retry sets it pending
+        if (
+            appointment.caldav_state == Appointment.CalendarSync.SYNCED
+            and appointment.caldav_synced_sequence == appointment.sequence
+        ):
+            return SyncOutcome(Appointment.CalendarSync.SYNCED)
+        access = CalendarAccess.of(officer)
+        try:
+            if appointment.status == Appointment.Status.CANCELLED:
+                caldav_client.event_delete(access, resource_name(appointment))
+            else:
+                ics = ical.calendar_resource(event_data(appointment))
+                caldav_client.event_put(access, resource_name(appointment), ics)
+        except CalendarError as exc:
+            return _sync_failed(appointment, exc)
+        officer_calendar_record(officer=officer, error=None)
+        # Recorded only if the appointment did not change while we wrote; else write again.
+        done = Appointment.objects.filter(
+            pk=appointment.pk, sequence=appointment.sequence, status=appointment.status
+        ).update(
+            caldav_state=Appointment.CalendarSync.SYNCED,
+            caldav_synced_sequence=appointment.sequence,
+            caldav_synced_at=timezone.now(),
+            caldav_error="",
+            caldav_attempts=0,
+            caldav_next_attempt_at=None,
+        )
+        if done:
+            return SyncOutcome(Appointment.CalendarSync.SYNCED)
+    return SyncOutcome(Appointment.CalendarSync.PENDING)  # its latest change queued its own
+
+
+def _sync_failed(appointment: Appointment, exc: CalendarError) -> SyncOutcome:
+    attempts = appointment.caldav_attempts + 1
+    give_up = exc.permanent or attempts >= _setting("APPOINTMENTS_CALDAV_MAX_ATTEMPTS", 6)
+    delay = None if give_up else _backoff(attempts)
+    error = exc.message
+    if give_up and not exc.permanent:
+        error = f"{exc.message} (gave up after {attempts} attempts)"
+    Appointment.objects.filter(pk=appointment.pk).update(
+        caldav_attempts=attempts,
+        caldav_error=error,
+        caldav_state=(
+            Appointment.CalendarSync.FAILED if give_up else Appointment.CalendarSync.PENDING
+        ),
+        caldav_next_attempt_at=None if give_up else timezone.now() + timedelta(seconds=delay),
+    )
+    officer_calendar_record(officer=appointment.officer, error=exc.message)
+    state = Appointment.CalendarSync.FAILED if give_up else Appointment.CalendarSync.PENDING
+    return SyncOutcome(state, delay)
+
+
+def appointment_calendar_dispatch(*, environment, appointment_ids, countdown: float = 0) -> None:
+    """Queue calendar syncs after the current transaction commits."""
+    from homes.tasks import appointment_calendar_sync as task
+
+    for pk in sorted(set(appointment_ids)):
+        transaction.on_commit(
+            lambda pk=pk: task.apply_async(args=[environment.pk, pk], countdown=countdown or None),
+            robust=True,
+        )
+
+
+def appointment_calendar_mark(*, environment, appointment: Appointment) -> None:
+    """After a change (inside its transaction): the calendar needs writing, once committed."""
+    if not appointment.officer.has_calendar:
+        state, when = Appointment.CalendarSync.NONE, None
+    else:
+        state, when = Appointment.CalendarSync.PENDING, timezone.now()
+    Appointment.objects.filter(pk=appointment.pk).update(
+        caldav_state=state, caldav_attempts=0, caldav_next_attempt_at=when
+    )
+    appointment.caldav_state, appointment.caldav_attempts = state, 0
+    appointment.caldav_next_attempt_at = when
+    if state == Appointment.CalendarSync.PENDING:
+        appointment_calendar_dispatch(environment=environment, appointment_ids=[appointment.pk])
+
+
+def appointments_calendar_retry(*, environment, appointment_ids, actor=None) -> int:
+    """Staff retry the calendar sync of these appointments (failed or pending): fresh attempts."""
+    with transaction.atomic():
+        rows = (
+            Appointment.objects.filter(environment=environment, pk__in=list(appointment_ids))
+            .exclude(caldav_state=Appointment.CalendarSync.SYNCED)
+            .select_related("officer")
+        )
+        ids = [a.pk for a in rows if a.officer.has_calendar]
+        Appointment.objects.filter(pk__in=ids).update(
+            caldav_state=Appointment.CalendarSync.PENDING,
+            caldav_attempts=0,
+            caldav_next_attempt_at=timezone.now(),
+        )
+        for pk in ids:
+            audit_record(
+                action=AuditEntry.Action.ACTION,
+                actor=actor,
+                environment=environment,
+                object_type="homes.Appointment",
+                object_id=str(pk),
+                object_repr=f"appointment {pk}",
+                reason="retry calendar sync",
+            )
+        appointment_calendar_dispatch(environment=environment, appointment_ids=ids)
+    return len(ids)
+
+
+def officer_appointments_resync(*, environment, officer: LoanOfficer) -> int:
+    """The officer's calendar changed: write their upcoming appointments to it again."""
+    rows = Appointment.objects.filter(
+        environment=environment,
+        officer=officer,
+        status=Appointment.Status.BOOKED,
+        end__gt=timezone.now(),
+    )
+    if not officer.has_calendar:
+        rows.update(caldav_state=Appointment.CalendarSync.NONE, caldav_next_attempt_at=None)
+        return 0
+    ids = list(rows.values_list("pk", flat=True))
+    rows.update(
+        caldav_state=Appointment.CalendarSync.PENDING,
+        caldav_attempts=0,
+        caldav_synced_sequence=None,
+        caldav_next_attempt_at=timezone.now(),
+    )
+    appointment_calendar_dispatch(environment=environment, appointment_ids=ids)
+    return len(ids)
+
+
+def appointments_calendar_sweep(*, environment, now: datetime | None = None) -> int:
+    """Re-queue pending syncs whose task never ran (a broker restart, a lost message)."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=_setting("APPOINTMENTS_CALDAV_REDISPATCH_SECONDS", 300))
+    ids = list(
+        Appointment.objects.filter(
+            environment=environment,
+            caldav_state=Appointment.CalendarSync.PENDING,
+            caldav_next_attempt_at__lt=now - grace,
+        ).values_list("pk", flat=True)[:500]
+    )
+    if ids:
+        Appointment.objects.filter(pk__in=ids).update(caldav_next_attempt_at=now)
+        appointment_calendar_dispatch(environment=environment, appointment_ids=ids)
+    return len(ids)

@@ -1,0 +1,135 @@
+"""Loan officers, their weekly availability and the environment's appointment settings:
+validated, audited writes. A changed calendar gets the officer's upcoming appointments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import time
+from itertools import pairwise
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from homes.models import AppointmentSettings, LoanOfficer, OfferProduct, OfficerAvailability
+from homes.models.appointments import Weekday
+from homes.services.calendars import officer_appointments_resync
+from institutions.models import AuditEntry
+from institutions.services import audit_record, audited_save
+
+CALENDAR_FIELDS = ("caldav_url", "caldav_username", "caldav_password")
+
+
+def loan_officer_save(
+    *,
+    environment,
+    officer: LoanOfficer,
+    offers: Iterable[OfferProduct] | None = None,
+    actor=None,
+    actor_label: str = "",
+) -> LoanOfficer:
+    """Create or change an officer (validated, audited with the credentials redacted)."""
+    if officer.pk is not None and officer.environment_id not in (None, environment.pk):
+        raise ValueError("The officer belongs to another environment.")
+    previous = (
+        LoanOfficer._base_manager.filter(pk=officer.pk, environment=environment).first()
+        if officer.pk
+        else None
+    )
+    calendar_changed = any(
+        getattr(officer, name) != (getattr(previous, name) if previous else "")
+        for name in CALENDAR_FIELDS
+    )
+    offers = list(offers) if offers is not None else None
+    if offers and any(p.environment_id != environment.pk for p in offers):
+        raise ValidationError({"offers": "These offers belong to another environment."})
+    officer.environment = environment
+    if calendar_changed:
+        officer.caldav_status = (
+            LoanOfficer.CalendarStatus.UNCHECKED
+            if officer.caldav_url
+            else LoanOfficer.CalendarStatus.NONE
+        )
+        officer.caldav_error = ""
+        officer.caldav_checked_at = None
+    with transaction.atomic():
+        audited_save(
+            officer,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            clean_exclude=("environment",),
+        )
+        if offers is not None:
+            officer.offers.set(offers)
+        if calendar_changed and previous is not None:
+            officer_appointments_resync(environment=environment, officer=officer)
+    return officer
+
+
+def _overlaps(rows: list[tuple[int, time, time]]) -> str:
+    ordered = sorted(rows)
+    for (day_a, start_a, end_a), (day_b, start_b, end_b) in pairwise(ordered):
+        if day_a == day_b and start_b < end_a:
+            return (
+                f"{Weekday(day_a).label} {start_a:%H:%M}-{end_a:%H:%M} overlaps "
+                f"{start_b:%H:%M}-{end_b:%H:%M}."
+            )
+    return ""
+
+
+def officer_availability_set(
+    *, environment, officer: LoanOfficer, windows: Iterable[tuple[int, time, time]], actor=None
+) -> list[OfficerAvailability]:
+    """Replace the officer's weekly availability (institution time) with these windows."""
+    if officer.environment_id != environment.pk:
+        raise ValueError("The officer belongs to another environment.")
+    rows = [(int(d), s, e) for d, s, e in windows]
+    for day, start, end in rows:
+        if day not in Weekday.values:
+            raise ValidationError({"weekday": f"Unknown weekday {day}."})
+        if start >= end:
+            raise ValidationError(
+                {"end_time": f"{Weekday(day).label}: ends ({end:%H:%M}) before it starts "
+                f"({start:%H:%M})."}
+            )  # fmt: skip
+    problem = _overlaps(rows)
+    if problem:
+        raise ValidationError({"start_time": problem})
+    existing = OfficerAvailability.objects.filter(environment=environment, officer=officer)
+    before = [str(a) for a in existing.order_by("weekday", "start_time")]
+    with transaction.atomic():
+        existing.delete()
+        created = OfficerAvailability.objects.bulk_create(
+            [
+                OfficerAvailability(
+                    environment=environment, officer=officer, weekday=d, start_time=s, end_time=e
+                )
+                for d, s, e in sorted(rows)
+            ]
+        )
+        after = [str(a) for a in created]
+        if before != after:
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                actor=actor,
+                environment=environment,
+                obj=officer,
+                changes={"availability": {"before": before, "after": after}},
+            )
+    return created
+
+
+def appointment_settings_save(
+    *, environment, settings: AppointmentSettings, actor=None, actor_label: str = ""
+) -> AppointmentSettings:
+    """Change how members book (one row per environment; promoted by release)."""
+    if settings.pk is not None and settings.environment_id != environment.pk:
+        raise ValueError("The settings belong to another environment.")
+    settings.environment = environment
+    return audited_save(
+        settings,
+        actor=actor,
+        actor_label=actor_label,
+        environment=environment,
+        clean_exclude=("environment",),
+    )

@@ -1,0 +1,125 @@
+"""What mock generation and the anonymized copy share: who may run them, the staging key,
+clearing staging's member data, and recomputing equity and offers afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+
+from homes.models import Member, Property
+from homes.services import properties_recompute
+from institutions import events
+from institutions.models import Environment
+from institutions.tenancy import environment_scope
+from releases.models import StagingDataKey
+from releases.services.common import ReleaseRefused, roles_of
+
+Progress = Callable[[str, int, int], None]
+RUN_ROLES = frozenset({"admin", "it"})
+RECOMPUTE_CHUNK = 2000
+
+
+def no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+def sink_domain() -> str:
+    return getattr(settings, "STAGING_EMAIL_SINK_DOMAIN", "staging-sink.invalid")
+
+
+def check_can_fill(environment: Environment, actor, what: str) -> None:
+    """Staging only, and (from the admin) the IT or admin role of its institution."""
+    if not environment.is_staging:
+        raise ReleaseRefused(f"{what} goes into staging only; production is never overwritten.")
+    if actor is not None and not roles_of(actor, environment.institution) & RUN_ROLES:
+        raise ReleaseRefused(f"{what} replaces staging's members: it needs the IT or admin role.")
+
+
+def staging_key(environment: Environment) -> str:
+    """The environment's pseudonym secret, made on first use."""
+    row = StagingDataKey._base_manager.filter(environment=environment).first()
+    if row is None:
+        row, _ = StagingDataKey._base_manager.get_or_create(environment=environment)
+    return row.key
+
+
+def lock(environment: Environment) -> None:
+    """One fill of an environment at a time (the caller holds the transaction)."""
+    Environment.objects.select_for_update().filter(pk=environment.pk).first()
+
+
+# -- clearing ----------------------------------------------------------------------------
+
+
+def _member_links() -> list[models.ManyToManyField]:
+    """Many-to-many fields naming members from configuration (e.g. a flag's members)."""
+    return [
+        f
+        for model in apps.get_models()
+        for f in model._meta.many_to_many
+        if f.related_model is Member and model is not Member
+    ]
+
+
+def member_data_clear(
+    environment: Environment,
+    data_models: list[type[models.Model]],
+    progress: Progress = no_progress,
+) -> Callable[[], int]:
+    """Delete the environment's rows of `data_models` (members, homes, recorded sales...),
+    with everything that hangs on them. Returns a function that re-links configuration
+    that named members (a flag's members) to the new members with the same external id;
+    it returns how many links it made."""
+    kept = []
+    for f in _member_links():
+        through = f.remote_field.through
+        source, target = f.m2m_field_name(), f.m2m_reverse_field_name()
+        rows = through._base_manager.filter(**{f"{target}__environment": environment})
+        kept.append((f, list(rows.values_list(f"{source}_id", f"{target}__external_id"))))
+    # Dependents first: each of those goes in one statement, not row by row.
+    for done, model in enumerate(reversed(data_models)):
+        progress("clearing staging", done, len(data_models))
+        model._base_manager.filter(environment=environment).delete()
+    progress("clearing staging", len(data_models), len(data_models))
+
+    def relink() -> int:
+        linked = 0
+        for f, pairs in kept:
+            wanted = {ext for _, ext in pairs if ext}
+            members = dict(
+                Member._base_manager.filter(
+                    environment=environment, external_id__in=wanted
+                ).values_list("external_id", "pk")
+            )
+            owners: dict[int, list[int]] = {}
+            for owner, ext in pairs:
+                if ext in members:
+                    owners.setdefault(owner, []).append(members[ext])
+            for owner in f.model._base_manager.filter(pk__in=owners):
+                getattr(owner, f.name).add(*owners[owner.pk])  # signals refresh caches
+                linked += len(owners[owner.pk])
+        return linked
+
+    return relink
+
+
+def homes_recompute(environment: Environment, progress: Progress) -> int:
+    """Equity, LTV and offer matches of every staging home, from staging's own offers.
+
+    Events are muted: a data load is not member activity (no journeys, no analytics).
+    """
+    ids = list(
+        Property._base_manager.filter(environment=environment)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    progress("equity and offers", 0, len(ids))
+    with environment_scope(environment), events.muted():
+        for start in range(0, len(ids), RECOMPUTE_CHUNK):
+            chunk = ids[start : start + RECOMPUTE_CHUNK]
+            properties_recompute(environment=environment, property_ids=chunk)
+            progress("equity and offers", start + len(chunk), len(ids))
+    return len(ids)

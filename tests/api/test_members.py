@@ -1,0 +1,387 @@
+"""Members with their homes and liens through the API: upsert, read, incremental sync, erase;
+vendor values and recorded sales; the offers matched for a member."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from flags.models import Event
+from homes.models import Lien, Member, Property, Sale, VendorValue
+from institutions.models import AuditEntry
+from institutions.tenancy import environment_scope
+from notifications.models import Delivery, PushSubscription
+from tests.api.helpers import api_client, member_row
+from tests.flags.factories import EventFactory
+from tests.homes.factories import MemberOfferFactory, OfferMatchFactory, home_settings_factory
+from tests.notifications.factories import DeliveryFactory, PushSubscriptionFactory
+
+
+def _upsert(client, rows, **kwargs):
+    response = client.post("/api/v1/members/", {"members": rows}, format="json", **kwargs)
+    assert response.status_code == 200, response.content[:2000]
+    return response.json()
+
+
+def _member(environment, external_id) -> Member:
+    with environment_scope(environment):
+        return Member.objects.get(environment=environment, external_id=external_id)
+
+
+@pytest.mark.django_db
+def test_upsert__creates_members_with_their_homes_and_liens(tenant):
+    env = tenant.production
+    result = _upsert(api_client(env), [member_row(1), member_row(2, is_test=True)])
+    assert (result["created"], result["updated"], result["unchanged"]) == (2, 0, 0)
+    assert [(r["index"], r["external_id"], r["status"]) for r in result["rows"]] == [
+        (0, "M000001", "created"),
+        (1, "M000002", "created"),
+    ]
+    member = _member(env, "M000002")
+    assert result["rows"][1]["id"] == member.pk
+    assert (member.email, member.last_name, member.is_test) == (
+        "m2@members.example",
+        "Member2",
+        True,
+    )
+    assert member.enrollment == Member.Enrollment.PENDING
+    with environment_scope(env):
+        home = Property.objects.get(member=member)
+        lien = Lien.objects.get(property=home)
+    assert (home.external_id, home.street, home.state, home.bathrooms) == (
+        "MH000002",
+        "102 Pine Street",
+        "WA",
+        Decimal("2.00"),
+    )
+    assert (lien.position, lien.kind, lien.rate, lien.balance, lien.pmi_monthly) == (
+        1,
+        "first_mortgage",
+        Decimal("6.125"),
+        Decimal("250000.50"),
+        Decimal("0.00"),
+    )
+    assert lien.balance_as_of == datetime.date(2025, 1, 1)
+    entry = AuditEntry.objects.filter(environment=env, object_type="homes.Member").latest("id")
+    assert entry.actor_label.startswith("API key chk_live_")
+    assert entry.changes["created"]["after"] == 2
+
+
+@pytest.mark.django_db
+def test_upsert__the_same_batch_again__changes_nothing(tenant):
+    env = tenant.production
+    client = api_client(env)
+    rows = [member_row(i) for i in range(3)]
+    _upsert(client, rows)
+    before = _member(env, "M000001").updated_at
+    audits = AuditEntry.objects.filter(environment=env).count()
+    result = _upsert(client, rows)
+    assert (result["created"], result["updated"], result["unchanged"]) == (0, 0, 3)
+    assert _member(env, "M000001").updated_at == before
+    assert AuditEntry.objects.filter(environment=env).count() == audits
+
+
+@pytest.mark.django_db
+def test_upsert__fields_left_out_keep_their_value__given_liens_replace_the_homes_liens(tenant):
+    env = tenant.production
+    client = api_client(env)
+    row = member_row(1)
+    row["properties"][0]["liens"].append(
+        {**row["properties"][0]["liens"][0], "position": 2, "kind": "heloc", "balance": 5000}
+    )
+    _upsert(client, [row])
+    before = _member(env, "M000001").updated_at
+    result = _upsert(
+        client,
+        [
+            {
+                "external_id": "M000001",
+                "first_name": "Robin",
+                "properties": [
+                    {
+                        "external_id": "MH000001",
+                        "street": "101 Pine Street",
+                        "liens": [{**row["properties"][0]["liens"][0], "balance": 240000}],
+                    }
+                ],
+            }
+        ],
+    )
+    assert result["rows"][0]["status"] == "updated"
+    member = _member(env, "M000001")
+    assert (member.first_name, member.last_name, member.email) == (
+        "Robin",
+        "Member1",
+        "m1@members.example",
+    )
+    assert member.updated_at > before
+    with environment_scope(env):
+        home = Property.objects.get(external_id="MH000001")
+        liens = list(Lien.objects.filter(property=home).values_list("position", "balance"))
+    assert home.living_sqft == row["properties"][0]["living_sqft"]  # left out: kept
+    assert liens == [(1, Decimal("240000.00"))]  # the second lien is gone
+
+
+@pytest.mark.django_db
+def test_upsert__a_home_moving_to_another_member__changes_both(tenant):
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [member_row(1), member_row(2, properties=[])])
+    seller_before = _member(env, "M000001").updated_at
+    home = member_row(1)["properties"][0]
+    result = _upsert(client, [member_row(2, properties=[home])])
+    assert result["rows"][0]["status"] == "updated"
+    with environment_scope(env):
+        assert Property.objects.get(external_id="MH000001").member == _member(env, "M000002")
+    assert _member(env, "M000001").updated_at > seller_before
+
+
+@pytest.mark.django_db
+def test_upsert__new_homes_are_valued_and_equity_computed_after_commit(
+    tenant, django_capture_on_commit_callbacks
+):
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["mock"])
+    with django_capture_on_commit_callbacks(execute=True):
+        _upsert(api_client(env), [member_row(1)])
+    with environment_scope(env):
+        home = Property.objects.get(external_id="MH000001")
+    assert home.value is not None
+    assert home.valued_on == timezone.localdate()
+    assert home.lien_balance is not None
+    assert home.equity == home.value - home.lien_balance
+
+
+@pytest.mark.django_db
+def test_list__pages_with_a_cursor_and_syncs_incrementally(tenant):
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [member_row(i) for i in range(5)])
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/members/?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url).json()
+        seen += [m["external_id"] for m in page["results"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"M{i:06d}" for i in range(5)]
+    first = client.get("/api/v1/members/?limit=1").json()["results"][0]
+    assert first["properties"][0]["liens"][0]["rate"] == 6.125
+    assert first["properties"][0]["value"] is None
+
+    mark = timezone.now()
+    _upsert(client, [member_row(3, last_name="Changed")])
+    since = mark.isoformat().replace("+00:00", "Z")
+    changed = client.get("/api/v1/members/", {"updated_since": since}).json()["results"]
+    assert [(m["external_id"], m["last_name"]) for m in changed] == [("M000003", "Changed")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=WzEsMl0", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=5.0", "limit"),
+        ("updated_since=2026-01-01T00:00:00", "updated_since"),
+        ("updated_since=yesterday", "updated_since"),
+        ("updated_since=2026-01-01T00:00:00%2B22:53", "updated_since"),
+        ("updated_since=0369-08-07T17:33:06Z", "updated_since"),
+        ("updated_since=", "updated_since"),
+    ],
+)
+def test_list__bad_query__is_bad_input(tenant, query, field):
+    response = api_client(tenant.production).get(f"/api/v1/members/?{query}")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+def test_detail__shows_the_member_only_in_its_own_environment(tenant, other_tenant):
+    _upsert(api_client(tenant.production), [member_row(1)])
+    response = api_client(tenant.production).get("/api/v1/members/M000001/")
+    assert response.status_code == 200
+    assert response.json()["properties"][0]["external_id"] == "MH000001"
+    for env in (tenant.staging, other_tenant.production):
+        assert api_client(env).get("/api/v1/members/M000001/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_erase__removes_personal_data__keeps_events_and_deliveries_anonymous(tenant):
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [member_row(1), member_row(2)])
+    member, other = _member(env, "M000001"), _member(env, "M000002")
+    event = EventFactory(environment=env, member=member, is_test=False)
+    sent = DeliveryFactory(environment=env, member=member, context={"first_name": "Pat"})
+    pending = DeliveryFactory(environment=env, member=member, state=Delivery.State.PENDING)
+    PushSubscriptionFactory(environment=env, member=member)
+    MemberOfferFactory(environment=env, member=member)
+
+    response = client.post("/api/v1/members/M000001/erase/", HTTP_IDEMPOTENCY_KEY="erase-1")
+    assert response.status_code == 200
+    assert response.json()["id"] == member.pk
+    with environment_scope(env):
+        member.refresh_from_db()
+        assert (member.email, member.first_name, member.last_name, member.external_id) == (
+            "",
+            "",
+            "",
+            "",
+        )
+        assert member.erased_at is not None
+        assert not Property.objects.filter(external_id="MH000001").exists()
+        event.refresh_from_db()
+        assert event.member_id is None  # kept for aggregates, no longer naming anyone
+        assert Event.objects.filter(environment=env).count() == 1
+        sent.refresh_from_db()
+        pending.refresh_from_db()
+        assert (sent.state, sent.context) == (Delivery.State.SENT, {})
+        assert pending.state == Delivery.State.SUPPRESSED
+        assert not PushSubscription.objects.filter(member=member).exists()
+        assert Property.objects.filter(member=other).exists()  # others untouched
+    assert "m1@members.example" not in str(
+        list(AuditEntry.objects.filter(environment=env).values_list("changes", "object_repr"))
+    )
+    # A retry is answered the same; afterwards the member is unknown here.
+    again = client.post("/api/v1/members/M000001/erase/", HTTP_IDEMPOTENCY_KEY="erase-1")
+    assert again.status_code == 200
+    assert again.json() == response.json()
+    assert client.get("/api/v1/members/M000001/").status_code == 404
+    assert client.post("/api/v1/members/M000001/erase/").status_code == 404
+    listed = [m["id"] for m in client.get("/api/v1/members/").json()["results"]]
+    assert listed == [other.pk]
+    # Pushed again by the core system, it is a new member.
+    assert _upsert(client, [member_row(1)])["created"] == 1
+
+
+@pytest.mark.django_db
+def test_offers__matched_for_a_member_with_what_they_did(tenant):
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [member_row(1)])
+    member = _member(env, "M000001")
+    with environment_scope(env):
+        home = Property.objects.get(member=member)
+    match = OfferMatchFactory(environment=env, property=home, member=member)
+    now = timezone.now()
+    MemberOfferFactory(
+        environment=env, member=member, product=match.product, saved_at=now, view_count=2
+    )
+    response = client.get("/api/v1/members/M000001/offers/")
+    assert response.status_code == 200
+    (offer,) = response.json()["results"]
+    assert offer["product"]["id"] == match.product_id
+    assert offer["property"] == "MH000001"
+    assert offer["benefit"] == 40000.0
+    assert offer["saved_at"] is not None
+    assert offer["selected_at"] is None
+    no_scope = api_client(env, scopes=["members:read"])
+    assert no_scope.get("/api/v1/members/M000001/offers/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_valuations__imported_and_the_homes_revalued(tenant):
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["vendor"])
+    client = api_client(env)
+    _upsert(client, [member_row(1), member_row(2)])
+    today = timezone.localdate().isoformat()
+    response = client.post(
+        "/api/v1/valuations/",
+        {
+            "vendor": "acme-avm",
+            "valuations": [
+                {"property": "MH000001", "value": 510000, "fsd": 0.06, "as_of": today},
+                {
+                    "property": "MH000002",
+                    "value": 480000,
+                    "low": 450000,
+                    "high": 500000,
+                    "as_of": today,
+                },
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"imported": 2}
+    with environment_scope(env):
+        assert VendorValue.objects.filter(vendor="acme-avm").count() == 2
+        assert Property.objects.get(external_id="MH000001").value == Decimal("510000.00")
+
+
+@pytest.mark.django_db
+def test_valuations__bad_rows_are_named_by_index_and_nothing_is_stored(tenant):
+    env = tenant.staging
+    client = api_client(env)
+    _upsert(client, [member_row(1)])
+    today = timezone.localdate().isoformat()
+    response = client.post(
+        "/api/v1/valuations/",
+        {
+            "valuations": [
+                {"property": "MH000001", "value": 510000, "fsd": 0.06, "as_of": today},
+                {"property": "NOPE", "value": 1, "fsd": 0.06, "as_of": today},
+                {
+                    "property": "MH000001",
+                    "value": 500000,
+                    "low": 600000,
+                    "high": 700000,
+                    "as_of": "2020-01-01",
+                },
+                {"property": "MH000001", "value": 500000, "as_of": "2020-01-02"},
+            ]
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    rows = {r["index"]: r["fields"] for r in response.json()["error"]["rows"]}
+    assert rows == {
+        1: {"property": ["no property 'NOPE' here."]},
+        2: {"low": ["600000.00 is above the value 500000.00."]},
+        3: {"fsd": ["give the FSD, or both low and high."]},
+    }
+    with environment_scope(env):
+        assert not VendorValue.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sales__imported_by_external_id(tenant):
+    env = tenant.production
+    client = api_client(env)
+    sale = {
+        "external_id": "S-1",
+        "address": "1 Main St",
+        "price": 650000,
+        "sale_date": "2025-05-01",
+        "latitude": 47.61,
+        "longitude": -122.33,
+        "living_sqft": 2100,
+        "bedrooms": 4,
+    }
+    response = client.post("/api/v1/sales/", {"sales": [sale]}, format="json")
+    assert response.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    response = client.post(
+        "/api/v1/sales/",
+        {"sales": [{**sale, "price": 660000}, {**sale, "external_id": "S-2"}]},
+        format="json",
+    )
+    assert response.json() == {"created": 1, "updated": 1, "unchanged": 0}
+    with environment_scope(env):
+        assert Sale.objects.get(external_id="S-1").price == Decimal("660000.00")
+    response = client.post(
+        "/api/v1/sales/",
+        {"sales": [sale, sale, {**sale, "external_id": "S-3", "price": 0}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert {r["index"] for r in response.json()["error"]["rows"]} == {1, 2}
+    no_scope = api_client(env, scopes=["members:write"])
+    assert no_scope.post("/api/v1/sales/", {"sales": [sale]}, format="json").status_code == 403

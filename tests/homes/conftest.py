@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.homes.caldav_server import Radicale
+
+
+@pytest.fixture(scope="session")
+def radicale_server(tmp_path_factory):
+    """One Radicale per test process; each test makes calendars of its own on it."""
+    server = Radicale(tmp_path_factory.mktemp("radicale")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def radicale(radicale_server):
+    if radicale_server.process is None:  # a test stopped it to see the server down
+        radicale_server.start()
+    yield radicale_server
+    if radicale_server.process is None:
+        radicale_server.start()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real local SMTP server (aiosmtpd) behind Django's SMTP backend."""
+    from tests.notifications.conftest import SMTPSink
+
+    sink = SMTPSink()
+    sink.controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield sink
+    sink.controller.stop()

@@ -1,0 +1,194 @@
+"""Officers' CalDAV calendars against a real server (Radicale, started by the test): busy
+time read before times are offered, appointments written, moved and removed, and a server
+that refuses the credentials or is down never loses or doubles a booking."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from homes.appointment_selectors import appointment_settings, booking_range, officer_free_slots
+from homes.models import Appointment, LoanOfficer
+from homes.services import (
+    AppointmentError,
+    appointment_cancel,
+    appointment_reschedule,
+    appointments_calendar_retry,
+    loan_officer_save,
+    officer_busy,
+    officer_calendar_check,
+)
+from homes.services.calendars import appointments_calendar_sweep
+from institutions.tenancy import environment_scope
+from tests.factories import MemberFactory
+from tests.homes.appointment_helpers import book, thursday
+from tests.homes.factories import officer_with_week
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def env(tenant):
+    return tenant.production
+
+
+def _officer(env, calendar, **kwargs):
+    return officer_with_week(
+        env,
+        caldav_url=calendar.url,
+        caldav_username=calendar.username,
+        caldav_password=kwargs.pop("password", calendar.password),
+        **kwargs,
+    )
+
+
+def _free(env, officer, *, fresh=False):
+    now = dt.datetime.now(dt.UTC)
+    with environment_scope(env):
+        settings = appointment_settings(env)
+        bounds = booking_range(officer, settings, now)
+        tz = env.institution.tz
+        busy = officer_busy(
+            environment=env,
+            officer=officer,
+            start=bounds.start(tz),
+            end=bounds.end(tz),
+            fresh=fresh,
+        )
+        slots = officer_free_slots(officer, settings=settings, now=now, calendar_busy=busy.periods)
+    return busy, slots
+
+
+def _reload(obj):
+    with environment_scope(obj.environment):
+        obj.refresh_from_db()
+    return obj
+
+
+def test_free_busy__busy_time_in_the_calendar__is_not_offered_nor_bookable(env, radicale):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    ten = thursday(env, 10)
+    calendar.add_busy(ten, ten + dt.timedelta(minutes=30))
+
+    busy, slots = _free(env, officer)
+    assert busy.state == "ok"
+    assert (ten, ten + dt.timedelta(minutes=30)) in busy.periods
+    assert ten not in slots
+    assert ten + dt.timedelta(minutes=30) in slots
+    assert _reload(officer).caldav_status == LoanOfficer.CalendarStatus.OK
+
+    member = MemberFactory(environment=env)
+    with pytest.raises(AppointmentError, match="was just taken"):
+        book(env, member, officer, ten)
+    assert book(env, member, officer, ten + dt.timedelta(minutes=30)).pk
+
+
+def test_booking__is_written_to_the_calendar__moved_in_place__removed_on_cancel(
+    env, radicale, django_capture_on_commit_callbacks
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    member = MemberFactory(environment=env, first_name="Ada", last_name="Park")
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = book(env, member, officer, thursday(env, 10), note="About my roof")
+    assert _reload(appointment).caldav_state == Appointment.CalendarSync.SYNCED
+    (event,) = calendar.our_events()
+    assert str(event["UID"]) == appointment.uid
+    assert (event["SEQUENCE"], event["DTSTART"].dt) == (0, appointment.start)
+    assert "About my roof" in str(event["DESCRIPTION"])
+    assert event["ATTENDEE"].params["SCHEDULE-AGENT"] == "CLIENT"  # no server invitations
+    assert "METHOD" not in calendar._calendar().events()[0].data
+
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        moved = appointment_reschedule(
+            environment=env, appointment=appointment, start=thursday(env, 14)
+        )
+    (event,) = calendar.our_events()  # the same event, updated: never a second one
+    assert (str(event["UID"]), event["SEQUENCE"]) == (appointment.uid, 1)
+    assert event["DTSTART"].dt == moved.start
+    assert _reload(moved).caldav_synced_sequence == 1
+
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        appointment_cancel(environment=env, appointment=moved)
+    assert calendar.our_events() == []
+    assert _reload(moved).caldav_state == Appointment.CalendarSync.SYNCED
+
+
+def test_wrong_credentials__booking_kept__failure_shown__fixed_credentials_sync(
+    env, radicale, django_capture_on_commit_callbacks
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar, password="not-the-password")
+    busy, slots = _free(env, officer)
+    assert busy.state == "unavailable"
+    assert slots  # members are still offered times
+    officer = _reload(officer)
+    assert officer.caldav_status == LoanOfficer.CalendarStatus.ERROR
+    assert "refused the credentials (401)" in officer.caldav_error
+
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = book(env, MemberFactory(environment=env), officer, slots[0])
+    appointment = _reload(appointment)
+    assert appointment.status == Appointment.Status.BOOKED
+    assert appointment.caldav_state == Appointment.CalendarSync.FAILED  # retrying cannot help
+    assert appointment.caldav_attempts == 1
+    assert "refused the credentials" in appointment.caldav_error
+    assert "not-the-password" not in appointment.caldav_error
+
+    officer.caldav_password = calendar.password
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        loan_officer_save(environment=env, officer=officer)
+        assert officer_calendar_check(environment=env, officer=officer) == ""
+    assert _reload(appointment).caldav_state == Appointment.CalendarSync.SYNCED
+    assert [str(e["UID"]) for e in calendar.our_events()] == [appointment.uid]
+    assert _reload(officer).caldav_status == LoanOfficer.CalendarStatus.OK
+
+
+def test_server_down__last_busy_time_stands_in__sync_retried_then_failed__staff_retry(
+    env, radicale, settings, django_capture_on_commit_callbacks
+):
+    settings.APPOINTMENTS_CALDAV_MAX_ATTEMPTS = 3
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    ten = thursday(env, 10)
+    calendar.add_busy(ten, ten + dt.timedelta(minutes=30))
+    assert _free(env, officer)[0].state == "ok"
+
+    radicale.stop()
+    busy, slots = _free(env, officer, fresh=True)  # past the minute's cache
+    assert busy.state == "stale"  # the busy time read before the server went down
+    assert ten not in slots
+    assert "did not answer" in _reload(officer).caldav_error
+
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 11))
+    appointment = _reload(appointment)
+    assert appointment.status == Appointment.Status.BOOKED
+    assert appointment.caldav_state == Appointment.CalendarSync.FAILED
+    assert appointment.caldav_attempts == 3
+    assert "gave up after 3 attempts" in appointment.caldav_error
+
+    radicale.start()
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        assert appointments_calendar_retry(environment=env, appointment_ids=[appointment.pk]) == 1
+    appointment = _reload(appointment)
+    assert appointment.caldav_state == Appointment.CalendarSync.SYNCED
+    assert [str(e["UID"]) for e in calendar.our_events()] == [appointment.uid]
+
+
+def test_sync_task_lost__sweep_queues_it_again(env, radicale, django_capture_on_commit_callbacks):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    with django_capture_on_commit_callbacks(execute=False):  # the task is never queued
+        appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+    assert _reload(appointment).caldav_state == Appointment.CalendarSync.PENDING
+    assert calendar.our_events() == []
+    with environment_scope(env):
+        assert appointments_calendar_sweep(environment=env) == 0  # not overdue yet
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert appointments_calendar_sweep(environment=env, now=later) == 1
+    assert _reload(appointment).caldav_state == Appointment.CalendarSync.SYNCED
+    assert len(calendar.our_events()) == 1
