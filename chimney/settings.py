@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "axes",
     "django_celery_beat",
     "rest_framework",
+    "anymail",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN)
     "institutions",
@@ -165,6 +166,12 @@ CELERY_TIMEZONE = "UTC"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# An email provider through django-anymail instead: EMAIL_BACKEND=anymail.backends.<esp>.
+# EmailBackend, and anymail's settings as JSON in ANYMAIL, e.g. {"POSTMARK_SERVER_TOKEN": "…",
+# "WEBHOOK_SECRET": "user:password"} (the secret of its bounce and complaint webhooks).
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Chimney <no-reply@{BASE_DOMAIN}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -315,7 +322,7 @@ NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30)
 NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=600)
 NOTIFICATIONS_REDISPATCH_SECONDS = env.int("NOTIFICATIONS_REDISPATCH_SECONDS", default=300)
-NOTIFICATIONS_SEND_BATCH = env.int("NOTIFICATIONS_SEND_BATCH", default=200)
+NOTIFICATIONS_SEND_BATCH = env.int("NOTIFICATIONS_SEND_BATCH", default=500)
 NOTIFICATIONS_FANOUT_CHUNK = env.int("NOTIFICATIONS_FANOUT_CHUNK", default=1000)
 NOTIFICATIONS_HOME_SUMMARIES = env.str(
     "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"

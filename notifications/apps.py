@@ -7,6 +7,8 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
+
         from homes import erasure, messaging
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)
@@ -14,10 +16,12 @@ class NotificationsConfig(AppConfig):
         from notifications.services.appointments import appointment_messenger
         from notifications.services.erasure import members_erase
         from notifications.services.journeys import journey_event_sink
+        from notifications.webhooks import esp_tracking_received
 
         promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
         events.register_sink(journey_event_sink)
+        tracking.connect(esp_tracking_received, dispatch_uid="notifications.esp_tracking")
         messaging.register_messenger(appointment_messenger)
         erasure.register(members_erase)
         metrics.register_metric(

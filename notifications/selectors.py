@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time
+from typing import NamedTuple
 
 from django.db.models import Count, Q
 
@@ -31,11 +32,23 @@ def vapid_public_key(environment) -> str:
     return key.public_key if key else ""
 
 
+class ProfileFacts(NamedTuple):
+    """The NotificationProfile fields planning reads."""
+
+    member_id: int
+    digest_frequency: str
+    quiet_start: time | None
+    quiet_end: time | None
+    unopened_count: int
+    email_bounced_at: datetime | None
+    email_bounce_reason: str
+
+
 @dataclass(frozen=True)
 class MemberChannels:
     """What planning needs to know about one member, read in bulk."""
 
-    profile: NotificationProfile | None
+    profile: ProfileFacts | None
     prefs: dict[tuple[str, str], bool]
     has_push: bool
 
@@ -57,10 +70,10 @@ class MemberChannels:
 def member_channels(environment, member_ids: list[int]) -> dict[int, MemberChannels]:
     """Profiles, explicit preferences and push presence of many members: three queries."""
     profiles = {
-        p.member_id: p
-        for p in NotificationProfile.objects.filter(
+        row[0]: ProfileFacts(*row)
+        for row in NotificationProfile.objects.filter(
             environment=environment, member_id__in=member_ids
-        )
+        ).values_list(*ProfileFacts._fields)
     }
     prefs: dict[int, dict] = {}
     for member_id, category, channel, enabled in Preference.objects.filter(

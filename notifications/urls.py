@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from notifications import views
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("push/unsubscribe/", views.push_unsubscribe, name="push-unsubscribe"),
     path("push/key/", views.push_key, name="push-key"),
     path("sw.js", views.service_worker, name="service-worker"),
+    # Provider webhooks (bounces, complaints): esp/<provider>/tracking/, e.g. postmark.
+    path("esp/", include("anymail.urls")),
 ]

@@ -69,6 +69,7 @@ class ConsentRecord(TenantModel):
         PUSH_PROMPT = "push_prompt", "Browser push prompt"
         STAFF = "staff", "Staff on the member's request"
         DEMO = "demo", "Demo data"
+        PROVIDER_FEEDBACK = "provider_feedback", "Complaint or unsubscribe at the email provider"
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     category = models.CharField(max_length=16, choices=Category.choices)

@@ -1,8 +1,8 @@
 """Every write of notifications goes through these services."""
 
+from notifications.services.claims import deliveries_claim
 from notifications.services.outbox import (
     DeliveryPlan,
-    deliveries_claim,
     deliveries_dispatch,
     deliveries_enqueue,
     deliveries_retry,

@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from homes.models import Member
 from notifications.models import Category, Channel, Delivery
 from notifications.selectors import notification_settings
-from notifications.services.outbox import DeliveryPlan, deliveries_enqueue
+from notifications.services.outbox import DeliveryPlan, deliveries_enqueue, recipients
 
 DIGESTS = ("home_value", "offer_summary")
 CAMPAIGNS = (*DIGESTS, "refinance_alert")
@@ -131,11 +131,7 @@ def campaign_enqueue_members(*, environment, campaign: str, period: str, member_
     )
     if plan is None or not wanted:
         return 0
-    members = list(
-        Member.objects.filter(environment=environment, pk__in=wanted).only(
-            "id", "email", "enrollment", "environment_id"
-        )
-    )
+    members = recipients(environment, wanted)
     with transaction.atomic():
         return len(deliveries_enqueue(environment=environment, plan=plan, members=members))
 

@@ -1,5 +1,6 @@
 """The outbox: plan deliveries with their suppression reasons, write them in bulk in the
-cause's transaction, claim them atomically, dispatch them by id batches, sweep the stuck."""
+cause's transaction (outbox_writes), dispatch them by id batches, reschedule and sweep the
+stuck. Sending claims them first (claims)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from notifications.models import Category, Channel, Delivery
 from notifications.selectors import member_channels, notification_settings
+from notifications.services.claims import ClaimedDelivery
+from notifications.services.outbox_writes import rows_write_bulk, rows_write_copy
 
 QUARTER_MONTHS = frozenset({1, 4, 7, 10})
 
@@ -92,12 +96,31 @@ def _channel_suppression(plan, member, channel, channels) -> str:
     return ""
 
 
-def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[Delivery]:
-    """Unsaved Delivery rows for these members: pending, deferred, or suppressed with a reason."""
+class PlannedDelivery(NamedTuple):
+    """One row a plan writes (the columns that differ between rows)."""
+
+    member_id: int
+    channel: str
+    state: str
+    reason: str
+    context: dict
+    scheduled_at: datetime
+
+
+def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[PlannedDelivery]:
+    """The rows for these members: pending, deferred, or suppressed with a reason.
+
+    members: anything with pk, email and enrollment (Member rows, or Recipient tuples).
+    """
     now = timezone.now()
     settings_row = notification_settings(environment)
     info = member_channels(environment, [m.pk for m in members])
     tz = environment.institution.tz
+    scheduled = plan.scheduled_at or now
+    local = scheduled.astimezone(tz)
+    deferred: dict[tuple, datetime] = {}  # quiet hours -> when they end (or `scheduled`)
+    pending, suppressed = Delivery.State.PENDING, Delivery.State.SUPPRESSED
+    quiet = plan.respect_quiet_hours and plan.category != Category.ACCOUNT
     rows = []
     for member in members:
         channels = info[member.pk]
@@ -105,29 +128,42 @@ def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[
         wanted = [c for c in plan.channels if c != Channel.PUSH or channels.has_push]
         if not wanted:
             wanted = [Channel.EMAIL]
+        context = plan.contexts.get(member.pk) or {}
         for channel in wanted:
             why = reason or _channel_suppression(plan, member, channel, channels)
-            scheduled = plan.scheduled_at or now
-            if not why and plan.respect_quiet_hours and plan.category != Category.ACCOUNT:
-                start, end = channels.quiet_hours(settings_row)
-                deferred = _in_quiet_hours(scheduled.astimezone(tz), start, end)
-                if deferred is not None:
-                    scheduled = deferred  # deferred, not dropped
+            when = scheduled
+            if not why and quiet:
+                hours = channels.quiet_hours(settings_row)
+                if hours not in deferred:
+                    end = _in_quiet_hours(local, *hours)
+                    deferred[hours] = scheduled if end is None else end  # deferred, not dropped
+                when = deferred[hours]
             rows.append(
-                Delivery(
-                    environment=environment,
-                    campaign_key=plan.campaign_key,
-                    template_key=plan.template_key,
-                    category=plan.category,
-                    member_id=member.pk,
-                    channel=channel,
-                    state=Delivery.State.SUPPRESSED if why else Delivery.State.PENDING,
-                    reason=why,
-                    context=plan.contexts.get(member.pk) or {},
-                    scheduled_at=scheduled,
+                PlannedDelivery(
+                    member.pk, channel, suppressed if why else pending, why, context, when
                 )
             )
     return rows
+
+
+class Recipient(NamedTuple):
+    """What planning reads of a member (no model instance needed)."""
+
+    pk: int
+    email: str
+    enrollment: str
+
+
+def recipients(environment, member_ids) -> list[Recipient]:
+    """The members with these ids, as planning needs them, in one query."""
+    from homes.models import Member
+
+    return [
+        Recipient(*row)
+        for row in Member.objects.filter(environment=environment, pk__in=member_ids)
+        .order_by("pk")
+        .values_list("pk", "email", "enrollment")
+    ]
 
 
 def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> list[int]:
@@ -137,21 +173,29 @@ def deliveries_enqueue(*, environment, plan: DeliveryPlan, members: list) -> lis
     tasks are queued only after the commit.
     """
     rows = deliveries_build(environment=environment, plan=plan, members=members)
-    size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+    now = timezone.now()
     with transaction.atomic():
-        for i in range(0, len(rows), size):
-            Delivery.objects.bulk_create(rows[i : i + size], ignore_conflicts=True)
-        member_ids = [m.pk for m in members]
-        due: list[int] = []
-        for i in range(0, len(member_ids), size):
-            due += _take_due(
-                Delivery.objects.filter(
-                    environment=environment,
-                    campaign_key=plan.campaign_key,
-                    member_id__in=member_ids[i : i + size],
-                    dispatched_at__isnull=True,
+        if connection.vendor == "postgresql" and len(rows) >= _setting(
+            "NOTIFICATIONS_COPY_FROM", 100
+        ):
+            due, complete = rows_write_copy(environment, plan, rows, now)
+        else:
+            due, complete = rows_write_bulk(environment, plan, rows, now)
+        if not complete:
+            # Some rows were there already (a second run, a redelivered task): send those
+            # of them that are due and were never queued, as the first writer would have.
+            member_ids = sorted({r.member_id for r in rows})
+            size = _setting("NOTIFICATIONS_WRITE_BATCH", 2000)
+            for i in range(0, len(member_ids), size):
+                due += _take_due(
+                    Delivery.objects.filter(
+                        environment=environment,
+                        campaign_key=plan.campaign_key,
+                        member_id__in=member_ids[i : i + size],
+                        dispatched_at__isnull=True,
+                    ),
+                    now,
                 )
-            )
         deliveries_dispatch(environment=environment, delivery_ids=due)
     return due
 
@@ -216,7 +260,7 @@ def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: 
     from notifications.tasks import send_deliveries
 
     ids = sorted(set(delivery_ids))
-    size = _setting("NOTIFICATIONS_SEND_BATCH", 200)
+    size = _setting("NOTIFICATIONS_SEND_BATCH", 500)
     for i in range(0, len(ids), size):
         batch = ids[i : i + size]
         transaction.on_commit(
@@ -227,35 +271,6 @@ def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: 
         )
 
 
-def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[Delivery]:
-    """Atomically move due pending deliveries to sending; only the claimer may send them.
-
-    A redelivered task, a sweeper re-dispatch or a second worker finds them no longer
-    pending and claims nothing: no delivery is sent twice.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        candidates = Delivery.objects.filter(
-            environment=environment,
-            pk__in=delivery_ids,
-            state=Delivery.State.PENDING,
-            scheduled_at__lte=now,
-        )
-        if connection.vendor == "postgresql":
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True))
-        # The state condition again: the UPDATE itself is the claim (SQLite has no row
-        # locks, but its IMMEDIATE transactions serialize writers).
-        Delivery.objects.filter(pk__in=ids, state=Delivery.State.PENDING).update(
-            state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    return list(
-        Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING, claimed_at=now)
-        .select_related("member")
-        .order_by("pk")
-    )
-
-
 def backoff_delay(attempts: int) -> float:
     """Exponential backoff with jitter: base·2^(n-1), plus up to as much again at random."""
     base = _setting("NOTIFICATIONS_RETRY_BASE_SECONDS", 30)
@@ -264,11 +279,11 @@ def backoff_delay(attempts: int) -> float:
     return delay + random.uniform(0, delay)  # noqa: S311  (jitter, not a secret)
 
 
-def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
+def delivery_reschedule(*, delivery: ClaimedDelivery, error: str) -> float | None:
     """A transient failure: retry later with backoff, or dead once the attempts ran out."""
     max_attempts = _setting("NOTIFICATIONS_MAX_ATTEMPTS", 5)
     if delivery.attempts >= max_attempts:
-        Delivery.objects.filter(pk=delivery.pk).update(
+        delivery.mine().update(
             state=Delivery.State.DEAD,
             reason=f"gave up after {delivery.attempts} attempts",
             last_error=error[:2000],
@@ -276,7 +291,7 @@ def delivery_reschedule(*, delivery: Delivery, error: str) -> float | None:
         return None
     delay = backoff_delay(delivery.attempts)
     when = timezone.now() + timedelta(seconds=delay)
-    Delivery.objects.filter(pk=delivery.pk).update(
+    delivery.mine().update(
         state=Delivery.State.PENDING,
         scheduled_at=when,
         dispatched_at=when,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
+from collections import Counter
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from institutions import events
@@ -173,22 +174,40 @@ def email_bounce_record(*, environment, member_id: int, reason: str) -> None:
 
 
 def emails_sent_count(*, environment, member_ids: list[int]) -> None:
-    """Count marketing emails towards disengagement (reset by an open or a click)."""
+    """Count marketing emails towards disengagement (reset by an open or a click).
+
+    One upsert per few hundred members: a digest reaches every member once a month.
+    """
     if not member_ids:
         return
-    NotificationProfile.objects.filter(environment=environment, member_id__in=member_ids).update(
-        unopened_count=F("unopened_count") + 1
-    )
-    have = set(
-        NotificationProfile.objects.filter(
-            environment=environment, member_id__in=member_ids
-        ).values_list("member_id", flat=True)
-    )
-    missing = [m for m in set(member_ids) if m not in have]
-    NotificationProfile.objects.bulk_create(
-        [
-            NotificationProfile(environment=environment, member_id=m, unopened_count=1)
-            for m in missing
-        ],
-        ignore_conflicts=True,
-    )
+    counts = sorted(Counter(member_ids).items())
+    table = connection.ops.quote_name(NotificationProfile._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for i in range(0, len(counts), 500):
+            chunk = counts[i : i + 500]
+            cursor.execute(
+                _PROFILE_COUNT_UPSERT.format(
+                    table=table, values=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+                ),
+                [
+                    value
+                    for member_id, n in chunk
+                    for value in (
+                        environment.pk,
+                        member_id,
+                        NotificationProfile.Frequency.MONTHLY,
+                        n,
+                        "",
+                        now,
+                    )
+                ],
+            )
+
+
+_PROFILE_COUNT_UPSERT = (
+    "INSERT INTO {table} (environment_id, member_id, digest_frequency, unopened_count,"
+    " email_bounce_reason, updated_at) VALUES {values}"
+    " ON CONFLICT (environment_id, member_id) DO UPDATE"
+    " SET unopened_count = {table}.unopened_count + excluded.unopened_count"
+)

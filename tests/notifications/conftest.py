@@ -24,6 +24,15 @@ class SinkHandler:
     messages: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     transient: set = field(default_factory=set)  # addresses answered 451
+    pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO answer
+    ehlo_offers: list = field(default_factory=list)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # before the last line ("250 HELP")
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
+        self.ehlo_offers = responses
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("bounce"):

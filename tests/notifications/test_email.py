@@ -123,6 +123,29 @@ def test_bounced_address__fails_visibly__and_rest_of_fanout_is_sent(
     assert later.reason.startswith("email address bounced")
 
 
+def test_smtp_pipelining__envelope_sent_at_once__same_outcome_per_address(
+    tenant, smtp_settings, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    smtp_settings.handler.pipelining = True
+    smtp_settings.handler.transient.add("later@example.test")
+    (good,) = members(env, 1, email="good@example.test")
+    (bad,) = members(env, 1, email="bounce-me@example.test")
+    (later,) = members(env, 1, email="later@example.test")
+    (also,) = members(env, 1, email="also@example.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "home_value", [good, bad, later, also])
+
+    assert "250-PIPELINING" in smtp_settings.handler.ehlo_offers
+    rows = {d.member_id: d for d in deliveries(env)}
+    assert rows[good.pk].state == rows[also.pk].state == Delivery.State.SENT
+    assert (rows[bad.pk].state, rows[bad.pk].reason[:12]) == ("failed", "bounced: 550")
+    assert rows[later.pk].state == Delivery.State.PENDING
+    assert "451" in rows[later.pk].last_error
+    assert sorted(r[0] for r, _ in smtp_settings.messages) == [also.email, good.email]
+    (message,) = smtp_settings.to(good.email)
+    assert message["X-Chimney-Delivery"] == str(rows[good.pk].pk)
+
+
 def test_smtp_transient_error__is_retried_with_backoff__then_dead(
     tenant, smtp_settings, settings, django_capture_on_commit_callbacks
 ):
@@ -172,3 +195,43 @@ def test_template_that_does_not_render__fails_visibly__others_still_sent(
     template_factory(env, "offer_summary")
     run_campaign(django_capture_on_commit_callbacks, env, "offer_summary", people)
     assert len(mail.outbox) == 2
+
+
+def test_smtp__worker_slower_than_its_lease__sends_nothing_once_reclaimed(
+    tenant, smtp_settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.services import deliveries_sweep
+    from notifications.services.sending import deliveries_send_claimed
+
+    env = tenant.production
+    people = members(env, 2)
+    with django_capture_on_commit_callbacks(execute=False), environment_scope(env):
+        from notifications.services.campaigns import campaign_enqueue_members
+
+        campaign_enqueue_members(
+            environment=env,
+            campaign="home_value",
+            period="2026-05",
+            member_ids=[m.pk for m in people],
+        )
+    ids = [d.pk for d in deliveries(env)]
+    with environment_scope(env):
+        slow = deliveries_claim(environment=env, delivery_ids=ids)
+        # The lease runs out: the sweeper releases the rows and another worker claims them.
+        later = timezone.now() + timedelta(hours=1)
+        with django_capture_on_commit_callbacks(execute=False):
+            assert deliveries_sweep(environment=env, now=later)["released"] == 2
+        fresh = deliveries_claim(environment=env, delivery_ids=ids)
+        assert [d.pk for d in fresh] == ids
+
+        late = deliveries_send_claimed(environment=env, claimed=slow)
+        assert (late.sent, smtp_settings.messages) == (0, [])  # dropped before the final dot
+        assert {d.state for d in deliveries(env)} == {Delivery.State.SENDING}
+
+        assert deliveries_send_claimed(environment=env, claimed=fresh).sent == 2
+    assert len(smtp_settings.messages) == 2
+    assert {d.state for d in deliveries(env)} == {Delivery.State.SENT}

@@ -7,10 +7,12 @@ import time
 from email import message_from_bytes, policy
 
 import pytest
+from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 
 from institutions.models import Branding
 from institutions.tenancy import environment_scope
+from notifications import tokens
 from notifications.channels import email as email_channel
 from notifications.services import rendering
 from tests.notifications.factories import DeliveryFactory, template_factory
@@ -117,3 +119,48 @@ def test_raw_message__with_attachments__left_to_the_email_package():
     message.attach_alternative("<p>b</p>", "text/html")
     message.attach("invite.ics", "BEGIN:VCALENDAR", "text/calendar")
     assert email_channel.raw_message(message) is None
+
+
+def test_raw_message__ascii_short_lines__sent_as_they_are_and_parse_back(settings):
+    html = '<p>Hello <a href="https://x.test/?a=1&b=2">there</a></p>\n<p>.dot = equals</p>'
+    text = "Hello,\n.a line starting with a dot\ntrailing space \nend"
+    message = EmailMultiAlternatives(
+        subject="Your home", body=text, from_email="news@credit.example", to=["a@b.test"]
+    )
+    message.attach_alternative(html, "text/html")
+    raw = email_channel.raw_message(message)
+    assert raw.count(b"Content-Transfer-Encoding: 7bit") == 2
+    assert html.encode() in raw  # no encoding at all
+    parsed = message_from_bytes(raw, policy=policy.default)
+    for subtype, original in (("plain", text), ("html", html)):
+        assert parsed.get_body((subtype,)).get_content().rstrip("\n") == original
+
+
+@pytest.mark.parametrize(
+    ("make", "salt", "payload"),
+    [
+        (
+            lambda: tokens.unsubscribe_token(environment_id=3, member_id=9, category="offers"),
+            tokens.UNSUBSCRIBE_SALT,
+            {"e": 3, "m": 9, "c": "offers"},
+        ),
+        (
+            lambda: tokens.track_token(environment_id=3, delivery_id=7),
+            tokens.TRACK_SALT,
+            {"e": 3, "d": 7},
+        ),
+        (
+            lambda: tokens.track_token(
+                environment_id=3, delivery_id=7, url='https://x.test/a?b="c"&d=é' + "/x" * 80
+            ),
+            tokens.TRACK_SALT,
+            {"e": 3, "d": 7, "u": 'https://x.test/a?b="c"&d=é' + "/x" * 80},
+        ),
+    ],
+)
+def test_tokens__as_django_signing_makes_them__and_read_back(monkeypatch, make, salt, payload):
+    frozen = time.time()
+    monkeypatch.setattr(time, "time", lambda: frozen)
+    token = make()
+    assert token == signing.dumps(payload, salt=salt, compress=True)
+    assert signing.loads(token, salt=salt) == payload
