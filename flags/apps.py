@@ -12,10 +12,10 @@ class FlagsConfig(AppConfig):
         from flags import demo, metric_providers, registry  # noqa: F401  (declarations, demo step)
         from flags.evaluation import snapshot_invalidate
         from flags.models import Flag
-        from flags.services.events import record_member_event
+        from flags.services.events import record_member_event, record_member_events
         from institutions import events, promotion
 
-        events.register_sink(record_member_event)
+        events.register_sink(record_member_event, batch=record_member_events)
         metric_providers.register()
         # Flags' targeting is promoted; the kill switch and named members are not (members
         # differ between environments; a kill in production must survive a release).

@@ -12,11 +12,11 @@ class NotificationsConfig(AppConfig):
         from notifications import demo  # noqa: F401  (registers the demo step)
         from notifications.selectors import delivery_failure_rate
         from notifications.services.appointments import appointment_messenger
-        from notifications.services.journeys import journey_event_sink
+        from notifications.services.journeys import journey_event_sink, journey_events_sink
 
         promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
-        events.register_sink(journey_event_sink)
+        events.register_sink(journey_event_sink, batch=journey_events_sink)
         messaging.register_messenger(appointment_messenger)
         metrics.register_metric(
             "delivery_failure_rate",

@@ -47,7 +47,8 @@ from homes.services.officers import (
     officer_availability_set,
 )
 from homes.services.recompute import properties_recompute
-from homes.services.valuations import property_revalue, refresh_run, refresh_start
+from homes.services.refresh import refresh_resume, refresh_run, refresh_start
+from homes.services.valuations import property_revalue
 from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "properties_recompute",
     "property_revalue",
     "property_save",
+    "refresh_resume",
     "refresh_run",
     "refresh_start",
     "vendor_values_import",

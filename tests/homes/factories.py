@@ -18,6 +18,7 @@ from homes.models import (
     OfferProduct,
     OfficerAvailability,
     Property,
+    RefreshChunk,
     RefreshRun,
     Sale,
     Valuation,
@@ -112,6 +113,17 @@ class RefreshRunFactory(TenantFactory):
         model = RefreshRun
 
     as_of = factory.LazyFunction(TODAY)
+
+
+@tenant_factory(RefreshChunk)
+class RefreshChunkFactory(TenantFactory):
+    class Meta:
+        model = RefreshChunk
+
+    run = factory.LazyAttribute(lambda o: RefreshRunFactory(environment=o.environment))
+    after_id = 0
+    last_id = 100
+    cursor = 0
 
 
 @tenant_factory(HomeSettings)
