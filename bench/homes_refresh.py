@@ -169,6 +169,61 @@ def _run_to_end(environment, run, timeout: float = 3600.0):
     raise RuntimeError(f"refresh {run.pk} did not finish in {timeout:.0f} s")
 
 
+def _cpu_seconds(pids) -> dict[int, float]:
+    """User + system CPU time of each of these processes so far (Linux /proc)."""
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def _worker_pids(proc) -> list[int]:
+    """The worker's pool processes (Linux /proc; empty elsewhere)."""
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def _database_pids() -> list[int]:
+    """PostgreSQL server processes serving the benchmark database (on this machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _estimator_alone(env, n: int) -> tuple[float, float]:
+    """Valuing n of the homes with the estimator alone (one process, no database writes):
+    homes per second of wall time and per CPU second."""
+    from homes.models import Property
+    from homes.services.recompute import home_rows
+    from homes.valuation.providers import sales_estimator, subject_of
+
+    ids = list(Property.objects.filter(environment=env).values_list("pk", flat=True)[:n])
+    subjects = [subject_of(row) for row in home_rows(env, ids=ids)]
+    estimator = sales_estimator(env)
+    cpu, start = time.process_time(), time.perf_counter()
+    for i in range(0, len(subjects), 5000):
+        estimator.estimate_many(subjects[i : i + 5000])
+    return len(subjects) / (time.perf_counter() - start), len(subjects) / (
+        time.process_time() - cpu
+    )
+
+
 def measure(ctx, n: int) -> dict:
     from django.utils import timezone
 
@@ -204,7 +259,7 @@ def measure(ctx, n: int) -> dict:
         _homes_settings(warm, comparables)
         Property.objects.bulk_create(_property_rows(warm, comparables, 400, rng), batch_size=400)
 
-    with ctx.celery_workers(processes=WORKERS):
+    with ctx.celery_workers(processes=WORKERS) as worker:
         # Each worker process builds its estimator on its first chunk: many small chunks
         # keep both busy while they build.
         with environment_scope(warm):
@@ -212,9 +267,16 @@ def measure(ctx, n: int) -> dict:
             _run_to_end(warm, refresh_start(environment=warm, chunk_size=25))
             warm_s = time.perf_counter() - start
         with environment_scope(env):
+            workers = _cpu_seconds(_worker_pids(worker))
+            database = _cpu_seconds(_database_pids())
             start = time.perf_counter()
             run = _run_to_end(env, refresh_start(environment=env))
             elapsed = time.perf_counter() - start
+            # Backends that served the run (one per worker process, kept open).
+            cpu = (
+                _cpu_used(workers, _cpu_seconds(_worker_pids(worker))),
+                _cpu_used(database, _cpu_seconds(_database_pids())),
+            )
             chunks = run.chunks.count()
             stored = Valuation.objects.filter(environment=env, as_of=run.as_of).count()
             matches = OfferMatch.objects.filter(environment=env).count()
@@ -228,8 +290,14 @@ def measure(ctx, n: int) -> dict:
     assert run.valued == stored == valued_homes, (run, stored, valued_homes)
     assert matches, "no offer matched any home"
     assert events["offer_matched"] == matches, (events, matches)
+    with environment_scope(env):
+        alone, alone_cpu = _estimator_alone(env, min(n, 10_000))
     return {
         "rate": n / elapsed,
+        "worker_cpu_ms": cpu[0] * 1000 / n,
+        "database_cpu_ms": cpu[1] * 1000 / n,
+        "alone": alone,
+        "alone_cpu": alone_cpu,
         "elapsed": elapsed,
         "baseline": baseline,
         "warm_s": warm_s,
@@ -250,7 +318,10 @@ def run(ctx):
     print(
         f"  {n:,} homes, {r['liens']:,} liens: {r['elapsed']:.1f} s in {r['chunks']} chunks on "
         f"{WORKERS} workers; valued {r['valued']:,}, {r['matches']:,} matches, events "
-        f"{r['events']}; estimator warm-up {r['warm_s']:.1f} s (once per worker process)",
+        f"{r['events']}; estimator warm-up {r['warm_s']:.1f} s (once per worker process)\n"
+        f"  CPU per home: workers {r['worker_cpu_ms']:.3f} ms, PostgreSQL "
+        f"{r['database_cpu_ms']:.3f} ms; the estimator alone (one process, no writes): "
+        f"{r['alone']:,.0f} homes/s, {r['alone_cpu']:,.0f} homes per CPU second",
         flush=True,
     )
     return [
@@ -261,7 +332,14 @@ def run(ctx):
             "bulk_create of the same rows",
             r["baseline"],
             target_value=TARGET,
-        )
+        ),
+        Figure(
+            f"homes refresh, {n:,} homes ({WORKERS} workers)",
+            r["rate"],
+            "properties/s",
+            "the estimator alone (1 process)",
+            r["alone"],
+        ),
     ]
 
 
