@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('homes', '0002_homes_valuations_offers'),
+        ('homes', '0003_appointments'),
         ('institutions', '0001_initial'),
     ]
 
