@@ -13,11 +13,11 @@ class FlagsConfig(AppConfig):
         from flags.evaluation import snapshot_invalidate
         from flags.models import Flag
         from flags.services.erasure import members_erase
-        from flags.services.events import record_member_event
+        from flags.services.events import record_member_event, record_member_events
         from homes import erasure
         from institutions import events, promotion
 
-        events.register_sink(record_member_event)
+        events.register_sink(record_member_event, batch=record_member_events)
         erasure.register(members_erase)
         metric_providers.register()
         # Flags' targeting is promoted; the kill switch and named members are not (members

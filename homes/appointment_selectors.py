@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -175,25 +177,69 @@ def offer_can_book(environment, product: OfferProduct) -> bool:
     return bool(bookable_officers(environment, product))
 
 
+BOOKABLE_CACHE_SECONDS = 300
+
+
+def bookable_cache_key(environment_id: int) -> str:
+    return f"homes:appointments:bookable:{environment_id}"
+
+
+def appointments_bookable_forget(environment_id: int) -> None:
+    """Drop the cached answer once the transaction commits (homes.signals calls it for saved
+    rows; bulk writes call it themselves)."""
+    key = bookable_cache_key(environment_id)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def appointments_bookable(environment) -> bool:
+    """Whether members can book: booking is enabled and an active officer has posted
+    availability. Cached per environment (every dashboard asks); a saved change to the
+    settings, an officer or an availability drops it (homes.signals)."""
+    key = bookable_cache_key(environment.pk)
+    bookable = cache.get(key)
+    if bookable is None:
+        bookable = (
+            appointment_settings(environment).enabled
+            and LoanOfficer.objects.filter(
+                environment=environment, is_active=True, availability__isnull=False
+            ).exists()
+        )
+        cache.set(key, bookable, BOOKABLE_CACHE_SECONDS)
+    return bookable
+
+
+_A = Appointment._meta.db_table
+# Most members have no appointment: a plain look first (composing the full query with its
+# officer and offer costs more than the rest of the dashboard's reads).
+_ANY_UPCOMING_SQL = (
+    f"SELECT 1 FROM {_A} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
+    "AND status = %s AND {end} > %s LIMIT 1"
+)
+
+
 def dashboard_appointments(environment, member) -> dict | None:
     """The dashboard's card: the member's next appointments, and whether one can be booked
-    (three queries)."""
-    upcoming = list(
-        Appointment.objects.filter(
-            environment=environment,
-            member=member,
-            status=Appointment.Status.BOOKED,
-            end__gt=timezone.now(),
+    (one query for most members, two with upcoming appointments)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ANY_UPCOMING_SQL.format(end=connection.ops.quote_name("end")),
+            [environment.pk, member.pk, Appointment.Status.BOOKED, now],
         )
-        .select_related("officer", "offer")
-        .order_by("start")[:3]
-    )
-    can_book = (
-        appointment_settings(environment).enabled
-        and LoanOfficer.objects.filter(
-            environment=environment, is_active=True, availability__isnull=False
-        ).exists()
-    )
+        any_upcoming = cursor.fetchone() is not None
+    upcoming = []
+    if any_upcoming:
+        upcoming = list(
+            Appointment.objects.filter(
+                environment=environment,
+                member=member,
+                status=Appointment.Status.BOOKED,
+                end__gt=now,
+            )
+            .select_related("officer", "offer")
+            .order_by("start")[:3]
+        )
+    can_book = appointments_bookable(environment)
     if not upcoming and not can_book:
         return None
     return {"upcoming": upcoming, "can_book": can_book}

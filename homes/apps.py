@@ -7,7 +7,7 @@ class HomesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from homes import demo  # noqa: F401  (registers the demo steps)
+        from homes import demo, signals  # noqa: F401  (demo steps; cache invalidation)
         from institutions import promotion
 
         # Configuration promoted from staging to production by release.

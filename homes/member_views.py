@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
+from waffle import flag_is_active
 
 from homes import appointment_selectors, selectors
-from homes.charts import value_chart
 from homes.forms import OptInForm
 from homes.models import Member, OfferMatch, OfferProduct
 from homes.services import (
@@ -36,13 +36,13 @@ def _enrollment_gate(request):
     """Auto-enroll a pending member, or send them to opt in; opted-out members see why."""
     member = request.member
     if member.enrollment == Member.Enrollment.PENDING:
-        settings = selectors.home_settings(request.environment)
+        settings = selectors.page_home_settings(request.environment)
         if settings.enrollment_mode == settings.Enrollment.AUTO:
             member_auto_enroll(environment=request.environment, member=member)
         else:
             return redirect("homes:enroll")
     if member.enrollment == Member.Enrollment.OPTED_OUT:
-        settings = selectors.home_settings(request.environment)
+        settings = selectors.page_home_settings(request.environment)
         return render(request, "homes/opted_out.html", {"settings": settings})
     return None
 
@@ -61,6 +61,13 @@ def _what_if(request, board) -> Decimal | None:
     return min(max(value.quantize(Decimal(1)), low), high)
 
 
+#: The dashboard's part that shows the home (value, chart, equity, borrowing, offers) is
+#: cached per version of the home's figures (Dashboard.card_version); a day at most.
+DASHBOARD_CARD_SECONDS = 24 * 3600
+# Declared in flags.registry (a higher app): the equity-at-a-glance widget.
+EQUITY_WIDGET_FLAG = "dashboard_equity_widget"
+
+
 @member_required
 def dashboard(request):
     gate = _enrollment_gate(request)
@@ -68,28 +75,18 @@ def dashboard(request):
         return gate
     board = selectors.dashboard(request.environment, request.member)
     dashboard_viewed(environment=request.environment, member=request.member)
-    prop = board.property
     context = {
         "board": board,
         "member": request.member,
         "appointments": appointment_selectors.dashboard_appointments(
             request.environment, request.member
         ),
+        "card_seconds": DASHBOARD_CARD_SECONDS,
     }
-    if prop is not None and board.visible.show_value:
-        what_if = _what_if(request, board)
-        slider_value = what_if or prop.value
-        context.update(
-            chart=value_chart(board.history),
-            top_matches=board.matches[:3],
-            slider_min=(prop.value / 2).quantize(Decimal(1000)),
-            slider_max=(prop.value * Decimal("1.5")).quantize(Decimal(1000)),
-            slider_value=slider_value.quantize(Decimal(1)),
-            what_if=what_if,
-            what_if_power=board.formula.amount(slider_value, prop.lien_balance or 0),
-            cltv_percent=(board.formula.max_cltv * 100).normalize(),
-            cltv_of_value=(board.formula.max_cltv * prop.value).quantize(Decimal(1)),
-        )
+    if board.property is not None and board.visible.show_value:
+        board.what_if = _what_if(request, board)
+        # Evaluated here, not in the cached part, so that every view counts its impression.
+        context["equity_widget"] = flag_is_active(request, EQUITY_WIDGET_FLAG)
     return render(request, "homes/dashboard.html", context)
 
 
@@ -165,7 +162,7 @@ def enroll(request):
 @member_required
 @require_http_methods(["GET", "POST"])
 def no_home(request):
-    settings = selectors.home_settings(request.environment)
+    settings = selectors.page_home_settings(request.environment)
     if request.method == "POST":
         member_opt_out(environment=request.environment, member=request.member)
         return render(request, "homes/opted_out.html", {"settings": settings})
@@ -178,8 +175,8 @@ def tile(request):
     member = request.member
     prop, shown = None, False
     if member and member.enrollment != Member.Enrollment.OPTED_OUT:
-        settings = selectors.home_settings(request.environment)
-        prop = selectors.Property.objects.filter(member=member).order_by("pk").first()
+        settings = selectors.page_home_settings(request.environment)
+        prop = selectors.member_home(request.environment, member)
         shown = selectors.visibility(settings, prop, timezone.localdate()).show_value
     response = render(request, "homes/tile.html", {"prop": prop, "shown": shown})
     origins = " ".join(request.environment.institution.digital_banking_origins or [])

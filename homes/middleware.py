@@ -8,7 +8,7 @@ VISITED_BY_SESSION_KEY = "chimney_member_visited_by"
 
 
 def _member(request):
-    from homes.models import Member
+    from homes.selectors import signed_in_member
 
     environment = getattr(request, "environment", None)
     member_id = request.session.get(MEMBER_SESSION_KEY)
@@ -18,7 +18,7 @@ def _member(request):
         return None
     if request.session.get(MEMBER_ENV_SESSION_KEY) != environment.pk:
         return None
-    return Member.objects.filter(environment=environment, pk=member_id).first()
+    return signed_in_member(environment, member_id)
 
 
 class MemberMiddleware:

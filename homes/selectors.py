@@ -7,14 +7,27 @@ is: the stored figures stay the same, `Visibility` says what may be shown.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
+from django.core.cache import cache
 from django.utils import timezone
 
+from homes.charts import Chart, value_chart
 from homes.finance.equity import LienTerms, borrowing_power, current_balance
-from homes.models import HomeSettings, Lien, MemberOffer, OfferMatch, Property, Valuation
+from homes.models import (
+    HomeSettings,
+    Lien,
+    Member,
+    MemberOffer,
+    OfferMatch,
+    Property,
+    Valuation,
+)
+
+SETTINGS_CACHE_SECONDS = 300
 
 
 def home_settings(environment) -> HomeSettings:
@@ -22,6 +35,21 @@ def home_settings(environment) -> HomeSettings:
     return HomeSettings.objects.filter(environment=environment).first() or HomeSettings(
         environment=environment
     )
+
+
+def home_settings_cache_key(environment_id: int) -> str:
+    return f"homes:settings:{environment_id}"
+
+
+def page_home_settings(environment) -> HomeSettings:
+    """home_settings for member pages, cached (every page needs them); a saved change drops
+    the cached copy (homes.signals)."""
+    key = home_settings_cache_key(environment.pk)
+    settings = cache.get(key)
+    if settings is None:
+        settings = home_settings(environment)
+        cache.set(key, settings, SETTINGS_CACHE_SECONDS)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -68,16 +96,110 @@ class BorrowingFormula:
         return borrowing_power(value, liens, self.max_cltv, self.min_line, self.max_line)
 
 
-@dataclass
 class Dashboard:
-    settings: HomeSettings
-    property: Property | None
-    visible: Visibility
-    liens: list[LienLine] = field(default_factory=list)
-    history: list[tuple[date, Decimal]] = field(default_factory=list)
-    matches: list[OfferMatch] = field(default_factory=list)
-    states: dict[int, MemberOffer] = field(default_factory=dict)
-    formula: BorrowingFormula | None = None
+    """Everything the member dashboard shows.
+
+    The home's stored figures, the display decision and the member's saved and selected
+    offers are read for every view (three queries). The rest is read on first use: the
+    liens, the value history and its chart, the offers and the borrowing formula. The page
+    caches the part that shows them under `card_version`, so while the home's figures are
+    not recomputed a view reads none of it.
+    """
+
+    def __init__(self, environment, member, settings, prop, visible, states, today) -> None:
+        self.environment = environment
+        self.member = member
+        self.settings: HomeSettings = settings
+        self.property: Property | None = prop
+        self.visible: Visibility = visible
+        self.states: dict[int, MemberOffer] = states
+        self.today = today
+        self.what_if: Decimal | None = None  # a value the member tries (no-JavaScript form)
+
+    @cached_property
+    def liens(self) -> list[LienLine]:
+        lines = []
+        for lien in Lien.objects.filter(property=self.property).order_by("position"):
+            terms = LienTerms(
+                lien.position, lien.kind, lien.original_amount, lien.rate, lien.term_months,
+                lien.origination_date, lien.balance, lien.balance_as_of, lien.pmi_monthly,
+            )  # fmt: skip
+            lines.append(
+                LienLine(lien.get_kind_display(), current_balance(terms, self.today), lien.rate)
+            )
+        return lines
+
+    @cached_property
+    def history(self) -> list[tuple[date, Decimal]]:
+        return _history(
+            Valuation.objects.filter(property=self.property)
+            .order_by("as_of", "id")
+            .values_list("as_of", "value")
+        )
+
+    @cached_property
+    def chart(self) -> Chart | None:
+        return value_chart(self.history)
+
+    @cached_property
+    def matches(self) -> list[OfferMatch]:
+        if self.property is None:
+            return []
+        return list(
+            OfferMatch.objects.filter(member=self.member, property=self.property)
+            .select_related("product")
+            .order_by("rank")
+        )
+
+    @property
+    def top_matches(self) -> list[OfferMatch]:
+        return self.matches[:3]
+
+    @cached_property
+    def formula(self) -> BorrowingFormula:
+        lines = [m for m in self.matches if m.product.is_line]
+        if lines:
+            p = max(lines, key=lambda m: m.amount or 0).product
+            return BorrowingFormula(p.max_cltv, p.min_amount, p.max_amount, p.title)
+        return BorrowingFormula(self.settings.default_max_cltv, None, None, "")
+
+    # -- the borrowing power and its what-if ---------------------------------------------
+    @property
+    def slider_min(self) -> Decimal:
+        return (self.property.value / 2).quantize(Decimal(1000))
+
+    @property
+    def slider_max(self) -> Decimal:
+        return (self.property.value * Decimal("1.5")).quantize(Decimal(1000))
+
+    @property
+    def slider_value(self) -> Decimal:
+        return (self.what_if or self.property.value).quantize(Decimal(1))
+
+    @property
+    def what_if_power(self) -> Decimal:
+        return self.formula.amount(self.slider_value, self.property.lien_balance or 0)
+
+    @property
+    def cltv_percent(self) -> Decimal:
+        return (self.formula.max_cltv * 100).normalize()
+
+    @property
+    def cltv_of_value(self) -> Decimal:
+        return (self.formula.max_cltv * self.property.value).quantize(Decimal(1))
+
+    @cached_property
+    def card_version(self) -> str:
+        """Changes whenever the cached part of the page may have to: a recompute of the home
+        (its value, liens, offers, the settings behind them), a new day (balances amortize),
+        a saved or selected offer, a what-if value."""
+        prop = self.property
+        computed = prop.computed_at.isoformat() if prop and prop.computed_at else ""
+        states = ";".join(
+            f"{pk}:{s.saved_at is not None:d}{s.selected_at is not None:d}"
+            for pk, s in sorted(self.states.items())
+        )
+        return f"{prop and prop.pk}|{computed}|{self.today}|{self.what_if}|{states}"
 
 
 def _history(rows) -> list[tuple[date, Decimal]]:
@@ -87,43 +209,47 @@ def _history(rows) -> list[tuple[date, Decimal]]:
     return sorted(by_day.items())
 
 
+# Reads that run on every member page are written in SQL: composing the ORM query costs
+# several times more than running it. Raw querysets still build model instances with the
+# database's conversions applied; the environment is always in the condition.
+_P, _MO = Property._meta.db_table, MemberOffer._meta.db_table
+MEMBER_HOME_SQL = (
+    f"SELECT * FROM {_P} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
+    "ORDER BY id LIMIT 1"
+)
+MEMBER_STATES_SQL = (
+    f"SELECT id, product_id, saved_at, selected_at FROM {_MO} "  # noqa: S608
+    "WHERE environment_id = %s AND member_id = %s"
+)
+SIGNED_IN_SQL = f"SELECT * FROM {Member._meta.db_table} WHERE environment_id = %s AND id = %s"  # noqa: S608
+
+
+def signed_in_member(environment, member_id: int) -> Member | None:
+    """The member a session belongs to, if it is one of this environment's."""
+    found = list(Member.objects.raw(SIGNED_IN_SQL, [environment.pk, member_id]))
+    return found[0] if found else None
+
+
+def member_home(environment, member) -> Property | None:
+    """The member's home (the first of them by id)."""
+    found = list(Property.objects.raw(MEMBER_HOME_SQL, [environment.pk, member.pk]))
+    return found[0] if found else None
+
+
 def dashboard(environment, member, *, today: date | None = None) -> Dashboard:
-    """Everything the member dashboard shows, in a fixed number of queries."""
+    """What the member dashboard shows, in a fixed number of queries (see Dashboard)."""
     today = today or timezone.localdate()
-    settings = home_settings(environment)
-    prop = Property.objects.filter(environment=environment, member=member).order_by("pk").first()
-    board = Dashboard(settings, prop, visibility(settings, prop, today))
-    if prop is None:
-        return board
-    for lien in Lien.objects.filter(property=prop).order_by("position"):
-        terms = LienTerms(
-            lien.position, lien.kind, lien.original_amount, lien.rate, lien.term_months,
-            lien.origination_date, lien.balance, lien.balance_as_of, lien.pmi_monthly,
-        )  # fmt: skip
-        board.liens.append(
-            LienLine(lien.get_kind_display(), current_balance(terms, today), lien.rate)
-        )
-    board.history = _history(
-        Valuation.objects.filter(property=prop)
-        .order_by("as_of", "id")
-        .values_list("as_of", "value")
+    settings = page_home_settings(environment)
+    prop = member_home(environment, member)
+    states = {}
+    if prop is not None:
+        states = {
+            s.product_id: s
+            for s in MemberOffer.objects.raw(MEMBER_STATES_SQL, [environment.pk, member.pk])
+        }
+    return Dashboard(
+        environment, member, settings, prop, visibility(settings, prop, today), states, today
     )
-    board.matches = list(
-        OfferMatch.objects.filter(member=member, property=prop)
-        .select_related("product")
-        .order_by("rank")
-    )
-    board.states = {
-        s.product_id: s for s in MemberOffer.objects.filter(environment=environment, member=member)
-    }
-    lines = [m for m in board.matches if m.product.is_line]
-    best = max(lines, key=lambda m: m.amount or 0) if lines else None
-    if best is not None:
-        p = best.product
-        board.formula = BorrowingFormula(p.max_cltv, p.min_amount, p.max_amount, p.title)
-    else:
-        board.formula = BorrowingFormula(settings.default_max_cltv, None, None, "")
-    return board
 
 
 # -- the summary other apps (notifications) build messages from ---------------------------

@@ -49,12 +49,26 @@ def send_magic_link(self, environment, member_id: int) -> None:
     max_retries=8,
 )
 def refresh_valuations(self, environment, run_id: int) -> None:
-    """Revalue every property of the environment (resumes from the run's cursor)."""
+    """Start or resume a refresh run: its unfinished chunks are queued for the workers."""
     from homes.models import RefreshRun
-    from homes.services.valuations import refresh_run
+    from homes.services.refresh import refresh_resume
 
     run = RefreshRun.objects.get(pk=run_id)
-    refresh_run(environment=environment, run=run)
+    refresh_resume(environment=environment, run=run)
+
+
+@tenant_task(
+    name="homes.refresh_chunk",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def refresh_chunk(self, environment, run_id: int, chunk_id: int) -> None:
+    """Revalue one id range of a refresh run (resumes from the chunk's cursor)."""
+    from homes.services.refresh import refresh_chunk_run
+
+    refresh_chunk_run(environment=environment, run_id=run_id, chunk_id=chunk_id)
 
 
 @tenant_task(

@@ -15,12 +15,12 @@ class NotificationsConfig(AppConfig):
         from notifications.selectors import delivery_failure_rate
         from notifications.services.appointments import appointment_messenger
         from notifications.services.erasure import members_erase
-        from notifications.services.journeys import journey_event_sink
+        from notifications.services.journeys import journey_event_sink, journey_events_sink
         from notifications.webhooks import esp_tracking_received
 
         promotion.register("notifications.MessageTemplate", natural_key=("environment", "key"))
         promotion.register("notifications.Journey", natural_key=("environment", "name"))
-        events.register_sink(journey_event_sink)
+        events.register_sink(journey_event_sink, batch=journey_events_sink)
         tracking.connect(esp_tracking_received, dispatch_uid="notifications.esp_tracking")
         messaging.register_messenger(appointment_messenger)
         erasure.register(members_erase)

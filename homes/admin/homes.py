@@ -1,6 +1,8 @@
 """Homes admin: properties and liens (saved through services), valuations, sales, vendor
 value uploads and refresh runs with their progress."""
 
+from collections import Counter
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
@@ -172,7 +174,7 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
         "heartbeat_at",
     ]
     list_filter = ["status"]
-    readonly_fields = ["progress"]
+    readonly_fields = ["progress", "chunks"]
     change_list_template = "admin/homes/refreshrun/change_list.html"
     actions = ["resume"]
 
@@ -181,6 +183,13 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
         return format_html(
             '<progress max="100" value="{}"></progress> {}', obj.percent, obj.progress_text
         )
+
+    @admin.display(description="Chunks (worked on in parallel)")
+    def chunks(self, obj):
+        counts = Counter(obj.chunks.values_list("status", flat=True))
+        failed = obj.chunks.filter(status=RefreshRun.Status.FAILED).first()
+        text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+        return f"{text}; {failed}: {failed.error}" if failed else text
 
     def get_urls(self):
         return [
@@ -217,4 +226,6 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
             transaction.on_commit(
                 lambda run=run, env=environment: refresh_valuations.delay(env.pk, run.pk)
             )
-            self.message_user(request, f"Refresh {run.pk} resumes after property {run.cursor}.")
+            self.message_user(
+                request, f"Refresh {run.pk} resumes where each of its chunks stopped."
+            )

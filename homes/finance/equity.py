@@ -66,8 +66,9 @@ def scheduled_payment(lien: LienTerms) -> Decimal:
     return monthly_payment(lien.original_amount, lien.rate, lien.term_months)
 
 
-def current_balance(lien: LienTerms, today: date) -> Decimal:
-    """The balance today: amortized forward from the last known balance when it is stale."""
+def current_balance(lien: LienTerms, today: date, payment: Decimal | None = None) -> Decimal:
+    """The balance today: amortized forward from the last known balance when it is stale.
+    `payment` is the lien's scheduled payment when the caller has it already."""
     if lien.balance_as_of >= today:
         return Decimal(lien.balance)
     if lien.kind == "heloc":
@@ -78,7 +79,9 @@ def current_balance(lien: LienTerms, today: date) -> Decimal:
     due = min(months_between(lien.balance_as_of, today), remaining)
     if remaining == due and due > 0:
         return ZERO
-    return balance_after(lien.balance, lien.rate, scheduled_payment(lien), due)
+    if payment is None:
+        payment = scheduled_payment(lien)
+    return balance_after(lien.balance, lien.rate, payment, due)
 
 
 @dataclass(frozen=True)

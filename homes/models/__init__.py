@@ -12,7 +12,7 @@ from homes.models.configuration import HomeSettings
 from homes.models.members import MagicLinkToken, Member
 from homes.models.offers import MemberOffer, OfferMatch, OfferProduct
 from homes.models.properties import Lien, Property, Sale
-from homes.models.valuations import Provider, RefreshRun, Valuation, VendorValue
+from homes.models.valuations import Provider, RefreshChunk, RefreshRun, Valuation, VendorValue
 
 __all__ = [
     "Appointment",
@@ -28,6 +28,7 @@ __all__ = [
     "OfficerAvailability",
     "Property",
     "Provider",
+    "RefreshChunk",
     "RefreshRun",
     "Sale",
     "Valuation",

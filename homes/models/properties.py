@@ -87,6 +87,8 @@ class Property(TenantModel):
                 name="property_purchase_price_nonnegative",
             ),
         ]
+        # Batch jobs walk an environment's homes in id order (keyset pages, id-range chunks).
+        indexes = [models.Index(fields=["environment", "id"], name="property_env_id")]
 
     def __str__(self) -> str:
         return self.address

@@ -86,7 +86,7 @@ class RefreshRun(TenantModel):
     processed = models.PositiveIntegerField(default=0)
     valued = models.PositiveIntegerField(default=0)
     cursor = models.BigIntegerField(
-        default=0, help_text="Highest property id done; a resumed run continues after it."
+        default=0, help_text="Every property up to this id is done (the lowest chunk cursor)."
     )
     error = models.TextField(blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
@@ -108,3 +108,31 @@ class RefreshRun(TenantModel):
     @property
     def progress_text(self) -> str:
         return f"{self.processed:,}/{self.total:,} ({self.percent}%)"
+
+
+class RefreshChunk(TenantModel):
+    """One id range of a refresh run: workers process chunks in parallel, each resumable
+    from its own cursor (properties with after_id < id <= last_id)."""
+
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="chunks")
+    after_id = models.BigIntegerField(help_text="The chunk starts after this property id.")
+    last_id = models.BigIntegerField(help_text="The chunk ends with this property id.")
+    cursor = models.BigIntegerField(help_text="Highest property id of the chunk done.")
+    status = models.CharField(
+        max_length=10, choices=RefreshRun.Status.choices, default=RefreshRun.Status.PENDING
+    )
+    processed = models.PositiveIntegerField(default=0)
+    valued = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "after_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "run", "after_id"], name="refreshchunk_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Properties {self.after_id + 1} to {self.last_id} ({self.get_status_display()})"

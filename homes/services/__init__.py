@@ -48,6 +48,7 @@ from homes.services.officers import (
     officer_availability_set,
 )
 from homes.services.recompute import properties_recompute
+from homes.services.refresh import refresh_resume, refresh_run, refresh_start
 from homes.services.sales import sales_check, sales_import
 from homes.services.sync import (
     ConcurrentChange,
@@ -55,7 +56,7 @@ from homes.services.sync import (
     members_check,
     properties_refresh,
 )
-from homes.services.valuations import property_revalue, refresh_run, refresh_start
+from homes.services.valuations import property_revalue
 from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
 
 __all__ = [
@@ -103,6 +104,7 @@ __all__ = [
     "properties_refresh",
     "property_revalue",
     "property_save",
+    "refresh_resume",
     "refresh_run",
     "refresh_start",
     "sales_check",

@@ -10,11 +10,15 @@ from __future__ import annotations
 from django.db import connection
 
 
-def fast_bulk_update(objs: list, fields: list[str]) -> None:
-    """UPDATE each object's `fields` by primary key (the caller holds the transaction)."""
+def fast_bulk_update(objs: list, fields: list[str], *, model=None) -> None:
+    """UPDATE each object's `fields` by primary key (the caller holds the transaction).
+
+    `objs` are model instances, or any objects with `pk` and the fields' attributes when
+    `model` names the table.
+    """
     if not objs:
         return
-    model = type(objs[0])
+    model = model or type(objs[0])
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name

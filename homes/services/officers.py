@@ -10,6 +10,7 @@ from itertools import pairwise
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from homes.appointment_selectors import appointments_bookable_forget
 from homes.models import AppointmentSettings, LoanOfficer, OfferProduct, OfficerAvailability
 from homes.models.appointments import Weekday
 from homes.services.calendars import officer_appointments_resync
@@ -107,6 +108,7 @@ def officer_availability_set(
                 for d, s, e in sorted(rows)
             ]
         )
+        appointments_bookable_forget(environment.pk)  # bulk_create sends no signal
         after = [str(a) for a in created]
         if before != after:
             audit_record(

@@ -1,6 +1,10 @@
 """Equity and offer matches, recomputed in bulk whenever a valuation, lien or product changes.
 
 Pages never compute these: they read what is stored on Property and OfferMatch.
+
+Batches work on plain rows (`HomeRow`), not model instances: a refresh of a whole
+environment reads, computes and writes its homes in large batches without building a
+model object per home, per lien or per match (homes.services.store writes them).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,12 +26,13 @@ from homes.finance.equity import (
     months_between,
     scheduled_payment,
 )
-from homes.finance.matching import HomeState, LienState, ProductTerms, rank_matches
-from homes.models import HomeSettings, Lien, Member, OfferMatch, OfferProduct, Property
+from homes.finance.matching import HomeState, LienState, Match, ProductTerms, rank_matches
+from homes.models import HomeSettings, Lien, OfferProduct, Property
 from homes.selectors import home_settings
-from homes.services.bulk import fast_bulk_update
+from homes.services.store import MatchRow, ValuationRow, batch_store
 from institutions import events
 
+VALUE_FIELDS = ["value", "value_low", "value_high", "confidence", "valued_on"]
 COMPUTED_FIELDS = [
     "lien_balance",
     "equity",
@@ -41,21 +47,88 @@ LIEN_FIELDS = (
 )  # fmt: skip
 BATCH = 2000
 
+_READ = (
+    "id", "member_id", "member__is_test", "owner_occupied", "value", "value_low",
+    "value_high", "confidence", "valued_on", "latitude", "longitude", "living_sqft",
+    "lot_sqft", "bedrooms", "bathrooms", "year_built", "grade", "condition", "postal_code",
+)  # fmt: skip
+_ATTRS = ("pk", *(name.replace("member__", "member_") for name in _READ[1:]))
+
+
+class HomeRow:
+    """The columns of a property that a batch reads and writes.
+
+    Valuation providers read `pk` and the descriptors as they would from a Property; the
+    figures computed here are written back by the store.
+    """
+
+    __slots__ = (*_ATTRS, *COMPUTED_FIELDS)
+
+    def __init__(self, values: tuple) -> None:
+        for name, value in zip(_ATTRS, values, strict=True):
+            setattr(self, name, value)
+        self.lien_balance = self.equity = self.ltv = self.cltv = None
+        self.borrowing_power = self.computed_at = None
+
+    @property
+    def member(self) -> MemberRef | None:
+        """What events need of the owner (its id and test-cohort flag), without a query."""
+        if self.member_id is None:
+            return None
+        return MemberRef(self.member_id, bool(self.member_is_test))
+
+
+class MemberRef(NamedTuple):
+    pk: int
+    is_test: bool
+
+
+def home_rows(
+    environment,
+    *,
+    after: int = 0,
+    upto: int | None = None,
+    ids: Iterable[int] | None = None,
+    limit: int | None = None,
+) -> list[HomeRow]:
+    """The environment's homes as rows, in id order: after < id <= upto, or these ids."""
+    qs = Property.objects.filter(environment=environment, pk__gt=after)
+    if upto is not None:
+        qs = qs.filter(pk__lte=upto)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    qs = qs.order_by("pk").values_list(*_READ)
+    if limit is not None:
+        qs = qs[:limit]
+    return [HomeRow(values) for values in qs]
+
 
 def lien_terms_by_property(property_ids: Iterable[int]) -> dict[int, list[LienTerms]]:
+    ids = sorted(property_ids)
+    if not ids:
+        return {}
+    liens = Lien.objects.all()
+    if 2 * len(ids) >= ids[-1] - ids[0] + 1:
+        # Dense ids (a batch of consecutive homes): a range is one cheap index scan.
+        liens = liens.filter(property_id__gte=ids[0], property_id__lte=ids[-1])
+    else:
+        liens = liens.filter(property_id__in=ids)
+    wanted = set(ids)
     grouped: dict[int, list[LienTerms]] = defaultdict(list)
-    for row in Lien.objects.filter(property_id__in=list(property_ids)).values_list(*LIEN_FIELDS):
-        grouped[row[0]].append(LienTerms(*row[1:]))
+    for row in liens.values_list(*LIEN_FIELDS):
+        if row[0] in wanted:
+            grouped[row[0]].append(LienTerms(*row[1:]))
     return grouped
 
 
 def _lien_state(lien: LienTerms, today: date) -> LienState:
     made = months_between(lien.origination_date, today)
+    payment = scheduled_payment(lien)
     return LienState(
         position=lien.position,
-        balance=current_balance(lien, today),
+        balance=current_balance(lien, today, payment),
         rate=lien.rate,
-        payment=scheduled_payment(lien),
+        payment=payment,
         pmi_monthly=lien.pmi_monthly,
         remaining_months=max(lien.term_months - made, 0),
     )
@@ -71,28 +144,28 @@ class Recomputer:
         if products is None:
             products = list(OfferProduct.objects.filter(environment=environment, is_active=True))
         self.products = [ProductTerms.of(p) for p in products]
+        self.kinds = {p.id: p.kind for p in self.products}
         self.has_line_products = any(p.kind in ("heloc", "home_equity_loan") for p in products)
 
-    def compute(self, prop: Property, liens: list[LienTerms]) -> list[OfferMatch]:
-        """Set the property's computed figures; return its matches (unsaved), best first."""
+    def compute(self, home, liens: list[LienTerms]) -> list[Match]:
+        """Set the home's computed figures (a HomeRow or a Property); return its eligible
+        offers, best first."""
         states = tuple(_lien_state(lien, self.today) for lien in liens)
-        total = sum((s.balance for s in states), Decimal(0))
-        prop.lien_balance = total
-        prop.computed_at = timezone.now()
-        if prop.value is None:
-            prop.equity = prop.ltv = prop.cltv = prop.borrowing_power = None
+        home.lien_balance = sum((s.balance for s in states), Decimal(0))
+        if home.value is None:
+            home.equity = home.ltv = home.cltv = home.borrowing_power = None
             return []
-        eq = equity_of(prop.value, [(s.position, s.balance) for s in states])
-        prop.lien_balance, prop.equity, prop.ltv, prop.cltv = (
+        eq = equity_of(home.value, [(s.position, s.balance) for s in states])
+        home.lien_balance, home.equity, home.ltv, home.cltv = (
             eq.lien_balance,
             eq.equity,
             eq.ltv,
             eq.cltv,
         )
-        home = HomeState(
-            value=prop.value,
-            confidence=prop.confidence or 0,
-            owner_occupied=prop.owner_occupied,
+        state = HomeState(
+            value=home.value,
+            confidence=home.confidence or 0,
+            owner_occupied=home.owner_occupied,
             liens=states,
             lien_balance=eq.lien_balance,
             equity=eq.equity,
@@ -100,7 +173,7 @@ class Recomputer:
             cltv=eq.cltv,
         )
         matches = rank_matches(
-            home,
+            state,
             self.products,
             prime_rate=self.settings.prime_rate,
             line_score_rate=self.settings.line_score_rate,
@@ -108,92 +181,109 @@ class Recomputer:
         lines = [
             m.amount
             for m in matches
-            if m.benefit_kind == "available_line" and self._kind(m.product_id) != "cash_out_refi"
+            if m.benefit_kind == "available_line" and self.kinds[m.product_id] != "cash_out_refi"
         ]
         if lines:
-            prop.borrowing_power = max(lines)
+            home.borrowing_power = max(lines)
         elif self.has_line_products:
-            prop.borrowing_power = Decimal(0)  # line products exist; this home qualifies for none
+            home.borrowing_power = Decimal(0)  # line products exist; this home qualifies for none
         else:
-            prop.borrowing_power = borrowing_power(
-                prop.value, eq.lien_balance, self.settings.default_max_cltv
+            home.borrowing_power = borrowing_power(
+                home.value, eq.lien_balance, self.settings.default_max_cltv
             )
-        if prop.member_id is None:
-            return []
-        now = prop.computed_at
-        return [
-            OfferMatch(
+        return matches
+
+    def apply_rows(
+        self,
+        rows: list[HomeRow],
+        *,
+        fields: Iterable[str] = COMPUTED_FIELDS,
+        valuations: list[ValuationRow] = (),
+    ) -> int:
+        """Compute and store equity and matches of these rows with their `fields` and new
+        `valuations` (one transaction); new matches are emitted as offer_matched."""
+        if not rows:
+            return 0
+        liens = lien_terms_by_property([row.pk for row in rows])
+        now = timezone.now()
+        matches: list[MatchRow] = []
+        for row in rows:
+            row.computed_at = now
+            ranked = self.compute(row, liens.get(row.pk, ()))
+            if row.member_id is None:
+                continue
+            matches.extend(
+                MatchRow(
+                    row.member_id,
+                    row.pk,
+                    m.product_id,
+                    rank,
+                    m.benefit_kind,
+                    m.benefit,
+                    m.score,
+                    m.amount,
+                    m.rate,
+                    m.monthly_payment,
+                    now,
+                )
+                for rank, m in enumerate(ranked, start=1)
+            )
+        with transaction.atomic():
+            before = batch_store(
                 environment=self.environment,
-                member_id=prop.member_id,
-                property=prop,
-                product_id=m.product_id,
-                rank=rank,
-                benefit_kind=m.benefit_kind,
-                benefit=m.benefit,
-                score=m.score,
-                amount=m.amount,
-                rate=m.rate,
-                monthly_payment=m.monthly_payment,
-                computed_at=now,
+                rows=rows,
+                fields=list(fields),
+                valuations=valuations,
+                matches=matches,
             )
-            for rank, m in enumerate(matches, start=1)
-        ]
+            self._emit_new_matches(rows, matches, before)
+        return len(rows)
 
-    def _kind(self, product_id: int) -> str:
-        for p in self.products:
-            if p.id == product_id:
-                return p.kind
-        return ""
-
-    def apply(self, properties: list[Property], extra_fields: Iterable[str] = ()) -> int:
-        """Compute and store equity and matches of these properties (bulk; one transaction)."""
+    def apply(self, properties: list[Property]) -> int:
+        """Compute and store equity and matches of these properties (as saved), and set the
+        figures on the instances too."""
         if not properties:
             return 0
-        ids = [p.pk for p in properties]
-        liens = lien_terms_by_property(ids)
-        matches: list[OfferMatch] = []
-        for prop in properties:
-            matches.extend(self.compute(prop, liens.get(prop.pk, [])))
-        with transaction.atomic():
-            fast_bulk_update(properties, [*extra_fields, *COMPUTED_FIELDS])
-            existing = OfferMatch.objects.filter(environment=self.environment, property_id__in=ids)
-            before = set(existing.values_list("property_id", "product_id"))
-            existing.delete()
-            OfferMatch.objects.bulk_create(matches, batch_size=BATCH)
-            self._emit_new_matches(properties, matches, before)
-        return len(properties)
+        rows = home_rows(self.environment, ids=[p.pk for p in properties])
+        done = self.apply_rows(rows)
+        copy_back(rows, properties, COMPUTED_FIELDS)
+        return done
 
-    def _emit_new_matches(self, properties, matches, before) -> None:
+    def _emit_new_matches(self, rows, matches: list[MatchRow], before) -> None:
         """An offer a member was not matched to before is news (journeys start from it)."""
-        fresh = [m for m in matches if (m.property_id, m.product_id) not in before]
-        if not fresh:
-            return
-        owner = {p.pk: p.member_id for p in properties}
-        members = Member.objects.in_bulk({owner[m.property_id] for m in fresh} - {None})
+        owners = {row.pk: row.member for row in rows}
         events.emit_many(
             environment=self.environment,
             items=[
                 (
                     "offer_matched",
-                    members[owner[m.property_id]],
-                    {"offer_id": m.product_id, "offer_kind": self._kind(m.product_id)},
+                    owners[m.property_id],
+                    {"offer_id": m.product_id, "offer_kind": self.kinds[m.product_id]},
                 )
-                for m in fresh
-                if owner.get(m.property_id) in members
+                for m in matches
+                if (m.property_id, m.product_id) not in before
             ],
         )
+
+
+def copy_back(rows: list[HomeRow], properties: list[Property], fields: Iterable[str]) -> None:
+    """Set what was stored for the rows on the model instances a caller holds."""
+    by_pk = {row.pk: row for row in rows}
+    for prop in properties:
+        row = by_pk.get(prop.pk)
+        if row is not None:
+            for name in fields:
+                setattr(prop, name, getattr(row, name))
 
 
 def properties_recompute(*, environment, property_ids: Iterable[int] | None = None) -> int:
     """Recompute equity and matches of some (or all) properties of an environment."""
     recomputer = Recomputer(environment)
-    qs = Property.objects.filter(environment=environment).order_by("pk")
-    if property_ids is not None:
-        qs = qs.filter(pk__in=list(property_ids))
+    ids = None if property_ids is None else list(property_ids)
     done, cursor = 0, 0
     while True:
-        batch = list(qs.filter(pk__gt=cursor)[:BATCH])
+        batch = home_rows(environment, after=cursor, ids=ids, limit=BATCH)
         if not batch:
             return done
-        done += recomputer.apply(batch)
+        done += recomputer.apply_rows(batch)
         cursor = batch[-1].pk

@@ -3,11 +3,12 @@ or meet an exit condition. Each member's progress is one stored row."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from homes.models import Member
@@ -59,21 +60,87 @@ def journey_steps_validate(steps, exit_conditions=()) -> None:
 
 def journeys_enter(*, environment, trigger: str, member_ids: list[int], change_pct=None) -> int:
     """Enter members into every active journey with this trigger (once per journey)."""
+    return journeys_enter_many(
+        environment=environment, trigger=trigger, entries=[(m, change_pct) for m in member_ids]
+    )
+
+
+def _crosses(journey, change_pct) -> bool:
+    try:
+        return change_pct is not None and abs(Decimal(str(change_pct))) >= journey.threshold_pct
+    except InvalidOperation:
+        return False
+
+
+def journeys_enter_many(*, environment, trigger: str, entries: list[tuple[int, object]]) -> int:
+    """Enter many members, each with its own value change (None unless the trigger is a
+    value change), into every active journey with this trigger (once per journey)."""
     journeys = Journey.objects.filter(environment=environment, trigger=trigger, active=True)
-    rows = []
+    entered = 0
     for journey in journeys:
-        if trigger == Journey.Trigger.VALUE_CHANGED:
-            try:
-                if change_pct is None or abs(Decimal(str(change_pct))) < journey.threshold_pct:
-                    continue
-            except InvalidOperation:
-                continue
-        rows += [
-            JourneyProgress(environment=environment, journey=journey, member_id=m)
-            for m in member_ids
-        ]
-    JourneyProgress.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)
+        members = list(
+            dict.fromkeys(  # once per member, in order
+                member_id
+                for member_id, change_pct in entries
+                if trigger != Journey.Trigger.VALUE_CHANGED or _crosses(journey, change_pct)
+            )
+        )
+        _progress_create(environment, journey, members)
+        entered += len(members)
+    return entered
+
+
+def _progress_create(environment, journey, member_ids: list[int]) -> None:
+    """A fresh JourneyProgress per member not in the journey yet."""
+    if connection.vendor != "postgresql" or len(member_ids) < 50:
+        JourneyProgress.objects.bulk_create(
+            [
+                JourneyProgress(environment=environment, journey=journey, member_id=member_id)
+                for member_id in member_ids
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    # Thousands at once (a refresh matching offers to every home): one statement, the ids
+    # as one array, the other columns as a new JourneyProgress has them.
+    fresh = JourneyProgress(environment=environment, journey=journey, member_id=0)
+    table = JourneyProgress._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (environment_id, journey_id, member_id, step_index, state, "  # noqa: S608
+            "next_run_at, exit_reason, history, entered_at, updated_at) "
+            "SELECT %s, %s, m, %s, %s, now(), %s, %s::jsonb, now(), now() "
+            "FROM unnest(%s::bigint[]) AS m ON CONFLICT DO NOTHING",
+            [
+                environment.pk,
+                journey.pk,
+                fresh.step_index,
+                fresh.state,
+                fresh.exit_reason,
+                json.dumps(fresh.history),
+                "{" + ",".join(str(int(m)) for m in member_ids) + "}",
+            ],
+        )
+
+
+#: Triggers whose events enter journeys and do nothing else: a batch of them (the matches
+#: of a refresh of thousands of homes) enters with one query per environment and trigger.
+_BATCHED = {"home_value_changed", "offer_matched", "offer_saved"}
+
+
+def journey_events_sink(batch) -> None:
+    """The batch form of journey_event_sink, for the events of one emit_many() call."""
+    groups: dict[tuple[int, str], list[tuple[int, object]]] = {}
+    for event in batch:
+        if event.name not in _BATCHED:
+            journey_event_sink(event)
+        elif event.member_id is not None:
+            key = (event.environment_id, EVENT_TRIGGERS[event.name])
+            groups.setdefault(key, []).append((event.member_id, event.properties.get("change_pct")))
+    for (environment_id, trigger), entries in groups.items():
+        environment = Environment.objects.select_related("institution").get(pk=environment_id)
+        with environment_scope(environment):
+            journeys_enter_many(environment=environment, trigger=trigger, entries=entries)
 
 
 def _exit(progress, reason: str) -> None:

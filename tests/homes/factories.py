@@ -6,7 +6,9 @@ import datetime
 from decimal import Decimal
 
 import factory
+from django.core.cache import cache
 
+from homes.appointment_selectors import bookable_cache_key
 from homes.models import (
     Appointment,
     AppointmentSettings,
@@ -18,11 +20,13 @@ from homes.models import (
     OfferProduct,
     OfficerAvailability,
     Property,
+    RefreshChunk,
     RefreshRun,
     Sale,
     Valuation,
     VendorValue,
 )
+from homes.selectors import home_settings_cache_key
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory, TenantFactory, tenant_factory
 
@@ -114,6 +118,17 @@ class RefreshRunFactory(TenantFactory):
     as_of = factory.LazyFunction(TODAY)
 
 
+@tenant_factory(RefreshChunk)
+class RefreshChunkFactory(TenantFactory):
+    class Meta:
+        model = RefreshChunk
+
+    run = factory.LazyAttribute(lambda o: RefreshRunFactory(environment=o.environment))
+    after_id = 0
+    last_id = 100
+    cursor = 0
+
+
 @tenant_factory(HomeSettings)
 def home_settings_factory(environment, **kwargs) -> HomeSettings:
     """One per environment: return the existing row, or make it."""
@@ -122,6 +137,7 @@ def home_settings_factory(environment, **kwargs) -> HomeSettings:
         if kwargs:
             HomeSettings.objects.filter(pk=settings.pk).update(**kwargs)
             settings.refresh_from_db()
+    cache.delete(home_settings_cache_key(environment.pk))  # update() sends no signal
     return settings
 
 
@@ -201,6 +217,7 @@ def officer_with_week(environment, *, start=datetime.time(9), end=datetime.time(
                 for day in range(5)
             ]
         )
+    cache.delete(bookable_cache_key(environment.pk))  # bulk_create sends no signal
     return officer
 
 
@@ -243,4 +260,5 @@ def appointment_settings_factory(environment, **kwargs) -> AppointmentSettings:
         if kwargs:
             AppointmentSettings.objects.filter(pk=row.pk).update(**kwargs)
             row.refresh_from_db()
+    cache.delete(bookable_cache_key(environment.pk))  # update() sends no signal
     return row

@@ -12,7 +12,7 @@ from homes.services import (
     refresh_start,
     vendor_values_import,
 )
-from homes.services.valuations import RefreshStopped
+from homes.services.refresh import RefreshStopped
 from homes.valuation.providers import (
     MockProvider,
     ValuationProvider,

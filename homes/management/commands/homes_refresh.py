@@ -29,5 +29,9 @@ class Command(TenantCommand):
                 self.stdout.write(f"Queued refresh {run.pk} ({run.total:,} properties).")
                 return
         self.stdout.write(f"Refresh {run.pk}: {run.total:,} properties, from id {run.cursor}.")
-        run = refresh_run(environment=environment, run=run)
+        run = refresh_run(
+            environment=environment,
+            run=run,
+            progress=lambda r: self.stdout.write(f"Refresh {r.pk}: {r.progress_text}"),
+        )
         self.stdout.write(self.style.SUCCESS(f"Refresh {run.pk} {run.status}: {run.progress_text}"))

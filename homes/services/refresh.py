@@ -1,0 +1,248 @@
+"""Refresh runs: revalue every home of an environment, then equity and offer matches.
+
+A run is split into chunks of consecutive property ids. Celery workers process chunks in
+parallel; a chunk commits batch by batch together with its cursor, so a run interrupted
+anywhere resumes after the last committed batch of each chunk. The run holds the totals
+that the admin and the management command show.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+from django.db import connection, transaction
+from django.db.models import F, Max, Min
+from django.utils import timezone
+
+from homes.models import Property, RefreshChunk, RefreshRun
+from homes.services.recompute import home_rows
+from homes.services.valuations import Revaluer
+from homes.valuation.providers import sales_estimator
+
+log = logging.getLogger(__name__)
+
+REFRESH_BATCH = 5000  # homes per transaction (the estimator values large batches faster)
+REFRESH_CHUNK = 10_000  # homes per chunk (a unit of work for one worker)
+Status = RefreshRun.Status
+
+
+class RefreshStopped(Exception):
+    """Raised by `stop_after` in tests to simulate an interrupted worker."""
+
+
+def refresh_start(
+    *,
+    environment,
+    actor=None,
+    actor_label: str = "",
+    enqueue=True,
+    chunk_size: int = REFRESH_CHUNK,
+) -> RefreshRun:
+    """Create a refresh run of every property of the environment and queue it."""
+    ids = list(
+        Property.objects.filter(environment=environment).order_by("pk").values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        run = RefreshRun.objects.create(
+            environment=environment,
+            as_of=timezone.localdate(),
+            total=len(ids),
+            requested_by=actor_label or (getattr(actor, "get_username", lambda: "")() or ""),
+        )
+        _chunks_create(run, ids, chunk_size)
+        if enqueue:
+            from homes.tasks import refresh_valuations
+
+            transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
+    return run
+
+
+def _chunks_create(run: RefreshRun, ids: list[int], chunk_size: int) -> None:
+    chunks, after = [], run.cursor
+    for start in range(0, len(ids), chunk_size):
+        last = ids[min(start + chunk_size, len(ids)) - 1]
+        chunks.append(
+            RefreshChunk(
+                environment_id=run.environment_id,
+                run=run,
+                after_id=after,
+                last_id=last,
+                cursor=after,
+            )
+        )
+        after = last
+    RefreshChunk.objects.bulk_create(chunks)
+
+
+def _ensure_chunks(run: RefreshRun) -> None:
+    """A run made before runs had chunks continues after its cursor in one chunk."""
+    if run.status != Status.DONE and not run.chunks.exists():
+        ids = list(
+            Property.objects.filter(environment_id=run.environment_id, pk__gt=run.cursor)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        _chunks_create(run, ids, max(len(ids), 1))
+
+
+def refresh_resume(*, environment, run: RefreshRun) -> list[int]:
+    """Queue the unfinished chunks of a run (new, interrupted or failed) for the workers;
+    returns their ids."""
+    from homes.tasks import refresh_chunk
+
+    if run.status == Status.DONE:
+        return []
+    with transaction.atomic():
+        _ensure_chunks(run)
+        RefreshChunk.objects.filter(run=run, status=Status.FAILED).update(status=Status.PENDING)
+        _run_running(run)
+        pending = list(run.chunks.exclude(status=Status.DONE).values_list("pk", flat=True))
+        transaction.on_commit(
+            lambda: [refresh_chunk.delay(environment.pk, run.pk, pk) for pk in pending]
+        )
+    if not pending:
+        _run_finish_if_complete(run.pk)
+    return pending
+
+
+def refresh_chunk_run(*, environment, run_id: int, chunk_id: int, estimator=None) -> None:
+    """Process one chunk of a run to its end (what a worker does), then close the run if
+    it was the last."""
+    run = RefreshRun.objects.get(pk=run_id)
+    if estimator is None:
+        estimator = _run_estimator(environment, run)
+    revaluer = Revaluer(environment, as_of=run.as_of, estimator=estimator)
+    _chunk_process(environment, run, chunk_id, revaluer, REFRESH_BATCH, _Budget(None))
+    _run_finish_if_complete(run.pk)
+
+
+def refresh_run(
+    *,
+    environment,
+    run: RefreshRun,
+    batch_size: int = REFRESH_BATCH,
+    stop_after: int | None = None,
+    estimator=None,
+    progress: Callable[[RefreshRun], None] | None = None,
+) -> RefreshRun:
+    """Process a whole run here, chunk after chunk (the management command; tests).
+    `progress` is called with the run after each chunk."""
+    if run.status == Status.DONE:
+        return run
+    with transaction.atomic():
+        _ensure_chunks(run)
+        _run_running(run)
+    revaluer = Revaluer(environment, as_of=run.as_of, estimator=estimator)
+    budget = _Budget(stop_after)
+    for chunk_id in run.chunks.exclude(status=Status.DONE).values_list("pk", flat=True):
+        _chunk_process(environment, run, chunk_id, revaluer, batch_size, budget)
+        if progress is not None:
+            run.refresh_from_db()
+            progress(run)
+    _run_finish_if_complete(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+class _Budget:
+    def __init__(self, batches: int | None) -> None:
+        self.left = batches
+
+    def spend(self) -> None:
+        if self.left is not None:
+            if self.left <= 0:
+                raise RefreshStopped("stopped before the next batch")
+            self.left -= 1
+
+
+def _chunk_process(environment, run, chunk_id, revaluer, batch_size, budget) -> None:
+    RefreshChunk.objects.filter(pk=chunk_id).exclude(status=Status.DONE).update(
+        status=Status.RUNNING, error="", heartbeat_at=timezone.now()
+    )
+    try:
+        while _chunk_batch(environment, run, chunk_id, revaluer, batch_size, budget):
+            pass
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}"
+        RefreshChunk.objects.filter(pk=chunk_id).update(status=Status.FAILED, error=message)
+        RefreshRun.objects.filter(pk=run.pk).update(status=Status.FAILED, error=message)
+        raise
+
+
+def _chunk_batch(environment, run, chunk_id, revaluer, batch_size, budget) -> bool:
+    """Revalue the chunk's next batch and commit it with the cursor; False when done."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A batch lost in a crash is redone on resume (its cursor is lost with it), so
+            # it need not wait for its commit to reach the disk.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # The lock makes a chunk queued twice (a resume while a worker still runs it)
+        # proceed batch after batch instead of revaluing the same homes twice.
+        chunk = RefreshChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.status == Status.DONE:
+            return False
+        budget.spend()
+        rows = home_rows(environment, after=chunk.cursor, upto=chunk.last_id, limit=batch_size)
+        valued = revaluer.revalue_rows(rows) if rows else 0
+        now = timezone.now()
+        chunk.processed += len(rows)
+        chunk.valued += valued
+        chunk.cursor = rows[-1].pk if rows else chunk.last_id
+        if len(rows) < batch_size:
+            chunk.status, chunk.cursor = Status.DONE, chunk.last_id
+        chunk.heartbeat_at = now
+        chunk.save(update_fields=["processed", "valued", "cursor", "status", "heartbeat_at"])
+        RefreshRun.objects.filter(pk=run.pk).update(
+            processed=F("processed") + len(rows),
+            valued=F("valued") + valued,
+            cursor=_watermark(run.pk),
+            heartbeat_at=now,
+        )
+    return chunk.status != Status.DONE
+
+
+def _watermark(run_id: int) -> int:
+    """Every property up to this id is done: the lowest cursor of an unfinished chunk."""
+    chunks = RefreshChunk.objects.filter(run_id=run_id)
+    low = chunks.exclude(status=Status.DONE).aggregate(low=Min("cursor"))["low"]
+    return low if low is not None else chunks.aggregate(high=Max("last_id"))["high"] or 0
+
+
+def _run_running(run: RefreshRun) -> None:
+    now = timezone.now()
+    RefreshRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING, started_at=run.started_at or now, heartbeat_at=now, error=""
+    )
+    run.refresh_from_db()
+
+
+def _run_finish_if_complete(run_id: int) -> bool:
+    with transaction.atomic():
+        run = RefreshRun.objects.select_for_update().get(pk=run_id)
+        if run.status == Status.DONE:
+            return True
+        if run.chunks.exclude(status=Status.DONE).exists():
+            return False
+        run.status, run.finished_at = Status.DONE, timezone.now()
+        run.total = max(run.total, run.processed)
+        run.cursor = _watermark(run.pk)
+        run.save(update_fields=["status", "finished_at", "total", "cursor"])
+    log.info("refresh %s done: %s", run.pk, run.progress_text)
+    return True
+
+
+# A worker keeps the estimator of the runs it works on: building one takes seconds, and
+# every chunk of a run values with the same recorded sales.
+_estimators: OrderedDict[tuple, object] = OrderedDict()
+
+
+def _run_estimator(environment, run: RefreshRun):
+    key = (environment.pk, run.pk, run.created_at)
+    if key not in _estimators:
+        _estimators[key] = sales_estimator(environment)
+        while len(_estimators) > 2:
+            _estimators.popitem(last=False)
+    return _estimators[key]

@@ -1,0 +1,26 @@
+"""Cache invalidation after commit, whoever wrote the row (a service, a release deploy)."""
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from homes.appointment_selectors import appointments_bookable_forget
+from homes.models import AppointmentSettings, HomeSettings, LoanOfficer, OfficerAvailability
+from homes.selectors import home_settings_cache_key
+
+
+def _drop_after_commit(key: str) -> None:
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+@receiver([post_save, post_delete], sender=HomeSettings)
+def home_settings_changed(sender, instance, **kwargs):
+    _drop_after_commit(home_settings_cache_key(instance.environment_id))
+
+
+@receiver([post_save, post_delete], sender=AppointmentSettings)
+@receiver([post_save, post_delete], sender=LoanOfficer)
+@receiver([post_save, post_delete], sender=OfficerAvailability)
+def bookable_changed(sender, instance, **kwargs):
+    appointments_bookable_forget(instance.environment_id)

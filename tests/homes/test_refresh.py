@@ -1,0 +1,185 @@
+"""Refresh runs in chunks: stored figures and matches, events, progress, resume, workers."""
+
+import datetime
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_scopes import scopes_disabled
+
+from flags.models import Event
+from homes.models import OfferMatch, Property, RefreshChunk, RefreshRun, Valuation
+from homes.services import refresh_run, refresh_start
+from homes.services.recompute import Recomputer, lien_terms_by_property
+from homes.services.refresh import refresh_chunk_run
+from homes.services.store import COPY_MIN_ROWS
+from institutions.tenancy import environment_scope
+from tests.celery_worker import Worker, wait_until
+from tests.homes.factories import (
+    LienFactory,
+    OfferProductFactory,
+    PropertyFactory,
+    home_settings_factory,
+)
+from tests.services import PrivateRedis, require_redis
+
+TODAY = datetime.date.today()  # noqa: DTZ011
+HOMES = COPY_MIN_ROWS + 10  # a batch large enough for COPY on PostgreSQL
+
+
+def _homes(environment, n=HOMES):
+    """Homes of many shapes: no lien, one, two; stale and fresh balances; one stale value."""
+    home_settings_factory(environment, provider_order=["mock"])
+    OfferProductFactory(environment=environment, name="HELOC", max_existing_liens=2)
+    OfferProductFactory(
+        environment=environment, name="Refi", kind="rate_term_refi", apr=D("5.000"),
+        min_amount=D(0), disclosures="APR 5% fixed; 360 monthly payments.",
+    )  # fmt: skip
+    OfferProductFactory(
+        environment=environment, name="PMI", kind="pmi_removal", apr=D(0), term_months=1
+    )
+    homes = [PropertyFactory(environment=environment, living_sqft=900 + 40 * i) for i in range(n)]
+    for i, prop in enumerate(homes):
+        if i % 4 == 0:
+            continue
+        LienFactory(
+            environment=environment, property=prop, rate=D("7.250"), pmi_monthly=D(80),
+            balance_as_of=TODAY - datetime.timedelta(days=30 * (i % 13)),
+        )  # fmt: skip
+        if i % 5 == 0:
+            LienFactory(
+                environment=environment, property=prop, position=2, kind="heloc",
+                original_amount=D(40000), balance=D(25000),
+            )  # fmt: skip
+    unowned = homes[1]
+    with environment_scope(environment):
+        Property.objects.filter(pk=unowned.pk).update(member=None)
+        Property.objects.filter(pk=homes[2].pk).update(value=D(1000))  # stale: will move
+    return homes
+
+
+def _stored_matches(prop_id):
+    return list(
+        OfferMatch.objects.filter(property_id=prop_id)
+        .order_by("rank")
+        .values_list("product_id", "rank", "benefit_kind", "benefit", "score", "amount")
+    )
+
+
+def test_refresh__large_batch__stores_what_the_finance_rules_compute(scoped):
+    homes = _homes(scoped)
+    run = refresh_start(environment=scoped, enqueue=False)
+    with CaptureQueriesContext(connection) as ctx:
+        run = refresh_run(environment=scoped, run=run)
+    assert (run.status, run.processed, run.valued) == ("done", HOMES, HOMES)
+    if connection.vendor == "postgresql":  # the batch went through COPY and temporary tables
+        assert any("RETURNING property_id, product_id" in q["sql"] for q in ctx.captured_queries)
+
+    # Every figure and match equals what the pure rules give for the stored value and liens.
+    recomputer = Recomputer(scoped, today=run.as_of)
+    liens = lien_terms_by_property([h.pk for h in homes])
+    for prop in Property.objects.filter(pk__in=[h.pk for h in homes]).select_related("member"):
+        stored = (prop.lien_balance, prop.equity, prop.ltv, prop.cltv, prop.borrowing_power)
+        expected = recomputer.compute(prop, liens.get(prop.pk, []))
+        assert stored == (prop.lien_balance, prop.equity, prop.ltv, prop.cltv, prop.borrowing_power)
+        assert prop.valued_on == run.as_of
+        valuation = Valuation.objects.get(property=prop, as_of=run.as_of)
+        assert (valuation.value, valuation.low, valuation.high) == (
+            prop.value,
+            prop.value_low,
+            prop.value_high,
+        )
+        want = [
+            (m.product_id, rank, m.benefit_kind, m.benefit, m.score, m.amount)
+            for rank, m in enumerate(expected, start=1)
+        ]
+        assert _stored_matches(prop.pk) == (want if prop.member_id else [])
+    assert OfferMatch.objects.count() > HOMES  # several offers per home on average
+
+
+def test_refresh__events__new_matches_and_value_changes_once(scoped):
+    homes = _homes(scoped)
+    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    matched = Event.objects.filter(name="offer_matched")
+    assert matched.count() == OfferMatch.objects.count()
+    assert set(matched.values_list("member_id", "properties__offer_id")) == set(
+        OfferMatch.objects.values_list("member_id", "product_id")
+    )
+    changed = Event.objects.get(name="home_value_changed")
+    assert changed.member_id == homes[2].member_id
+    assert changed.properties["property_id"] == homes[2].pk
+    # Nothing new the second time: same values, same matches.
+    before = Event.objects.count()
+    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    assert Event.objects.count() == before
+    assert Valuation.objects.filter(property=homes[0]).count() == 1  # the same day replaced
+
+
+def test_refresh__chunks__each_resumes_and_run_closes_when_all_are_done(scoped):
+    home_settings_factory(scoped, provider_order=["mock"])
+    homes = [PropertyFactory(environment=scoped) for _ in range(7)]
+    run = refresh_start(environment=scoped, enqueue=False, chunk_size=3)
+    chunks = list(run.chunks.order_by("after_id"))
+    assert [(c.after_id, c.last_id) for c in chunks] == [
+        (0, homes[2].pk),
+        (homes[2].pk, homes[5].pk),
+        (homes[5].pk, homes[6].pk),
+    ]
+    # A worker finishes the middle chunk first: progress counts it, the run is not done,
+    # and nothing below the first chunk's cursor is known to be done yet.
+    refresh_chunk_run(environment=scoped, run_id=run.pk, chunk_id=chunks[1].pk)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued, run.cursor) == ("pending", 3, 3, 0)
+    assert run.percent == 42
+    refresh_run(environment=scoped, run=run)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued, run.cursor) == ("done", 7, 7, homes[6].pk)
+    assert set(RefreshChunk.objects.values_list("status", flat=True)) == {"done"}
+    assert Valuation.objects.count() == 7
+
+
+def test_refresh__run_made_before_chunks__continues_after_its_cursor(scoped):
+    home_settings_factory(scoped, provider_order=["mock"])
+    homes = [PropertyFactory(environment=scoped) for _ in range(4)]
+    run = RefreshRun.objects.create(
+        environment=scoped, as_of=TODAY, total=4, processed=2, cursor=homes[1].pk
+    )
+    refresh_run(environment=scoped, run=run)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued) == ("done", 4, 2)
+    assert set(Valuation.objects.values_list("property_id", flat=True)) == {
+        homes[2].pk,
+        homes[3].pk,
+    }
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_refresh__queued__two_worker_processes_take_the_chunks(transactional_db, tenant):
+    require_redis()  # the suite's Redis must be there; the workers use a server of their own
+    env = tenant.production
+    homes = _homes(env, n=40)
+    with environment_scope(env):
+        run = refresh_start(environment=env, enqueue=False, chunk_size=5)
+    server = PrivateRedis().start()
+    worker = Worker(server.url, concurrency=2).start()
+    try:
+        worker.send_task("homes.refresh_valuations", args=[env.pk, run.pk])
+
+        def done():
+            with scopes_disabled():
+                run.refresh_from_db()
+            assert run.status != "failed", run.error
+            return run.status == "done"
+
+        wait_until(done, timeout=120, interval=0.5)
+    finally:
+        worker.stop()
+        server.stop()
+    assert (run.processed, run.valued) == (40, 40), worker.output()
+    with environment_scope(env):
+        assert run.chunks.count() == 8
+        assert set(run.chunks.values_list("status", flat=True)) == {"done"}
+        assert Valuation.objects.filter(property__in=homes).count() == 40
+        assert Event.objects.filter(name="offer_matched").count() == OfferMatch.objects.count()
