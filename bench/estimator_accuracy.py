@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+# Run as a script, this file's folder heads sys.path, where bench/platform.py would shadow
+# the standard library's platform module; the repository root replaces it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere, without installing
+sys.path[0] = str(REPO_ROOT)
+
+import numpy as np  # noqa: E402
 
 from homes.valuation.estimator import (  # noqa: E402
     Comparable,

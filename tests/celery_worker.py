@@ -118,11 +118,23 @@ def producer(redis_url: str) -> Celery:
     return app
 
 
-def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, progress=None):
+    """Poll ``predicate`` until it is true; TimeoutError after ``timeout`` seconds.
+
+    With ``progress`` (a callable returning something comparable, e.g. a count), the timeout
+    counts from the last time its value changed: a slow but advancing system (a loaded CI
+    machine) gets the time it needs, while a stalled one still fails after ``timeout``.
+    """
     deadline = time.monotonic() + timeout
+    last = progress() if progress else None
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise TimeoutError("condition not met in time")
+        if progress:
+            now = progress()
+            if now != last:
+                last, deadline = now, time.monotonic() + timeout
+    detail = f" (progress stalled at {last!r})" if progress else ""
+    raise TimeoutError(f"condition not met in time{detail}")
