@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from homes.charts import Chart, value_chart
@@ -26,6 +25,7 @@ from homes.models import (
     Property,
     Valuation,
 )
+from institutions import page_cache
 
 SETTINGS_CACHE_SECONDS = 300
 
@@ -45,10 +45,10 @@ def page_home_settings(environment) -> HomeSettings:
     """home_settings for member pages, cached (every page needs them); a saved change drops
     the cached copy (homes.signals)."""
     key = home_settings_cache_key(environment.pk)
-    settings = cache.get(key)
+    settings = page_cache.get(environment.pk, key)
     if settings is None:
         settings = home_settings(environment)
-        cache.set(key, settings, SETTINGS_CACHE_SECONDS)
+        page_cache.store(environment.pk, key, settings, SETTINGS_CACHE_SECONDS)
     return settings
 
 
