@@ -6,12 +6,14 @@ is: the stored figures stay the same, `Visibility` says what may be shown.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 
+from django.db import connection
 from django.utils import timezone
 
 from homes.charts import Chart, value_chart
@@ -26,6 +28,7 @@ from homes.models import (
     Valuation,
 )
 from institutions import page_cache
+from institutions.sql import ModelColumns
 
 SETTINGS_CACHE_SECONDS = 300
 
@@ -100,10 +103,10 @@ class Dashboard:
     """Everything the member dashboard shows.
 
     The home's stored figures, the display decision and the member's saved and selected
-    offers are read for every view (three queries). The rest is read on first use: the
-    liens, the value history and its chart, the offers and the borrowing formula. The page
-    caches the part that shows them under `card_version`, so while the home's figures are
-    not recomputed a view reads none of it.
+    offers are read for every view (one query; the settings come from the cache). The
+    rest is read on first use: the liens, the value history and its chart, the offers and
+    the borrowing formula. The page caches the part that shows them under `card_version`,
+    so while the home's figures are not recomputed a view reads none of it.
     """
 
     def __init__(self, environment, member, settings, prop, visible, states, today) -> None:
@@ -112,7 +115,7 @@ class Dashboard:
         self.settings: HomeSettings = settings
         self.property: Property | None = prop
         self.visible: Visibility = visible
-        self.states: dict[int, MemberOffer] = states
+        self.states: dict[int, OfferState] = states
         self.today = today
         self.what_if: Decimal | None = None  # a value the member tries (no-JavaScript form)
 
@@ -210,43 +213,85 @@ def _history(rows) -> list[tuple[date, Decimal]]:
 
 
 # Reads that run on every member page are written in SQL: composing the ORM query costs
-# several times more than running it. Raw querysets still build model instances with the
+# several times more than running it. ModelColumns builds the instances with the
 # database's conversions applied; the environment is always in the condition.
+_MEMBER = ModelColumns(Member, "m")
+_HOME = ModelColumns(Property, "p")
+_STATE = ModelColumns(MemberOffer, "mo", ("product_id", "saved_at", "selected_at"))
 _P, _MO = Property._meta.db_table, MemberOffer._meta.db_table
-MEMBER_HOME_SQL = (
-    f"SELECT * FROM {_P} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
-    "ORDER BY id LIMIT 1"
-)
-MEMBER_STATES_SQL = (
-    f"SELECT id, product_id, saved_at, selected_at FROM {_MO} "  # noqa: S608
-    "WHERE environment_id = %s AND member_id = %s"
-)
-SIGNED_IN_SQL = f"SELECT * FROM {Member._meta.db_table} WHERE environment_id = %s AND id = %s"  # noqa: S608
+
+
+@functools.cache
+def _signed_in_sql() -> str:
+    return (
+        f"SELECT {_MEMBER.select()} FROM {Member._meta.db_table} m "  # noqa: S608
+        "WHERE m.environment_id = %s AND m.id = %s"
+    )
+
+
+@functools.cache
+def _home_sql(with_states: bool) -> str:
+    """The member's first home by id; with_states: one row per offer state of the member
+    (LEFT JOIN: one row with NULLs when there is none)."""
+    first = (
+        f"SELECT id FROM {_P} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
+        "ORDER BY id LIMIT 1"
+    )
+    if not with_states:
+        return f"SELECT {_HOME.select()} FROM {_P} p WHERE p.id = ({first})"  # noqa: S608
+    return (
+        f"SELECT {_HOME.select()}, {_STATE.select()} FROM {_P} p "  # noqa: S608
+        f"LEFT JOIN {_MO} mo ON mo.environment_id = p.environment_id "
+        "AND mo.member_id = p.member_id "
+        f"WHERE p.id = ({first})"
+    )
+
+
+@dataclass(frozen=True)
+class OfferState:
+    """What the member did with one offer, as the dashboard shows it."""
+
+    product_id: int
+    saved_at: datetime | None
+    selected_at: datetime | None
 
 
 def signed_in_member(environment, member_id: int) -> Member | None:
     """The member a session belongs to, if it is one of this environment's."""
-    found = list(Member.objects.raw(SIGNED_IN_SQL, [environment.pk, member_id]))
-    return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(_signed_in_sql(), [environment.pk, member_id])
+        row = cursor.fetchone()
+    return _MEMBER.instance(row) if row is not None else None
 
 
 def member_home(environment, member) -> Property | None:
     """The member's home (the first of them by id)."""
-    found = list(Property.objects.raw(MEMBER_HOME_SQL, [environment.pk, member.pk]))
-    return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(_home_sql(False), [environment.pk, member.pk])
+        row = cursor.fetchone()
+    return _HOME.instance(row) if row is not None else None
+
+
+def member_home_and_states(environment, member) -> tuple[Property | None, dict[int, OfferState]]:
+    """The member's home and their offer states by product id, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_home_sql(True), [environment.pk, member.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, {}
+    states = {}
+    for row in rows:
+        product_id, saved_at, selected_at = _STATE.values(row, len(_HOME))
+        if product_id is not None:
+            states[product_id] = OfferState(product_id, saved_at, selected_at)
+    return _HOME.instance(rows[0]), states
 
 
 def dashboard(environment, member, *, today: date | None = None) -> Dashboard:
     """What the member dashboard shows, in a fixed number of queries (see Dashboard)."""
     today = today or timezone.localdate()
     settings = page_home_settings(environment)
-    prop = member_home(environment, member)
-    states = {}
-    if prop is not None:
-        states = {
-            s.product_id: s
-            for s in MemberOffer.objects.raw(MEMBER_STATES_SQL, [environment.pk, member.pk])
-        }
+    prop, states = member_home_and_states(environment, member)
     return Dashboard(
         environment, member, settings, prop, visibility(settings, prop, today), states, today
     )
