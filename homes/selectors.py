@@ -7,6 +7,7 @@ is: the stored figures stay the same, `Visibility` says what may be shown.
 from __future__ import annotations
 
 import functools
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,6 +43,26 @@ def home_settings(environment) -> HomeSettings:
 
 def home_settings_cache_key(environment_id: int) -> str:
     return f"homes:settings:{environment_id}"
+
+
+#: How long a cards token lives unchanged (a card itself is cached for a day at most).
+CARDS_TOKEN_SECONDS = 7 * 24 * 3600
+
+
+def dashboard_cards_key(environment_id: int) -> str:
+    """The cache key of the environment's cards token (see Dashboard.card_version)."""
+    return f"homes:cards:{environment_id}"
+
+
+def dashboard_cards_token(environment) -> str:
+    """The environment's current cards token: replaced (homes.signals) when an offer
+    product or the home settings change, which the cards show before the recompute that
+    follows such a change (a task) has reached every home."""
+    key = dashboard_cards_key(environment.pk)
+    token = page_cache.get(environment.pk, key)
+    if token is None:
+        token = page_cache.add(environment.pk, key, secrets.token_hex(8), CARDS_TOKEN_SECONDS)
+    return token
 
 
 def page_home_settings(environment) -> HomeSettings:
@@ -109,7 +130,9 @@ class Dashboard:
     so while the home's figures are not recomputed a view reads none of it.
     """
 
-    def __init__(self, environment, member, settings, prop, visible, states, today) -> None:
+    def __init__(
+        self, environment, member, settings, prop, visible, states, today, cards_token=""
+    ) -> None:
         self.environment = environment
         self.member = member
         self.settings: HomeSettings = settings
@@ -118,6 +141,7 @@ class Dashboard:
         self.states: dict[int, OfferState] = states
         self.today = today
         self.what_if: Decimal | None = None  # a value the member tries (no-JavaScript form)
+        self.cards_token = cards_token
 
     @cached_property
     def liens(self) -> list[LienLine]:
@@ -194,15 +218,18 @@ class Dashboard:
     @cached_property
     def card_version(self) -> str:
         """Changes whenever the cached part of the page may have to: a recompute of the home
-        (its value, liens, offers, the settings behind them), a new day (balances amortize),
-        a saved or selected offer, a what-if value."""
+        (its value, liens, offers, the settings behind them), a change of an offer product
+        or of the settings before that recompute (the cards token), a new day (balances
+        amortize), a saved or selected offer, a what-if value."""
         prop = self.property
         computed = prop.computed_at.isoformat() if prop and prop.computed_at else ""
         states = ";".join(
             f"{pk}:{s.saved_at is not None:d}{s.selected_at is not None:d}"
             for pk, s in sorted(self.states.items())
         )
-        return f"{prop and prop.pk}|{computed}|{self.today}|{self.what_if}|{states}"
+        return (
+            f"{prop and prop.pk}|{computed}|{self.cards_token}|{self.today}|{self.what_if}|{states}"
+        )
 
 
 def _history(rows) -> list[tuple[date, Decimal]]:
@@ -292,9 +319,9 @@ def dashboard(environment, member, *, today: date | None = None) -> Dashboard:
     today = today or timezone.localdate()
     settings = page_home_settings(environment)
     prop, states = member_home_and_states(environment, member)
-    return Dashboard(
-        environment, member, settings, prop, visibility(settings, prop, today), states, today
-    )
+    visible = visibility(settings, prop, today)
+    token = dashboard_cards_token(environment) if visible.show_value else ""
+    return Dashboard(environment, member, settings, prop, visible, states, today, token)
 
 
 # -- the summary other apps (notifications) build messages from ---------------------------

@@ -5,8 +5,14 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from homes.appointment_selectors import appointments_bookable_forget
-from homes.models import AppointmentSettings, HomeSettings, LoanOfficer, OfficerAvailability
-from homes.selectors import home_settings_cache_key
+from homes.models import (
+    AppointmentSettings,
+    HomeSettings,
+    LoanOfficer,
+    OfferProduct,
+    OfficerAvailability,
+)
+from homes.selectors import dashboard_cards_key, home_settings_cache_key
 from institutions import page_cache
 
 
@@ -17,6 +23,13 @@ def _drop_after_commit(key: str) -> None:
 @receiver([post_save, post_delete], sender=HomeSettings)
 def home_settings_changed(sender, instance, **kwargs):
     _drop_after_commit(home_settings_cache_key(instance.environment_id))
+    _drop_after_commit(dashboard_cards_key(instance.environment_id))
+
+
+@receiver([post_save, post_delete], sender=OfferProduct)
+def offer_product_changed(sender, instance, **kwargs):
+    # Dashboard cards show the products (title, terms) before the recompute has run.
+    _drop_after_commit(dashboard_cards_key(instance.environment_id))
 
 
 @receiver([post_save, post_delete], sender=AppointmentSettings)

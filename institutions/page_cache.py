@@ -65,6 +65,16 @@ def store(environment_id: int, key: str, value: Any, timeout: float) -> None:
         fetched[environment_id][key] = value
 
 
+def add(environment_id: int, key: str, value: Any, timeout: float) -> Any:
+    """cache.add: the value now cached under the key (this one, or one added first)."""
+    if not cache.add(key, value, timeout):
+        value = cache.get(key, value)
+    fetched = _fetched.get()
+    if fetched is not None and environment_id in fetched:
+        fetched[environment_id][key] = value
+    return value
+
+
 def delete(key: str) -> None:
     """cache.delete, and forget any value this request fetched for the key."""
     cache.delete(key)
