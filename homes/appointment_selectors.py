@@ -217,16 +217,18 @@ _ANY_UPCOMING_SQL = (
 )
 
 
-def dashboard_appointments(environment, member) -> dict | None:
+def dashboard_appointments(environment, member, *, any_upcoming: bool | None = None) -> dict | None:
     """The dashboard's card: the member's next appointments, and whether one can be booked
-    (one query for most members, two with upcoming appointments)."""
+    (one query for most members, two with upcoming appointments; none for most when the
+    caller already knows whether there are any: homes.selectors.SignedIn)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ANY_UPCOMING_SQL.format(end=connection.ops.quote_name("end")),
-            [environment.pk, member.pk, Appointment.Status.BOOKED, now],
-        )
-        any_upcoming = cursor.fetchone() is not None
+    if any_upcoming is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _ANY_UPCOMING_SQL.format(end=connection.ops.quote_name("end")),
+                [environment.pk, member.pk, Appointment.Status.BOOKED, now],
+            )
+            any_upcoming = cursor.fetchone() is not None
     upcoming = []
     if any_upcoming:
         upcoming = list(

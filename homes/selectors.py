@@ -20,6 +20,7 @@ from django.utils import timezone
 from homes.charts import Chart, value_chart
 from homes.finance.equity import LienTerms, borrowing_power, current_balance
 from homes.models import (
+    Appointment,
     HomeSettings,
     Lien,
     Member,
@@ -250,8 +251,23 @@ _P, _MO = Property._meta.db_table, MemberOffer._meta.db_table
 
 @functools.cache
 def _signed_in_sql() -> str:
+    """The member with their first home by id, one row per offer state of theirs (none:
+    one row of NULLs), and whether a booked appointment of theirs is still to end."""
+    a, quote = Appointment._meta.db_table, connection.ops.quote_name
+    first_home = (
+        f"SELECT id FROM {_P} WHERE environment_id = m.environment_id "  # noqa: S608
+        "AND member_id = m.id ORDER BY id LIMIT 1"
+    )
+    upcoming = (
+        f"SELECT 1 FROM {a} WHERE environment_id = m.environment_id "  # noqa: S608
+        f"AND member_id = m.id AND status = %s AND {quote('end')} > %s"
+    )
     return (
-        f"SELECT {_MEMBER.select()} FROM {Member._meta.db_table} m "  # noqa: S608
+        f"SELECT {_MEMBER.select()}, {_HOME.select()}, {_STATE.select()}, "  # noqa: S608
+        f"EXISTS ({upcoming}) FROM {Member._meta.db_table} m "
+        f"LEFT JOIN {_P} p ON p.id = ({first_home}) "
+        f"LEFT JOIN {_MO} mo ON p.id IS NOT NULL AND mo.environment_id = m.environment_id "
+        "AND mo.member_id = m.id "
         "WHERE m.environment_id = %s AND m.id = %s"
     )
 
@@ -283,12 +299,43 @@ class OfferState:
     selected_at: datetime | None
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """The signed-in member and what member pages show of them, read in one query."""
+
+    member: Member
+    home: Property | None  # their first home by id
+    states: dict[int, OfferState]  # what they did with offers, by product id
+    upcoming_appointment: bool  # a booked appointment that has not ended (as of the read)
+
+
+def signed_in(environment, member_id: int, *, now: datetime) -> SignedIn | None:
+    """The member a session belongs to, if it is one of this environment's, with their
+    home, offer states and whether they have an upcoming appointment (one query: member
+    pages need them all, and each read is a database round trip)."""
+    params = [Appointment.Status.BOOKED, now, environment.pk, member_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_signed_in_sql(), params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    at = len(_MEMBER)
+    home = _HOME.instance(first, at) if first[at] is not None else None
+    at += len(_HOME)
+    states = {}
+    for row in rows:
+        product_id, saved_at, selected_at = _STATE.values(row, at)
+        if product_id is not None:
+            states[product_id] = OfferState(product_id, saved_at, selected_at)
+    upcoming = bool(first[at + len(_STATE)])
+    return SignedIn(_MEMBER.instance(first), home, states, upcoming)
+
+
 def signed_in_member(environment, member_id: int) -> Member | None:
     """The member a session belongs to, if it is one of this environment's."""
-    with connection.cursor() as cursor:
-        cursor.execute(_signed_in_sql(), [environment.pk, member_id])
-        row = cursor.fetchone()
-    return _MEMBER.instance(row) if row is not None else None
+    found = signed_in(environment, member_id, now=timezone.now())
+    return found.member if found is not None else None
 
 
 def member_home(environment, member) -> Property | None:
@@ -314,11 +361,17 @@ def member_home_and_states(environment, member) -> tuple[Property | None, dict[i
     return _HOME.instance(rows[0]), states
 
 
-def dashboard(environment, member, *, today: date | None = None) -> Dashboard:
-    """What the member dashboard shows, in a fixed number of queries (see Dashboard)."""
+def dashboard(
+    environment, member, *, today: date | None = None, signed_in: SignedIn | None = None
+) -> Dashboard:
+    """What the member dashboard shows, in a fixed number of queries (see Dashboard); the
+    home and offer states come from `signed_in` when the request read them already."""
     today = today or timezone.localdate()
     settings = page_home_settings(environment)
-    prop, states = member_home_and_states(environment, member)
+    if signed_in is not None and signed_in.member.pk == member.pk:
+        prop, states = signed_in.home, signed_in.states
+    else:
+        prop, states = member_home_and_states(environment, member)
     visible = visibility(settings, prop, today)
     token = dashboard_cards_token(environment) if visible.show_value else ""
     return Dashboard(environment, member, settings, prop, visible, states, today, token)

@@ -229,10 +229,12 @@ def test_dashboard__equity_widget__shown_to_the_test_cohort_only(tenant):
         assert 'data-widget="equity-glance"' not in member_client(real).get("/").content.decode()
 
 
-def test_dashboard_reads__home_and_offer_states__one_query_with_the_database_types(
+def test_dashboard_reads__member_home_states_appointment__one_query_with_the_database_types(
     member, other_tenant
 ):
-    from homes.selectors import member_home_and_states, signed_in_member
+    from django.utils import timezone
+
+    from homes.selectors import member_home_and_states, signed_in
     from homes.services import offer_save, offer_select
 
     prop, (saved, chosen, _untouched) = _home(member, offers=3)
@@ -241,8 +243,11 @@ def test_dashboard_reads__home_and_offer_states__one_query_with_the_database_typ
         offer_save(environment=env, member=member, product=saved)
         offer_select(environment=env, member=member, product=chosen)
         with CaptureQueriesContext(connection) as queries:
-            home, states = member_home_and_states(env, member)
+            found = signed_in(env, member.pk, now=timezone.now())
     assert len(queries) == 1
+    assert found.member.email == member.email
+    assert found.upcoming_appointment is False
+    home, states = found.home, found.states
     assert home.pk == prop.pk
     assert home.value == D(300000)
     assert isinstance(home.value, D)
@@ -253,8 +258,18 @@ def test_dashboard_reads__home_and_offer_states__one_query_with_the_database_typ
     assert states[saved.pk].saved_at is not None
     assert states[saved.pk].selected_at is None
     assert states[chosen.pk].selected_at.tzinfo is not None
-    assert signed_in_member(env, member.pk).email == member.email
+    with environment_scope(env):
+        assert member_home_and_states(env, member) == (home, states)
     # Another environment's member and home are never found through this one.
     other = other_tenant.production
-    assert signed_in_member(other, member.pk) is None
+    assert signed_in(other, member.pk, now=timezone.now()) is None
     assert member_home_and_states(other, member) == (None, {})
+
+
+def test_signed_in__member_without_home__found_with_no_home_or_states(member):
+    from django.utils import timezone
+
+    from homes.selectors import signed_in
+
+    found = signed_in(member.environment, member.pk, now=timezone.now())
+    assert (found.member.pk, found.home, found.states) == (member.pk, None, {})
