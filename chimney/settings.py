@@ -136,6 +136,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered fragments keyed by the version of what they show (the member dashboard's card):
+# each process keeps the ones it used in memory in front of the shared cache.
+CACHES["fragments"] = {
+    "BACKEND": "chimney.cache.VersionedFragmentCache",
+    "LOCATION": "default",
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
 
 # Celery: Redis when REDIS_URL is set; otherwise a filesystem broker that needs no server.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
