@@ -207,10 +207,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # Sessions live in Redis when it is configured (saving every request is then one cache
-# write, not a database write); otherwise in the database, shared by every process.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.db"
-)
+# write, not a database write; a member page reads its session with the environment's
+# page values in one round trip); otherwise in the database, shared by every process.
+SESSION_ENGINE = "institutions.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 # Staff and member sessions end after 30 idle minutes. Activity extends them, written at
 # most once a minute (institutions.middleware.SessionIdleMiddleware), not on every request.
 SESSION_COOKIE_AGE = 30 * 60

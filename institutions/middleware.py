@@ -69,7 +69,15 @@ class ScopeMiddleware:
             request.admin_environment = environment
         if environment is None:
             return self.get_response(request)
-        with environment_scope(environment), page_cache.request_values():
+        # A member page reads its session first: fetch it with the page values.
+        session_key = None
+        if getattr(request, "environment", None) is not None:
+            unread = getattr(getattr(request, "session", None), "unread_cache_key", None)
+            session_key = unread() if unread is not None else None
+        with (
+            environment_scope(environment),
+            page_cache.request_values(environment.pk, [session_key] if session_key else ()),
+        ):
             return self.get_response(request)
 
 

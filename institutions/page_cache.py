@@ -20,8 +20,9 @@ from typing import Any
 from django.core.cache import cache
 
 _key_functions: list[Callable[[int], str]] = []
-# environment id -> {registered key -> cached value, None when missing}
-_fetched: ContextVar[dict[int, dict[str, Any]] | None] = ContextVar(
+# environment id -> {registered key -> cached value, None when missing}; under the key
+# None, values fetched with them for others (the session: institutions.sessions).
+_fetched: ContextVar[dict[int | None, dict[str, Any]] | None] = ContextVar(
     "chimney_page_cache", default=None
 )
 
@@ -33,13 +34,32 @@ def register(key_for: Callable[[int], str]) -> None:
 
 
 @contextmanager
-def request_values() -> Iterator[None]:
-    """Share the fetched values for the duration of one request (the scope middleware)."""
-    token = _fetched.set({})
+def request_values(environment_id: int | None = None, with_keys=()) -> Iterator[None]:
+    """Share the fetched values for the duration of one request (the scope middleware).
+
+    with_keys: other keys the request will read first (its session), fetched now in the
+    same round trip as the environment's values; `prefetched` hands each out once.
+    """
+    fetched: dict[int | None, dict[str, Any]] = {}
+    if with_keys and environment_id is not None:
+        keys = [key_for(environment_id) for key_for in _key_functions]
+        found = cache.get_many([*keys, *with_keys])
+        fetched[environment_id] = {k: found.get(k) for k in keys}
+        fetched[None] = {k: found.get(k) for k in with_keys}
+    token = _fetched.set(fetched)
     try:
         yield
     finally:
         _fetched.reset(token)
+
+
+def prefetched(key: str) -> tuple[bool, Any]:
+    """(True, value or None) for a key fetched by request_values(with_keys=…), once."""
+    fetched = _fetched.get()
+    others = fetched.get(None) if fetched is not None else None
+    if not others or key not in others:
+        return False, None
+    return True, others.pop(key)
 
 
 def get(environment_id: int, key: str) -> Any:

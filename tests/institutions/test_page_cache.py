@@ -94,3 +94,35 @@ def test_dashboard__page_values__read_in_one_cache_round_trip(member, monkeypatc
     assert f"homes:settings:{env_id}" in fetched
     assert f"flags:env:{env_id}:dataplan" in fetched
     assert not set(reads.single) & set(fetched)
+
+
+@pytest.mark.django_db
+def test_member_page__session_in_the_cache__read_with_the_page_values(
+    member, settings, monkeypatch
+):
+    from django.test import Client
+
+    from homes.middleware import MEMBER_ENV_SESSION_KEY, MEMBER_SESSION_KEY
+    from institutions.sessions import SessionStore
+    from tests.homes.test_member_pages import _home
+
+    settings.SESSION_ENGINE = "institutions.sessions"
+    _home(member)
+    session = SessionStore()
+    session[MEMBER_SESSION_KEY] = member.pk
+    session[MEMBER_ENV_SESSION_KEY] = member.environment_id
+    session.create()
+    client = Client(HTTP_HOST=member.environment.host)
+    client.cookies["sessionid"] = session.session_key
+    assert client.get("/").status_code == 200
+    reads = CacheReads(monkeypatch)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert member.first_name in response.content.decode()
+    (fetched,) = [f for f in reads.fetches if session.cache_key in f]
+    assert f"branding:{member.environment_id}" in fetched
+    assert session.cache_key not in reads.single
+
+    # A session that is gone (expired, flushed) is a new, empty one: signed out.
+    cache.delete(session.cache_key)
+    assert client.get("/")["Location"].startswith("/login/")
