@@ -100,7 +100,7 @@ def test_dashboard__query_count__same_for_one_or_many_rows(tenant):
     _home(many, valuations=12, liens=3, offers=6, value=D(900000))
     few_queries = _count(member_client(one))
     assert _count(member_client(many)) == few_queries
-    assert few_queries <= 6
+    assert few_queries <= 4
 
 
 def test_dashboard__display_filter__hides_figures_without_changing_them(member):
