@@ -48,24 +48,6 @@ _PARAMS = {  # learning rate and rounds chosen by the same cross-validation
     "verbose": -1,
 }
 _ROUNDS = 1600
-_DESCRIPTORS = (
-    "lat",
-    "lon",
-    "living_sqft",
-    "lot_sqft",
-    "bedrooms",
-    "bathrooms",
-    "year_built",
-    "grade",
-    "condition",
-    "view",
-    "waterfront",
-    "floors",
-    "yr_renovated",
-    "sqft_basement",
-    "sqft_living15",
-    "sqft_lot15",
-)
 
 
 def _zip_number(code: str | None) -> float:
@@ -95,11 +77,15 @@ def features(
     cols: dict[str, np.ndarray], zips, months: np.ndarray, neighbourhood: np.ndarray
 ) -> np.ndarray:
     """One row per home: descriptors, ZIP code, rotated coordinates, months since the sale
-    (0 for a home valued today; NaN when sales are undated), neighbourhood prices."""
+    (0 for a home valued today; NaN when sales are undated), neighbourhood prices.
+
+    ``cols`` holds the estimator's descriptor columns (coordinates, living area and the
+    optional descriptors, unknowns filled), always in the same order.
+    """
     lat, lon = cols["lat"], cols["lon"]
     return np.column_stack(
         [
-            *(cols[name] for name in _DESCRIPTORS),
+            *cols.values(),
             np.array([_zip_number(z) for z in zips]),
             lat + lon,
             lat - lon,
