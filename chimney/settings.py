@@ -164,6 +164,8 @@ if not REDIS_URL:
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast (worker control) messages; kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Redis re-delivers an unacknowledged message after this many seconds (worker lost).

@@ -15,8 +15,12 @@ How a value is made (an appraiser's sales-comparison grid, learned from the sale
 4. Every comparable's price is adjusted to the subject; the value is the weighted
    geometric mean of the adjusted prices of the ``max_comparables`` best comparables and
    the FSD comes from their weighted dispersion.
+5. With thousands of sales (``learned.MIN_SALES``), gradient-boosted trees learned from
+   the same sales (learned.py) give a second value, and the reported value is their
+   blend (``learned.LEARNED_WEIGHT`` on the learned one). The comparables still supply
+   the range and the FSD; the FSD is calibrated on sales the trees did not learn from.
 
-Only numpy is used; nothing here imports Django.
+numpy and LightGBM are used; nothing here imports Django.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
+
+from homes.valuation import learned as _learned
 
 # Hyper-parameters, tuned by 5-fold cross-validation inside the training part of the King
 # County sales (never on the held-out part the benchmark reports on).
@@ -460,6 +466,7 @@ class ComparableSalesEstimator:
         max_distance_km: float = 5.0,
         as_of: date | None = None,
         market_comparables: int = 40,
+        learned: bool | None = None,
     ) -> None:
         self.sales: tuple[Comparable, ...] = tuple(sales)
         if not self.sales:
@@ -508,8 +515,18 @@ class ComparableSalesEstimator:
             self._cols, self._zips, self._xy, self._months
         )
         self._local = self._model.local(self._cols)
+        self._log_ppsf = self._log_price - np.log(np.maximum(self._cols["living_sqft"], 100))
         self._fsd_line = (0.0, 1.0 / 0.6745)  # until calibrated: the spread as a 1-sd
+        # The learned value (learned.py) needs thousands of sales; None = decide by count.
+        use_learned = len(self.sales) >= _learned.MIN_SALES if learned is None else learned
+        self._learned: _learned.LearnedValue | None = None
+        self._learned_x: np.ndarray | None = None
+        if use_learned:
+            self._learned_x = self._training_features()
         self._calibrate_fsd()
+        if self._learned_x is not None:
+            self._learned = self._fit_learned(self._learned_x, np.arange(len(self.sales)))
+            self._learned_x = None  # only needed for fitting
 
     def _project(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         # Equirectangular projection: exact enough within a county for km distances.
@@ -554,6 +571,10 @@ class ComparableSalesEstimator:
             cand, cand_km, g_subject, q_subject, self._model.local(cols)
         )
         nn, weights, adjusted, centre, spread = self._reconcile(nn, weights, adjusted)
+        if self._learned is not None:
+            k = _learned.NEIGHBOURS[-1]
+            x = self._features(cols, zips, cand[:, :k], cand_km[:, :k], today=True)
+            centre = self._blend(self._learned.predict(x, self._log_living(cols)), centre)
         fsd = self._fsd(spread)
         value = np.exp(centre)
         for r, i in enumerate(rows):
@@ -577,6 +598,47 @@ class ComparableSalesEstimator:
                 ),
             )
         return results
+
+    # ------------------------------------------------------------ the learned value
+
+    @staticmethod
+    def _log_living(cols: dict[str, np.ndarray]) -> np.ndarray:
+        return np.log(np.maximum(cols["living_sqft"], 100))
+
+    @staticmethod
+    def _blend(learned_log: np.ndarray, comparables_log: np.ndarray) -> np.ndarray:
+        w = _learned.LEARNED_WEIGHT
+        return w * learned_log + (1 - w) * comparables_log
+
+    def _features(
+        self,
+        cols: dict[str, np.ndarray],
+        zips: Sequence[str | None],
+        neighbours: np.ndarray,
+        km: np.ndarray,
+        *,
+        today: bool,
+        months: np.ndarray | None = None,
+    ) -> np.ndarray:
+        if today:  # a subject is valued as of as_of: zero months after it (NaN if undated)
+            months = np.full(len(neighbours), 0.0 if self._model.dated else np.nan)
+        around = _learned.neighbour_features(self._log_ppsf, neighbours, km)
+        return _learned.features(cols, zips, months, around)
+
+    def _training_features(self) -> np.ndarray:
+        """Features of every sale, its neighbourhood taken from the other sales only."""
+        k = _learned.NEIGHBOURS[-1]
+        near, km = self._grid.nearest(self._xy, k + 1, math.inf)
+        own = near == np.arange(len(near))[:, None]
+        # Drop the sale itself (wherever ties put it), keeping the others nearest first.
+        order = np.argsort(own, axis=1, kind="stable")[:, :k]
+        near, km = np.take_along_axis(near, order, 1), np.take_along_axis(km, order, 1)
+        return self._features(self._cols, self._zips, near, km, today=False, months=self._months)
+
+    def _fit_learned(self, x: np.ndarray, rows: np.ndarray) -> _learned.LearnedValue:
+        return _learned.LearnedValue(
+            x[rows], self._log_price[rows], self._log_living(self._cols)[rows]
+        )
 
     def _grid_of_comparables(
         self,
@@ -655,7 +717,9 @@ class ComparableSalesEstimator:
         part of a price is unexplained by any descriptor).
         """
         n = len(self.sales)
-        sample = np.sort(np.random.default_rng(1).permutation(n)[: min(n, _CALIBRATION_SALES)])
+        # With a learned value, three quarters of the sales at least are left to learn from.
+        size = min(n if self._learned_x is None else n // 4, _CALIBRATION_SALES)
+        sample = np.sort(np.random.default_rng(1).permutation(n)[:size])
         cand, cand_km = self._grid.nearest(self._xy[sample], _CANDIDATES + 1, self.max_distance_km)
         own = cand == sample[:, None]
         cand, cand_km = np.where(own, -1, cand), np.where(own, np.inf, cand_km)
@@ -669,6 +733,15 @@ class ComparableSalesEstimator:
             cand[keep], cand_km[keep], g, self._quality[rows], self._local[rows]
         )
         *_, centre, spread = self._reconcile(nn, weights, adjusted)
+        if self._learned_x is not None:
+            # The learned value is calibrated on sales it did not learn from: a model fitted
+            # without the calibration sample values them, then the model used for subjects
+            # learns from every sale.
+            held = np.zeros(n, bool)
+            held[sample] = True
+            partial = self._fit_learned(self._learned_x, np.flatnonzero(~held))
+            log_living = self._log_living(self._cols)[rows]
+            centre = self._blend(partial.predict(self._learned_x[rows], log_living), centre)
         error = np.abs(self._log_price[rows] - centre) / 0.6745
         # Median (least absolute deviation) regression by iteratively reweighted LS.
         x = np.stack([np.ones_like(spread), spread], axis=1)

@@ -265,15 +265,18 @@ def test_estimator__king_county_held_out__beats_naive_and_keeps_measured_accurac
     mdape, within_10, valued = _accuracy(king_county, king_county_estimator)
 
     assert valued >= 0.99 * len(king_county[1])
-    # Guards what the estimator measurably achieves (8.07% / 58.1% on this split), so a
+    # Guards what the estimator measurably achieves (7.8% / 59.4% on this split), so a
     # regression shows; the naive nearest-sales median gets 16.2% / 33.5% here.
-    assert mdape <= 0.085
-    assert within_10 >= 0.56
+    assert mdape <= 0.080
+    assert within_10 >= 0.58
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="acceptance target not reached yet: measured 8.07% MdAPE, 58.1% within 10%",
+    reason=(
+        "acceptance target not reached on this split: 7.8% MdAPE, 59.4% within 10% "
+        "(5-fold cross-validation over all sales: 7.50%, 61.0%)"
+    ),
     strict=True,
 )
 def test_estimator__king_county_held_out__meets_acceptance_target(
@@ -283,3 +286,52 @@ def test_estimator__king_county_held_out__meets_acceptance_target(
 
     assert mdape <= 0.075
     assert within_10 >= 0.60
+
+
+@pytest.mark.slow
+def test_estimator__learned_value__is_more_accurate_than_the_comparables_alone(
+    king_county, king_county_estimator
+):
+    train, _ = king_county
+    comparables_only = ComparableSalesEstimator(train, learned=False)
+
+    blended, blended_within, _ = _accuracy(king_county, king_county_estimator)
+    alone, alone_within, _ = _accuracy(king_county, comparables_only)
+
+    assert king_county_estimator._learned is not None
+    assert blended < alone - 0.002
+    assert blended_within > alone_within
+
+
+@pytest.mark.slow
+def test_estimator__learned_value__same_sales_give_the_same_values(king_county):
+    train, held = king_county
+    sales = train[:3000]
+    subjects = [as_subject(s) for s in held[:200]]
+
+    first = ComparableSalesEstimator(sales).estimate_many(subjects)
+    second = ComparableSalesEstimator(sales).estimate_many(subjects)
+
+    assert first == second
+    assert sum(e is not None for e in first) >= 150
+
+
+def test_estimator__few_sales__values_from_comparables_without_learning(varied_cluster):
+    estimator = ComparableSalesEstimator(varied_cluster)
+
+    assert estimator._learned is None
+    assert estimator.estimate(make_subject()) is not None
+
+
+def test_estimator__learned_on_dated_sales__values_subjects_today():
+    sales = [
+        make_sale(i, round(400_000 * 1.01 ** (i % 12)), sale_date=date(2024, 1 + i % 12, 15))
+        for i in range(60)
+    ]
+    estimator = ComparableSalesEstimator(sales, as_of=date(2024, 12, 15), learned=True)
+
+    estimate = estimator.estimate(make_subject())
+
+    assert estimator._learned is not None
+    assert estimate is not None
+    assert float(estimate.value) > 400_000 * 1.01**6
