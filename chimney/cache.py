@@ -7,7 +7,16 @@ A redis.Redis client is safe to share between threads (it borrows connections fr
 pool), so one per pool is enough.
 """
 
+import threading
+import time
+from collections import OrderedDict
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+_MISSING = object()
+#: How long a process keeps its copy of a fragment at most (the shared one may live longer).
+LOCAL_SECONDS = 3600
 
 
 class PooledRedisCacheClient(RedisCacheClient):
@@ -27,3 +36,67 @@ class ChimneyRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
+
+
+class VersionedFragmentCache(BaseCache):
+    """Rendered fragments whose key names the version of everything they show (the
+    dashboard card), kept in this process's memory in front of the shared cache.
+
+    A key never has two different values, so the process's copies need no invalidation:
+    a change gives the next request another key. A miss here is read from, and a new
+    fragment written to, the shared cache (LOCATION: its alias). OPTIONS MAX_ENTRIES
+    bounds the copies a process keeps (the least recently used go first).
+    """
+
+    def __init__(self, server, params):
+        super().__init__(params)
+        self._shared_alias = server or "default"
+        self._max = int(params.get("OPTIONS", {}).get("MAX_ENTRIES", 5000))
+        self._local: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def _shared(self):
+        from django.core.cache import caches
+
+        return caches[self._shared_alias]
+
+    def _keep(self, key: str, value, timeout) -> None:
+        timeout = self.get_backend_timeout(timeout)
+        seconds = LOCAL_SECONDS if timeout is None else min(timeout, LOCAL_SECONDS)
+        with self._lock:
+            self._local[key] = (time.monotonic() + seconds, value)
+            self._local.move_to_end(key)
+            while len(self._local) > self._max:
+                self._local.popitem(last=False)
+
+    def get(self, key, default=None, version=None):
+        local_key = self.make_and_validate_key(key, version=version)
+        hit = self._local.get(local_key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        value = self._shared.get(key, _MISSING, version=version)
+        if value is _MISSING:
+            return default
+        self._keep(local_key, value, None)  # the shared copy's lifetime left is unknown
+        return value
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        self._shared.set(key, value, timeout, version=version)
+        self._keep(self.make_and_validate_key(key, version=version), value, timeout)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        if self.get(key, _MISSING, version=version) is not _MISSING:
+            return False
+        self.set(key, value, timeout, version=version)
+        return True
+
+    def delete(self, key, version=None):
+        with self._lock:
+            self._local.pop(self.make_and_validate_key(key, version=version), None)
+        return self._shared.delete(key, version=version)
+
+    def clear(self):
+        """Forget this process's copies (the shared cache is cleared on its own)."""
+        with self._lock:
+            self._local.clear()

@@ -123,6 +123,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(VAR_DIR / f"test-{env.str('CHIMNEY_TEST_DB_SUFFIX', default='main')}.sqlite3")
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # Statements a connection runs again and again (every member page's reads and its
+    # view event) are planned once per connection: planning them costs more than running
+    # them. Needs server-side parameter binding. Turn it off behind a connection pooler in
+    # transaction mode that does not keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", 5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -136,6 +146,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered fragments keyed by the version of what they show (the member dashboard's card):
+# each process keeps the ones it used in memory in front of the shared cache.
+CACHES["fragments"] = {
+    "BACKEND": "chimney.cache.VersionedFragmentCache",
+    "LOCATION": "default",
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
 
 # Celery: Redis when REDIS_URL is set; otherwise a filesystem broker that needs no server.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
@@ -202,10 +219,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # Sessions live in Redis when it is configured (saving every request is then one cache
-# write, not a database write); otherwise in the database, shared by every process.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cache" if REDIS_URL else "django.contrib.sessions.backends.db"
-)
+# write, not a database write; a member page reads its session with the environment's
+# page values in one round trip); otherwise in the database, shared by every process.
+SESSION_ENGINE = "institutions.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 # Staff and member sessions end after 30 idle minutes. Activity extends them, written at
 # most once a minute (institutions.middleware.SessionIdleMiddleware), not on every request.
 SESSION_COOKIE_AGE = 30 * 60

@@ -9,15 +9,17 @@ class FlagsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import m2m_changed
 
-        from flags import demo, metric_providers, registry  # noqa: F401  (declarations, demo step)
+        # declarations, the demo step
+        from flags import demo, metric_providers, plans, registry  # noqa: F401
         from flags.evaluation import snapshot_invalidate
         from flags.models import Flag
         from flags.services.erasure import members_erase
         from flags.services.events import record_member_event, record_member_events
         from homes import erasure
-        from institutions import events, promotion
+        from institutions import events, page_cache, promotion
 
         events.register_sink(record_member_event, batch=record_member_events)
+        page_cache.register(plans.plan_key)  # a page view's event is checked against it
         erasure.register(members_erase)
         metric_providers.register()
         # Flags' targeting is promoted; the kill switch and named members are not (members

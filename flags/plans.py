@@ -7,10 +7,11 @@ import json
 import threading
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+
+from institutions import page_cache
 
 PLAN_TTL = 3600
 
@@ -58,7 +59,7 @@ def validate_points(points) -> None:
 
 def active_plan(environment) -> ActivePlan:
     """The highest plan version of the environment (cached; dropped when a version is saved)."""
-    cached = cache.get(plan_key(environment.pk))
+    cached = page_cache.get(environment.pk, plan_key(environment.pk))
     if cached is not None:
         return cached
     from flags.models import DataPlanVersion
@@ -74,7 +75,7 @@ def active_plan(environment) -> ActivePlan:
     else:
         digest = hashlib.sha256(json.dumps(row["points"], sort_keys=True).encode()).hexdigest()[:16]
         plan = ActivePlan(row["version"], digest, row["points"], row["unplanned"], row["invalid"])
-    cache.set(plan_key(environment.pk), plan, PLAN_TTL)
+    page_cache.store(environment.pk, plan_key(environment.pk), plan, PLAN_TTL)
     return plan
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -21,6 +20,7 @@ from homes.models import (
     OfficerAvailability,
 )
 from homes.slots import Period, Window, candidate_slots, free_slots
+from institutions import page_cache
 
 
 def appointment_settings(environment) -> AppointmentSettings:
@@ -188,7 +188,7 @@ def appointments_bookable_forget(environment_id: int) -> None:
     """Drop the cached answer once the transaction commits (homes.signals calls it for saved
     rows; bulk writes call it themselves)."""
     key = bookable_cache_key(environment_id)
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: page_cache.delete(key))
 
 
 def appointments_bookable(environment) -> bool:
@@ -196,7 +196,7 @@ def appointments_bookable(environment) -> bool:
     availability. Cached per environment (every dashboard asks); a saved change to the
     settings, an officer or an availability drops it (homes.signals)."""
     key = bookable_cache_key(environment.pk)
-    bookable = cache.get(key)
+    bookable = page_cache.get(environment.pk, key)
     if bookable is None:
         bookable = (
             appointment_settings(environment).enabled
@@ -204,7 +204,7 @@ def appointments_bookable(environment) -> bool:
                 environment=environment, is_active=True, availability__isnull=False
             ).exists()
         )
-        cache.set(key, bookable, BOOKABLE_CACHE_SECONDS)
+        page_cache.store(environment.pk, key, bookable, BOOKABLE_CACHE_SECONDS)
     return bookable
 
 
@@ -217,16 +217,18 @@ _ANY_UPCOMING_SQL = (
 )
 
 
-def dashboard_appointments(environment, member) -> dict | None:
+def dashboard_appointments(environment, member, *, any_upcoming: bool | None = None) -> dict | None:
     """The dashboard's card: the member's next appointments, and whether one can be booked
-    (one query for most members, two with upcoming appointments)."""
+    (one query for most members, two with upcoming appointments; none for most when the
+    caller already knows whether there are any: homes.selectors.SignedIn)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ANY_UPCOMING_SQL.format(end=connection.ops.quote_name("end")),
-            [environment.pk, member.pk, Appointment.Status.BOOKED, now],
-        )
-        any_upcoming = cursor.fetchone() is not None
+    if any_upcoming is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _ANY_UPCOMING_SQL.format(end=connection.ops.quote_name("end")),
+                [environment.pk, member.pk, Appointment.Status.BOOKED, now],
+            )
+            any_upcoming = cursor.fetchone() is not None
     upcoming = []
     if any_upcoming:
         upcoming = list(

@@ -73,13 +73,14 @@ def dashboard(request):
     gate = _enrollment_gate(request)
     if gate is not None:
         return gate
-    board = selectors.dashboard(request.environment, request.member)
+    signed_in = request.signed_in
+    board = selectors.dashboard(request.environment, request.member, signed_in=signed_in)
     dashboard_viewed(environment=request.environment, member=request.member)
     context = {
         "board": board,
         "member": request.member,
         "appointments": appointment_selectors.dashboard_appointments(
-            request.environment, request.member
+            request.environment, request.member, any_upcoming=signed_in.upcoming_appointment
         ),
         "card_seconds": DASHBOARD_CARD_SECONDS,
     }

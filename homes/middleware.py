@@ -1,5 +1,6 @@
 """Attach the signed-in member (if any) of this host's environment to the request."""
 
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 MEMBER_SESSION_KEY = "chimney_member_id"
@@ -7,8 +8,8 @@ MEMBER_ENV_SESSION_KEY = "chimney_member_environment_id"
 VISITED_BY_SESSION_KEY = "chimney_member_visited_by"
 
 
-def _member(request):
-    from homes.selectors import signed_in_member
+def _signed_in(request):
+    from homes.selectors import signed_in
 
     environment = getattr(request, "environment", None)
     member_id = request.session.get(MEMBER_SESSION_KEY)
@@ -18,14 +19,25 @@ def _member(request):
         return None
     if request.session.get(MEMBER_ENV_SESSION_KEY) != environment.pk:
         return None
-    return signed_in_member(environment, member_id)
+    return signed_in(environment, member_id, now=timezone.now())
+
+
+def _member(request):
+    found = request.signed_in
+    return found.member if found else None
 
 
 class MemberMiddleware:
+    """request.member: the signed-in member of this host's environment, or None.
+    request.signed_in: the member with their home, offer states and whether they have
+    an upcoming appointment (homes.selectors.SignedIn), read with the member in one query
+    when first used."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.signed_in = SimpleLazyObject(lambda: _signed_in(request))
         request.member = SimpleLazyObject(lambda: _member(request))
         return self.get_response(request)
 

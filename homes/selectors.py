@@ -6,18 +6,21 @@ is: the stored figures stay the same, `Visibility` says what may be shown.
 
 from __future__ import annotations
 
+import functools
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 
-from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from homes.charts import Chart, value_chart
 from homes.finance.equity import LienTerms, borrowing_power, current_balance
 from homes.models import (
+    Appointment,
     HomeSettings,
     Lien,
     Member,
@@ -26,6 +29,8 @@ from homes.models import (
     Property,
     Valuation,
 )
+from institutions import page_cache
+from institutions.sql import ModelColumns
 
 SETTINGS_CACHE_SECONDS = 300
 
@@ -41,14 +46,34 @@ def home_settings_cache_key(environment_id: int) -> str:
     return f"homes:settings:{environment_id}"
 
 
+#: How long a cards token lives unchanged (a card itself is cached for a day at most).
+CARDS_TOKEN_SECONDS = 7 * 24 * 3600
+
+
+def dashboard_cards_key(environment_id: int) -> str:
+    """The cache key of the environment's cards token (see Dashboard.card_version)."""
+    return f"homes:cards:{environment_id}"
+
+
+def dashboard_cards_token(environment) -> str:
+    """The environment's current cards token: replaced (homes.signals) when an offer
+    product or the home settings change, which the cards show before the recompute that
+    follows such a change (a task) has reached every home."""
+    key = dashboard_cards_key(environment.pk)
+    token = page_cache.get(environment.pk, key)
+    if token is None:
+        token = page_cache.add(environment.pk, key, secrets.token_hex(8), CARDS_TOKEN_SECONDS)
+    return token
+
+
 def page_home_settings(environment) -> HomeSettings:
     """home_settings for member pages, cached (every page needs them); a saved change drops
     the cached copy (homes.signals)."""
     key = home_settings_cache_key(environment.pk)
-    settings = cache.get(key)
+    settings = page_cache.get(environment.pk, key)
     if settings is None:
         settings = home_settings(environment)
-        cache.set(key, settings, SETTINGS_CACHE_SECONDS)
+        page_cache.store(environment.pk, key, settings, SETTINGS_CACHE_SECONDS)
     return settings
 
 
@@ -100,21 +125,24 @@ class Dashboard:
     """Everything the member dashboard shows.
 
     The home's stored figures, the display decision and the member's saved and selected
-    offers are read for every view (three queries). The rest is read on first use: the
-    liens, the value history and its chart, the offers and the borrowing formula. The page
-    caches the part that shows them under `card_version`, so while the home's figures are
-    not recomputed a view reads none of it.
+    offers are read for every view (one query; the settings come from the cache). The
+    rest is read on first use: the liens, the value history and its chart, the offers and
+    the borrowing formula. The page caches the part that shows them under `card_version`,
+    so while the home's figures are not recomputed a view reads none of it.
     """
 
-    def __init__(self, environment, member, settings, prop, visible, states, today) -> None:
+    def __init__(
+        self, environment, member, settings, prop, visible, states, today, cards_token=""
+    ) -> None:
         self.environment = environment
         self.member = member
         self.settings: HomeSettings = settings
         self.property: Property | None = prop
         self.visible: Visibility = visible
-        self.states: dict[int, MemberOffer] = states
+        self.states: dict[int, OfferState] = states
         self.today = today
         self.what_if: Decimal | None = None  # a value the member tries (no-JavaScript form)
+        self.cards_token = cards_token
 
     @cached_property
     def liens(self) -> list[LienLine]:
@@ -191,15 +219,18 @@ class Dashboard:
     @cached_property
     def card_version(self) -> str:
         """Changes whenever the cached part of the page may have to: a recompute of the home
-        (its value, liens, offers, the settings behind them), a new day (balances amortize),
-        a saved or selected offer, a what-if value."""
+        (its value, liens, offers, the settings behind them), a change of an offer product
+        or of the settings before that recompute (the cards token), a new day (balances
+        amortize), a saved or selected offer, a what-if value."""
         prop = self.property
         computed = prop.computed_at.isoformat() if prop and prop.computed_at else ""
         states = ";".join(
             f"{pk}:{s.saved_at is not None:d}{s.selected_at is not None:d}"
             for pk, s in sorted(self.states.items())
         )
-        return f"{prop and prop.pk}|{computed}|{self.today}|{self.what_if}|{states}"
+        return (
+            f"{prop and prop.pk}|{computed}|{self.cards_token}|{self.today}|{self.what_if}|{states}"
+        )
 
 
 def _history(rows) -> list[tuple[date, Decimal]]:
@@ -210,46 +241,140 @@ def _history(rows) -> list[tuple[date, Decimal]]:
 
 
 # Reads that run on every member page are written in SQL: composing the ORM query costs
-# several times more than running it. Raw querysets still build model instances with the
+# several times more than running it. ModelColumns builds the instances with the
 # database's conversions applied; the environment is always in the condition.
+_MEMBER = ModelColumns(Member, "m")
+_HOME = ModelColumns(Property, "p")
+_STATE = ModelColumns(MemberOffer, "mo", ("product_id", "saved_at", "selected_at"))
 _P, _MO = Property._meta.db_table, MemberOffer._meta.db_table
-MEMBER_HOME_SQL = (
-    f"SELECT * FROM {_P} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
-    "ORDER BY id LIMIT 1"
-)
-MEMBER_STATES_SQL = (
-    f"SELECT id, product_id, saved_at, selected_at FROM {_MO} "  # noqa: S608
-    "WHERE environment_id = %s AND member_id = %s"
-)
-SIGNED_IN_SQL = f"SELECT * FROM {Member._meta.db_table} WHERE environment_id = %s AND id = %s"  # noqa: S608
+
+
+@functools.cache
+def _signed_in_sql() -> str:
+    """The member with their first home by id, one row per offer state of theirs (none:
+    one row of NULLs), and whether a booked appointment of theirs is still to end."""
+    a, quote = Appointment._meta.db_table, connection.ops.quote_name
+    first_home = (
+        f"SELECT id FROM {_P} WHERE environment_id = m.environment_id "  # noqa: S608
+        "AND member_id = m.id ORDER BY id LIMIT 1"
+    )
+    upcoming = (
+        f"SELECT 1 FROM {a} WHERE environment_id = m.environment_id "  # noqa: S608
+        f"AND member_id = m.id AND status = %s AND {quote('end')} > %s"
+    )
+    return (
+        f"SELECT {_MEMBER.select()}, {_HOME.select()}, {_STATE.select()}, "  # noqa: S608
+        f"EXISTS ({upcoming}) FROM {Member._meta.db_table} m "
+        f"LEFT JOIN {_P} p ON p.id = ({first_home}) "
+        f"LEFT JOIN {_MO} mo ON p.id IS NOT NULL AND mo.environment_id = m.environment_id "
+        "AND mo.member_id = m.id "
+        "WHERE m.environment_id = %s AND m.id = %s"
+    )
+
+
+@functools.cache
+def _home_sql(with_states: bool) -> str:
+    """The member's first home by id; with_states: one row per offer state of the member
+    (LEFT JOIN: one row with NULLs when there is none)."""
+    first = (
+        f"SELECT id FROM {_P} WHERE environment_id = %s AND member_id = %s "  # noqa: S608
+        "ORDER BY id LIMIT 1"
+    )
+    if not with_states:
+        return f"SELECT {_HOME.select()} FROM {_P} p WHERE p.id = ({first})"  # noqa: S608
+    return (
+        f"SELECT {_HOME.select()}, {_STATE.select()} FROM {_P} p "  # noqa: S608
+        f"LEFT JOIN {_MO} mo ON mo.environment_id = p.environment_id "
+        "AND mo.member_id = p.member_id "
+        f"WHERE p.id = ({first})"
+    )
+
+
+@dataclass(frozen=True)
+class OfferState:
+    """What the member did with one offer, as the dashboard shows it."""
+
+    product_id: int
+    saved_at: datetime | None
+    selected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The signed-in member and what member pages show of them, read in one query."""
+
+    member: Member
+    home: Property | None  # their first home by id
+    states: dict[int, OfferState]  # what they did with offers, by product id
+    upcoming_appointment: bool  # a booked appointment that has not ended (as of the read)
+
+
+def signed_in(environment, member_id: int, *, now: datetime) -> SignedIn | None:
+    """The member a session belongs to, if it is one of this environment's, with their
+    home, offer states and whether they have an upcoming appointment (one query: member
+    pages need them all, and each read is a database round trip)."""
+    params = [Appointment.Status.BOOKED, now, environment.pk, member_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_signed_in_sql(), params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    at = len(_MEMBER)
+    home = _HOME.instance(first, at) if first[at] is not None else None
+    at += len(_HOME)
+    states = {}
+    for row in rows:
+        product_id, saved_at, selected_at = _STATE.values(row, at)
+        if product_id is not None:
+            states[product_id] = OfferState(product_id, saved_at, selected_at)
+    upcoming = bool(first[at + len(_STATE)])
+    return SignedIn(_MEMBER.instance(first), home, states, upcoming)
 
 
 def signed_in_member(environment, member_id: int) -> Member | None:
     """The member a session belongs to, if it is one of this environment's."""
-    found = list(Member.objects.raw(SIGNED_IN_SQL, [environment.pk, member_id]))
-    return found[0] if found else None
+    found = signed_in(environment, member_id, now=timezone.now())
+    return found.member if found is not None else None
 
 
 def member_home(environment, member) -> Property | None:
     """The member's home (the first of them by id)."""
-    found = list(Property.objects.raw(MEMBER_HOME_SQL, [environment.pk, member.pk]))
-    return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(_home_sql(False), [environment.pk, member.pk])
+        row = cursor.fetchone()
+    return _HOME.instance(row) if row is not None else None
 
 
-def dashboard(environment, member, *, today: date | None = None) -> Dashboard:
-    """What the member dashboard shows, in a fixed number of queries (see Dashboard)."""
+def member_home_and_states(environment, member) -> tuple[Property | None, dict[int, OfferState]]:
+    """The member's home and their offer states by product id, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_home_sql(True), [environment.pk, member.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, {}
+    states = {}
+    for row in rows:
+        product_id, saved_at, selected_at = _STATE.values(row, len(_HOME))
+        if product_id is not None:
+            states[product_id] = OfferState(product_id, saved_at, selected_at)
+    return _HOME.instance(rows[0]), states
+
+
+def dashboard(
+    environment, member, *, today: date | None = None, signed_in: SignedIn | None = None
+) -> Dashboard:
+    """What the member dashboard shows, in a fixed number of queries (see Dashboard); the
+    home and offer states come from `signed_in` when the request read them already."""
     today = today or timezone.localdate()
     settings = page_home_settings(environment)
-    prop = member_home(environment, member)
-    states = {}
-    if prop is not None:
-        states = {
-            s.product_id: s
-            for s in MemberOffer.objects.raw(MEMBER_STATES_SQL, [environment.pk, member.pk])
-        }
-    return Dashboard(
-        environment, member, settings, prop, visibility(settings, prop, today), states, today
-    )
+    if signed_in is not None and signed_in.member.pk == member.pk:
+        prop, states = signed_in.home, signed_in.states
+    else:
+        prop, states = member_home_and_states(environment, member)
+    visible = visibility(settings, prop, today)
+    token = dashboard_cards_token(environment) if visible.show_value else ""
+    return Dashboard(environment, member, settings, prop, visible, states, today, token)
 
 
 # -- the summary other apps (notifications) build messages from ---------------------------

@@ -1,22 +1,35 @@
 """Cache invalidation after commit, whoever wrote the row (a service, a release deploy)."""
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from homes.appointment_selectors import appointments_bookable_forget
-from homes.models import AppointmentSettings, HomeSettings, LoanOfficer, OfficerAvailability
-from homes.selectors import home_settings_cache_key
+from homes.models import (
+    AppointmentSettings,
+    HomeSettings,
+    LoanOfficer,
+    OfferProduct,
+    OfficerAvailability,
+)
+from homes.selectors import dashboard_cards_key, home_settings_cache_key
+from institutions import page_cache
 
 
 def _drop_after_commit(key: str) -> None:
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: page_cache.delete(key))
 
 
 @receiver([post_save, post_delete], sender=HomeSettings)
 def home_settings_changed(sender, instance, **kwargs):
     _drop_after_commit(home_settings_cache_key(instance.environment_id))
+    _drop_after_commit(dashboard_cards_key(instance.environment_id))
+
+
+@receiver([post_save, post_delete], sender=OfferProduct)
+def offer_product_changed(sender, instance, **kwargs):
+    # Dashboard cards show the products (title, terms) before the recompute has run.
+    _drop_after_commit(dashboard_cards_key(instance.environment_id))
 
 
 @receiver([post_save, post_delete], sender=AppointmentSettings)

@@ -9,7 +9,10 @@ class InstitutionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from institutions import promotion, signals  # noqa: F401  (connects receivers)
+        from institutions import page_cache, promotion, signals  # noqa: F401  (receivers)
+        from institutions.selectors import branding_cache_key
+
+        page_cache.register(branding_cache_key)  # every member page shows the branding
 
         promotion.register("institutions.Branding", natural_key=("environment",))
 

@@ -26,6 +26,11 @@ class MemberEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     source: str = "server"  # server | web | api
     occurred_at: datetime = field(default_factory=timezone.now)
+    # False for a page view (one on every visit): the sink may commit it without waiting
+    # for the database's disk flush. No failure of the application can lose it then (a
+    # killed worker, an error after emit): the database has committed it; only a crash of
+    # the database server itself within a fraction of a second of the commit could.
+    sync_commit: bool = True
 
 
 Sink = Callable[[MemberEvent], None]
@@ -66,8 +71,9 @@ def emit(
     properties: dict[str, Any] | None = None,
     source: str = "server",
     occurred_at: datetime | None = None,
+    sync_commit: bool = True,
 ) -> MemberEvent:
-    """Emit one member event to every registered sink."""
+    """Emit one member event to every registered sink (sync_commit: see MemberEvent)."""
     event = MemberEvent(
         environment_id=environment.pk,
         name=name,
@@ -76,6 +82,7 @@ def emit(
         properties=dict(properties or {}),
         source=source,
         occurred_at=occurred_at or timezone.now(),
+        sync_commit=sync_commit,
     )
     if _muted.get():
         return event

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django_scopes import scopes_disabled
 
+from institutions import page_cache
 from institutions.selectors import staff_environments
 from institutions.tenancy import environment_scope, resolve_host_cached
 
@@ -54,7 +55,8 @@ class ScopeMiddleware:
 
     Tenant hosts use their own environment; on the platform host the admin uses the
     staff member's selected environment. Anything else runs with no scope, so a tenant
-    query there raises instead of leaking rows.
+    query there raises instead of leaking rows. Scoped requests read the environment's
+    cached page values in one round trip (institutions.page_cache).
     """
 
     def __init__(self, get_response):
@@ -67,7 +69,15 @@ class ScopeMiddleware:
             request.admin_environment = environment
         if environment is None:
             return self.get_response(request)
-        with environment_scope(environment):
+        # A member page reads its session first: fetch it with the page values.
+        session_key = None
+        if getattr(request, "environment", None) is not None:
+            unread = getattr(getattr(request, "session", None), "unread_cache_key", None)
+            session_key = unread() if unread is not None else None
+        with (
+            environment_scope(environment),
+            page_cache.request_values(environment.pk, [session_key] if session_key else ()),
+        ):
             return self.get_response(request)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django_scopes import scopes_disabled
 
+from institutions import page_cache
 from institutions.models import AuditEntry, Branding, Environment, Institution, StaffRole
 
 BRANDING_CACHE_SECONDS = 300
@@ -18,12 +18,12 @@ def branding_cache_key(environment_id: int) -> str:
 def environment_branding(environment: Environment) -> Branding | None:
     """The environment's branding, cached (every member page and email needs it)."""
     key = branding_cache_key(environment.pk)
-    branding = cache.get(key)
+    branding = page_cache.get(environment.pk, key)
     if branding is None:
         with scopes_disabled():
             branding = Branding.objects.filter(environment=environment).first()
         if branding is not None:
-            cache.set(key, branding, BRANDING_CACHE_SECONDS)
+            page_cache.store(environment.pk, key, branding, BRANDING_CACHE_SECONDS)
     return branding
 
 

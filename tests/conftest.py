@@ -16,16 +16,18 @@ from tests.factories import InstitutionFactory, MemberFactory, staff_user
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
 
     from flags.evaluation import local as process_flags
     from institutions.tenancy import clear_host_cache
 
     cache.clear()
+    caches["fragments"].clear()  # this process's copies of rendered fragments
     clear_host_cache()
     process_flags.clear()  # ids are reused after rollbacks: forget what this process saw
     yield
     cache.clear()
+    caches["fragments"].clear()
     clear_host_cache()
     process_flags.clear()
 

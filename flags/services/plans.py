@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
 from flags import plans
 from flags.models import AnalyticsConsent, DataPlanVersion
+from institutions import page_cache
 from institutions.models import AuditEntry
 from institutions.services import audit_record, model_snapshot
 
@@ -38,8 +38,8 @@ def data_plan_version_save(*, environment, plan: DataPlanVersion, actor) -> Data
             before=model_snapshot(previous) if previous else None,
             after=model_snapshot(plan),
         )
-        cache.delete(plans.plan_key(environment.pk))
-        transaction.on_commit(lambda: cache.delete(plans.plan_key(environment.pk)))
+        page_cache.delete(plans.plan_key(environment.pk))
+        transaction.on_commit(lambda: page_cache.delete(plans.plan_key(environment.pk)))
     return plan
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test.utils import CaptureQueriesContext
 
 from flags.defaults import demo_plan_points
 from flags.models import DataPlanVersion, Event
@@ -248,3 +249,51 @@ def test_ingest__large_batch_on_postgresql__copies_rows_with_their_ids(tenant, p
     assert stored[row.event_id].properties["offer_id"] == 5
     assert stored[row.event_id].is_test is True
     assert stored[result.rows[300].event_id].violations == row.errors + result.rows[300].errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sink__page_view_on_postgresql__committed_without_waiting_for_the_flush(tenant, plan):
+    from django.db import connection
+
+    from tests.services import require_postgres
+
+    require_postgres()
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    with CaptureQueriesContext(connection) as queries:
+        events.emit(
+            environment=env,
+            name="offer_viewed",
+            member=tester,
+            properties=OFFER,
+            sync_commit=False,
+        )
+    # One statement, its own transaction: the setting does not outlive it.
+    (insert,) = [q["sql"] for q in queries if "flags_event" in q["sql"]]
+    assert "set_config('synchronous_commit', 'off', true)" in insert
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    with environment_scope(env):
+        event = Event.objects.get()
+    assert (event.name, event.member_id, event.is_test) == ("offer_viewed", tester.pk, True)
+    assert (event.properties, event.plan_status, event.plan_version) == (
+        OFFER,
+        "planned",
+        plan.version,
+    )
+    assert (event.source, event.violations, event.disposition) == ("server", [], "accepted")
+
+
+@pytest.mark.django_db
+def test_sink__page_view_inside_a_transaction__committed_with_it(tenant, plan):
+    from django.db import connection, transaction
+
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        events.emit(environment=env, name="dashboard_viewed", member=member, sync_commit=False)
+    assert not any("synchronous_commit" in q["sql"] for q in queries)
+    with environment_scope(env):
+        assert Event.objects.filter(name="dashboard_viewed", member=member).count() == 1

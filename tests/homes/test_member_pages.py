@@ -100,7 +100,7 @@ def test_dashboard__query_count__same_for_one_or_many_rows(tenant):
     _home(many, valuations=12, liens=3, offers=6, value=D(900000))
     few_queries = _count(member_client(one))
     assert _count(member_client(many)) == few_queries
-    assert few_queries <= 14
+    assert few_queries <= 4
 
 
 def test_dashboard__display_filter__hides_figures_without_changing_them(member):
@@ -227,3 +227,49 @@ def test_dashboard__equity_widget__shown_to_the_test_cohort_only(tenant):
     for _device in range(2):
         assert 'data-widget="equity-glance"' in member_client(tester).get("/").content.decode()
         assert 'data-widget="equity-glance"' not in member_client(real).get("/").content.decode()
+
+
+def test_dashboard_reads__member_home_states_appointment__one_query_with_the_database_types(
+    member, other_tenant
+):
+    from django.utils import timezone
+
+    from homes.selectors import member_home_and_states, signed_in
+    from homes.services import offer_save, offer_select
+
+    prop, (saved, chosen, _untouched) = _home(member, offers=3)
+    env = member.environment
+    with environment_scope(env):
+        offer_save(environment=env, member=member, product=saved)
+        offer_select(environment=env, member=member, product=chosen)
+        with CaptureQueriesContext(connection) as queries:
+            found = signed_in(env, member.pk, now=timezone.now())
+    assert len(queries) == 1
+    assert found.member.email == member.email
+    assert found.upcoming_appointment is False
+    home, states = found.home, found.states
+    assert home.pk == prop.pk
+    assert home.value == D(300000)
+    assert isinstance(home.value, D)
+    assert home.valued_on == TODAY
+    assert home.computed_at is not None
+    assert home.computed_at.tzinfo is not None
+    assert set(states) == {saved.pk, chosen.pk}
+    assert states[saved.pk].saved_at is not None
+    assert states[saved.pk].selected_at is None
+    assert states[chosen.pk].selected_at.tzinfo is not None
+    with environment_scope(env):
+        assert member_home_and_states(env, member) == (home, states)
+    # Another environment's member and home are never found through this one.
+    other = other_tenant.production
+    assert signed_in(other, member.pk, now=timezone.now()) is None
+    assert member_home_and_states(other, member) == (None, {})
+
+
+def test_signed_in__member_without_home__found_with_no_home_or_states(member):
+    from django.utils import timezone
+
+    from homes.selectors import signed_in
+
+    found = signed_in(member.environment, member.pk, now=timezone.now())
+    assert (found.member.pk, found.home, found.states) == (member.pk, None, {})
