@@ -1,5 +1,5 @@
 """Email: build the branded message, pick the connection (staging goes to a sink), and send
-over SMTP recording the outcome *before* the transaction is committed to the server."""
+over SMTP, recording the outcome in a transaction that commits with the final "." of DATA."""
 
 from __future__ import annotations
 
@@ -267,13 +267,14 @@ def write_local(connection, message: EmailMultiAlternatives) -> None:
         raise OSError("the email backend did not take the message")
 
 
-def send(connection: SMTPBackend, message: EmailMultiAlternatives, on_commit_point) -> str:
-    """Send one message over SMTP; call `on_commit_point()` just before it commits.
+def send(connection: SMTPBackend, message: EmailMultiAlternatives, commit_point) -> str:
+    """Send one message over SMTP; the final "." of DATA goes out inside `commit_point()`.
 
-    The server takes responsibility for a message when it receives the final "." of DATA:
-    recording the delivery as sent just before that point leaves the smallest possible
-    window (one write) in which a crash could lose track of it. A worker killed earlier
-    leaves the delivery "sending", never delivered, and the sweeper sends it.
+    The server takes responsibility for a message when it receives the final "." of DATA.
+    `commit_point` is a context manager: it records the delivery sent on entering (not yet
+    committed) and commits on leaving, right after the "." and before the server's reply
+    is read. A worker killed before the "." leaves the delivery "sending", never delivered,
+    and the sweeper sends it; an error on the "." itself rolls the record back.
 
     When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out together
     and their replies are read after: one round trip instead of three.
@@ -298,8 +299,8 @@ def send(connection: SMTPBackend, message: EmailMultiAlternatives, on_commit_poi
     if not quoted.endswith(b"\r\n"):
         quoted += b"\r\n"
     smtp.send(quoted)
-    on_commit_point()
-    smtp.send(b".\r\n")
+    with commit_point():
+        smtp.send(b".\r\n")
     code, reply = smtp.getreply()
     if code != 250:
         raise SMTPOutcome(code, reply.decode(errors="replace"), stage="data", after_commit=True)

@@ -307,8 +307,9 @@ def deliveries_sweep(*, environment, now: datetime | None = None) -> dict[str, i
     lease = timedelta(seconds=_setting("NOTIFICATIONS_SENDING_LEASE_SECONDS", 600))
     redispatch = timedelta(seconds=_setting("NOTIFICATIONS_REDISPATCH_SECONDS", 300))
     with transaction.atomic():
-        # A worker died mid-send. Email is marked sent before the SMTP transaction is
-        # committed (the final dot), so a row still "sending" was never delivered.
+        # A worker died mid-send. Email is recorded sent in a transaction that commits
+        # with the SMTP transaction's final dot, so a row still "sending" was not delivered
+        # (but for a kill in the instant between the dot and that commit).
         released = Delivery.objects.filter(
             environment=environment, state=Delivery.State.SENDING, claimed_at__lt=now - lease
         ).update(state=Delivery.State.PENDING, dispatched_at=None, reason="released by sweeper")

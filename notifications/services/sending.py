@@ -3,9 +3,10 @@
 A delivery is recorded sent only once its own message was handed over, and each failure is
 recorded on its own row with its reason; nothing one delivery does stops the others:
 
-- SMTP: recorded just before the final "." of DATA (the server's commit point), so a worker
-  killed at any moment neither loses a message nor sends it twice (the window left is one
-  database round trip; see _mark_sent_at_commit_point).
+- SMTP: recorded in a transaction opened just before the final "." of DATA (the server's
+  commit point) and committed just after it, so a worker killed before the "." leaves the
+  row "sending" (its transaction rolls back) and the sweeper sends it once; the window
+  left is the instant between the two writes (see _sent_around_commit_point).
 - A provider API (django-anymail, any other backend): recorded after the provider accepted
   the message, one row at a time, from the provider's answer for that recipient.
 - A local sink (files, the console, memory: development and staging): written first, then
@@ -80,22 +81,33 @@ def _mark_sent(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
     )
 
 
-def _mark_sent_at_commit_point(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
-    """_mark_sent just before the final "." of DATA, without waiting for the WAL flush.
+@contextlib.contextmanager
+def _sent_around_commit_point(delivery: ClaimedDelivery, provider_id: str, sink: str):
+    """Around the final "." of DATA: record the delivery sent, uncommitted; commit after.
 
-    A worker killed after its database committed the mark but before the "." went out
-    loses the message; waiting for the flush (milliseconds under load) made that window
-    a good part of each message's time. What must survive is the worker, not the database
-    server: committed asynchronously, the mark is durable within a fraction of a second
-    unless PostgreSQL itself crashes first — then the row is "sending" again and is sent
-    once more after the lease (a rare duplicate rather than a loss).
+    The server takes responsibility for a message when it receives the final ".". Had the
+    mark been committed before it, a worker killed in between (a database round trip: the
+    COMMIT and its reply) would leave a row "sent" whose message the server discarded:
+    lost. Here the UPDATE runs first, inside a transaction; the "." goes out; the COMMIT
+    follows at once, before the server's reply is read. A worker killed before the "."
+    takes its transaction with it: the row is "sending" again, the server has no message,
+    and the sweeper sends it after the lease. What is left is the instant between two
+    socket writes with no read between them; a kill there sends the message a second time
+    (at-least-once, never lost).
+
+    On PostgreSQL the COMMIT does not wait for the WAL flush: what must survive is the
+    worker, not the database server (if PostgreSQL itself crashed within that fraction of
+    a second the row would be "sending" again: a duplicate rather than a loss).
+
+    Raises LeaseLost, with nothing written and nothing sent, when the claim no longer holds.
     """
-    if connection.vendor != "postgresql":
-        return _mark_sent(delivery, provider_id, sink)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return _mark_sent(delivery, provider_id, sink)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        if not _mark_sent(delivery, provider_id, sink):
+            raise LeaseLost(delivery.pk)
+        yield
 
 
 def _mark_sent_many(environment, deliveries: list[ClaimedDelivery], sink: str) -> None:
@@ -236,11 +248,12 @@ class _EmailRoute:
         )
         committed = False
 
+        @contextlib.contextmanager
         def commit_point():
             nonlocal committed
             message_id = message.extra_headers["Message-ID"]
-            if not _mark_sent_at_commit_point(delivery, message_id, self.name):
-                raise LeaseLost(delivery.pk)
+            with _sent_around_commit_point(delivery, message_id, self.name):
+                yield
             committed = True
 
         try:
