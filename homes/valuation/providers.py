@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from threading import Lock
@@ -57,6 +57,8 @@ _SALE_FIELDS = (
 _estimators: OrderedDict[str, ComparableSalesEstimator] = OrderedDict()
 _estimators_lock = Lock()
 _CACHE_SIZE = 4
+#: What the estimator reads of a sale (all but the caller's opaque id).
+_CONTENT_FIELDS = tuple(f.name for f in fields(Comparable) if f.name != "id")
 
 
 def _comparables(environment) -> list[Comparable]:
@@ -90,13 +92,12 @@ def _comparables(environment) -> list[Comparable]:
 
 def _fingerprint(sales: list[Comparable]) -> str:
     # By content, not ids: environments holding the same recorded sales share one estimator
-    # (ids only label the comparables; the sales are the same).
+    # (ids only label the comparables; the sales are the same). Every field the estimator
+    # reads counts: a sale corrected in any of them builds a new estimator.
     digest = hashlib.blake2b(digest_size=16)
     for s in sales:
-        digest.update(
-            f"{s.price}|{s.sale_date}|{s.lat}|{s.lon}|{s.living_sqft}|{s.year_built}|"
-            f"{s.lot_sqft}|{s.grade}\n".encode()
-        )
+        digest.update("|".join(str(getattr(s, name)) for name in _CONTENT_FIELDS).encode())
+        digest.update(b"\n")
     return digest.hexdigest()
 
 

@@ -17,6 +17,7 @@ from homes.valuation.providers import (
     MockProvider,
     ValuationProvider,
     ValueResult,
+    sales_estimator,
     value_properties,
 )
 from tests.homes.factories import PropertyFactory, home_settings_factory
@@ -77,6 +78,20 @@ def _sales(environment, n=80):
             )
         )
     Sale.objects.bulk_create(rows)
+
+
+def test_sales_estimator__rebuilt_when_a_sale_is_corrected_in_any_field_it_reads(scoped):
+    _sales(scoped, 40)
+    first = sales_estimator(scoped)
+    assert sales_estimator(scoped) is first  # built once per set of sales
+    # Fields beyond price, place and size count too: each correction gives a new estimator.
+    changes = {"bedrooms": 4, "bathrooms": 3.5, "condition": 5, "zipcode": "98103"}
+    seen = [first]
+    for field, value in changes.items():
+        Sale.objects.filter(external_id="S3").update(**{field: value})
+        estimator = sales_estimator(scoped)
+        assert all(estimator is not other for other in seen), field
+        seen.append(estimator)
 
 
 def test_refresh__comparable_sales_then_mock__values_records_history_and_resumes(scoped):
