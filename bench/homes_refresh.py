@@ -15,9 +15,11 @@ bulk), and the run is over when its status is done.
 Beside it, measured in the same run: a plain bulk insert of the same property rows
 (Django bulk_create). Target: ≥ 2,000 properties/s.
 
-Each worker process builds the comparable-sales estimator once per set of recorded sales
-(seconds); a warm-up run of another institution with the same sales builds it before the
-clock starts, and its time is printed separately.
+The comparable-sales estimator is fitted once per set of recorded sales (seconds) by the
+first process that needs it and read by the others from HOMES_ESTIMATOR_DIR
+(homes.valuation.store); a warm-up run of another institution with the same sales gets it
+ready before the clock starts, and its time is printed separately (a fit, or only reads
+when an earlier run left the fitted estimator there).
 """
 
 from __future__ import annotations
@@ -318,7 +320,7 @@ def run(ctx):
     print(
         f"  {n:,} homes, {r['liens']:,} liens: {r['elapsed']:.1f} s in {r['chunks']} chunks on "
         f"{WORKERS} workers; valued {r['valued']:,}, {r['matches']:,} matches, events "
-        f"{r['events']}; estimator warm-up {r['warm_s']:.1f} s (once per worker process)\n"
+        f"{r['events']}; estimator warm-up {r['warm_s']:.1f} s\n"
         f"  CPU per home: workers {r['worker_cpu_ms']:.3f} ms, PostgreSQL "
         f"{r['database_cpu_ms']:.3f} ms; the estimator alone (one process, no writes): "
         f"{r['alone']:,.0f} homes/s, {r['alone_cpu']:,.0f} homes per CPU second",

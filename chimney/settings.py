@@ -346,6 +346,10 @@ NOTIFICATIONS_HOME_SUMMARIES = env.str(
     "NOTIFICATIONS_HOME_SUMMARIES", default="homes.selectors.home_summaries"
 )
 
+# Fitted comparable-sales estimators, shared by every process of this machine (one fits,
+# the others read it: homes.valuation.store); empty: each process fits its own.
+HOMES_ESTIMATOR_DIR = env.str("HOMES_ESTIMATOR_DIR", default=str(VAR_DIR / "estimators"))
+
 # Appointments with loan officers: officers' CalDAV calendars are read and written with
 # this timeout per request (seconds); a failed write is retried with backoff (base seconds,
 # doubled per attempt) this many times, then shown as failed for staff to retry.

@@ -13,10 +13,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from threading import Lock
+
+from django.conf import settings
 
 from homes.finance.rounding import cents
 from homes.models import Property, Provider, Sale, VendorValue
+from homes.valuation import store
 from homes.valuation.estimator import Comparable, ComparableSalesEstimator, Estimate, Subject
 
 FSD_PLACES = Decimal("0.0001")
@@ -101,6 +105,12 @@ def _fingerprint(sales: list[Comparable]) -> str:
     return digest.hexdigest()
 
 
+def _store_directory() -> Path | None:
+    """Where fitted estimators are kept (None: each process fits its own)."""
+    configured = getattr(settings, "HOMES_ESTIMATOR_DIR", "")
+    return Path(configured) if configured else None
+
+
 def sales_estimator(environment) -> ComparableSalesEstimator | None:
     """The estimator over the environment's recorded sales (built once per distinct set)."""
     sales = _comparables(environment)
@@ -111,7 +121,11 @@ def sales_estimator(environment) -> ComparableSalesEstimator | None:
         if key in _estimators:
             _estimators.move_to_end(key)
             return _estimators[key]
-    estimator = ComparableSalesEstimator(sales)
+    directory = _store_directory()
+    if directory is None:
+        estimator = ComparableSalesEstimator(sales)
+    else:  # fitted by one process, read by the others (homes.valuation.store)
+        estimator = store.load_or_build(directory, key, lambda: ComparableSalesEstimator(sales))
     with _estimators_lock:
         _estimators[key] = estimator
         while len(_estimators) > _CACHE_SIZE:
