@@ -25,6 +25,17 @@ def database_url() -> str:
     return f"sqlite:///{s['NAME']}"
 
 
+def process_env(**extra: str) -> dict:
+    """The environment of a process that runs the project against the test database."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chimney.settings_test",
+        "CHIMNEY_TESTING": "1",
+        "DATABASE_URL": database_url(),
+        **extra,
+    }
+
+
 class Worker:
     """Start `celery worker` with the project's settings, pointed at the test database."""
 
@@ -49,18 +60,7 @@ class Worker:
         self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}-{Worker._started}.log"
 
     def env(self) -> dict:
-        env = dict(os.environ)
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "chimney.settings_test",
-                "CHIMNEY_TESTING": "1",
-                "CELERY_TASK_ALWAYS_EAGER": "0",
-                "REDIS_URL": self.redis_url,
-                "DATABASE_URL": database_url(),
-                **self.extra_env,
-            }
-        )
-        return env
+        return process_env(CELERY_TASK_ALWAYS_EAGER="0", REDIS_URL=self.redis_url, **self.extra_env)
 
     def start(self) -> Worker:
         self.log_path.parent.mkdir(exist_ok=True)

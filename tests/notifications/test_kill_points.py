@@ -8,7 +8,6 @@ points on either side and check what the sink received and what the sweeper then
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from notifications.models import Delivery
 from notifications.services import deliveries_sweep
 from notifications.services.campaigns import campaign_enqueue_members
 from notifications.services.sending import deliveries_send
-from tests.celery_worker import ROOT, database_url, wait_until
+from tests.celery_worker import ROOT, process_env, wait_until
 from tests.notifications.helpers import deliveries, members
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,14 +60,10 @@ def send_and_die(point: str, env, ids: list[int], sink) -> None:
             *map(str, ids),
         ],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "chimney.settings_test",
-            "CHIMNEY_TESTING": "1",
-            "DATABASE_URL": database_url(),
-            "EMAIL_URL": sink.url,
-            "NOTIFICATIONS_HOME_SUMMARIES": "tests.notifications.fake_homes.home_summaries",
-        },
+        env=process_env(
+            EMAIL_URL=sink.url,
+            NOTIFICATIONS_HOME_SUMMARIES="tests.notifications.fake_homes.home_summaries",
+        ),
         capture_output=True,
         text=True,
         timeout=120,
