@@ -10,17 +10,19 @@ class FlagsConfig(AppConfig):
         from django.db.models.signals import m2m_changed
 
         # declarations, the demo step
-        from flags import demo, metric_providers, plans, registry  # noqa: F401
+        from flags import consent, demo, metric_providers, plans, registry  # noqa: F401
         from flags.evaluation import snapshot_invalidate
         from flags.models import Flag
         from flags.services.erasure import members_erase
         from flags.services.events import record_member_event, record_member_events
-        from homes import erasure
+        from homes import cached_pages, erasure
         from institutions import events, page_cache, promotion
 
         events.register_sink(record_member_event, batch=record_member_events)
         page_cache.register(plans.plan_key)  # a page view's event is checked against it
         erasure.register(members_erase)
+        # The analytics beacon of every member page shows or not by the member's answer.
+        cached_pages.vary_on(consent.member_consent)
         metric_providers.register()
         # Flags' targeting is promoted; the kill switch and named members are not (members
         # differ between environments; a kill in production must survive a release).

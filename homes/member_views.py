@@ -15,7 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 from waffle import flag_is_active
 
-from homes import appointment_selectors, selectors
+from homes import appointment_selectors, cached_pages, selectors
 from homes.forms import OptInForm
 from homes.models import Member, OfferMatch, OfferProduct
 from homes.services import (
@@ -62,7 +62,8 @@ def _what_if(request, board) -> Decimal | None:
 
 
 #: The dashboard's part that shows the home (value, chart, equity, borrowing, offers) is
-#: cached per version of the home's figures (Dashboard.card_version); a day at most.
+#: cached per version of the home's figures (Dashboard.card_version), and so is the whole
+#: page around it (homes.cached_pages); a day at most.
 DASHBOARD_CARD_SECONDS = 24 * 3600
 # Declared in flags.registry (a higher app): the equity-at-a-glance widget.
 EQUITY_WIDGET_FLAG = "dashboard_equity_widget"
@@ -83,11 +84,26 @@ def dashboard(request):
             request.environment, request.member, any_upcoming=signed_in.upcoming_appointment
         ),
         "card_seconds": DASHBOARD_CARD_SECONDS,
+        "render_version": cached_pages.render_version(),
     }
     if board.property is not None and board.visible.show_value:
         board.what_if = _what_if(request, board)
         # Evaluated here, not in the cached part, so that every view counts its impression.
         context["equity_widget"] = flag_is_active(request, EQUITY_WIDGET_FLAG)
+        if board.what_if is None and not context["appointments"]:
+            # The whole page, under the card's version and the home's row (its address
+            # is shown above the card); a what-if value or an appointment card is not kept.
+            version = "|".join(
+                [
+                    board.card_version,
+                    str(context["equity_widget"]),
+                    cached_pages.row_version(board.property),
+                ]
+            )
+            return cached_pages.render_page(
+                request, "homes/dashboard.html", context, version=version,
+                seconds=DASHBOARD_CARD_SECONDS,
+            )  # fmt: skip
     return render(request, "homes/dashboard.html", context)
 
 

@@ -1,0 +1,112 @@
+"""Whole member pages kept rendered, under the version of everything they show.
+
+The dashboard's card (value, chart, equity, borrowing, offers) is cached under
+`Dashboard.card_version`, yet rendering the rest of the page (the institution's chrome
+around the card) still cost about a third of a view. A page whose content has such a
+version is kept whole instead (`render_page`), under a key that names:
+
+- the template and the caller's version of the page's own content;
+- every column of the rows the member-page chrome shows: the environment, its institution
+  and branding, and the member (a change of any of them gives a new key);
+- what other apps' template tags add to member pages, as each app declares it
+  (`vary_on`; flags declares the member's analytics consent, which decides the beacon);
+- the templates and static files deployed (`render_version`), so a deploy never serves
+  the markup of the one before.
+
+A key never has two different pages, so nothing is invalidated: a change makes the next
+request use another key, and the unused pages expire. Only the CSRF token differs between
+two answers of one key: the page is kept with a marker in its place and every answer
+carries the request's own token. A request with messages to show or made on a staff
+visit (whose banner names the member) is rendered as usual, and so is a page whose
+caller passes no version.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from homes.middleware import VISITED_BY_SESSION_KEY
+from institutions.selectors import environment_branding
+
+# Autoescaping turns "<" into "&lt;", so no member's or staff's text can turn into it.
+CSRF_MARKER = mark_safe("<chimney-csrf-token>")
+_varies: list[Callable[[HttpRequest], object]] = []
+
+
+def vary_on(variant: Callable[[HttpRequest], object]) -> Callable[[HttpRequest], object]:
+    """Declare something a member page shows besides its content and the chrome's rows
+    (called with the request; its value becomes part of every cached page's key)."""
+    if variant not in _varies:
+        _varies.append(variant)
+    return variant
+
+
+def row_version(obj) -> str:
+    """Every column of a model instance, as text ("-" for None)."""
+    if obj is None:
+        return "-"
+    return repr(tuple(getattr(obj, field.attname) for field in obj._meta.concrete_fields))
+
+
+@functools.cache
+def render_version() -> str:
+    """Digest of the project's templates and of the static files' manifest (this process)."""
+    digest = hashlib.sha256()
+    for directory in settings.TEMPLATES[0]["DIRS"]:
+        for path in sorted(Path(directory).rglob("*.html")):
+            digest.update(str(path.relative_to(directory)).encode())
+            digest.update(path.read_bytes())
+    digest.update(str(getattr(staticfiles_storage, "manifest_hash", "")).encode())
+    return digest.hexdigest()[:16]
+
+
+def _cacheable(request) -> bool:
+    return not request.session.get(VISITED_BY_SESSION_KEY) and not len(get_messages(request))
+
+
+def _key(request, template_name: str, version: str) -> str:
+    environment = request.environment
+    parts = [
+        template_name,
+        version,
+        render_version(),
+        row_version(environment),
+        row_version(environment.institution),
+        row_version(environment_branding(environment)),
+        row_version(request.member),
+        *(repr(variant(request)) for variant in _varies),
+    ]
+    return "homes:page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def render_page(
+    request, template_name: str, context: dict, *, version: str | None, seconds: int
+) -> HttpResponse:
+    """The rendered member page, from the cache when one of the same key was rendered.
+
+    `version` names everything the page's own content shows (None: not cacheable).
+    """
+    if version is None or not _cacheable(request):
+        return render(request, template_name, context)
+    pages = caches["fragments"]
+    key = _key(request, template_name, version)
+    page = pages.get(key)
+    if page is None:
+        page = render_to_string(template_name, {**context, "csrf_token": CSRF_MARKER}, request)
+        pages.set(key, page, seconds)
+    if CSRF_MARKER in page:
+        page = page.replace(CSRF_MARKER, get_token(request))
+    return HttpResponse(page)
