@@ -62,9 +62,12 @@ def _what_if(request, board) -> Decimal | None:
 
 
 #: The dashboard's part that shows the home (value, chart, equity, borrowing, offers) is
-#: cached per version of the home's figures (Dashboard.card_version), and so is the whole
-#: page around it (homes.cached_pages); a day at most.
+#: cached per version of the home's figures (Dashboard.card_version); a day at most.
 DASHBOARD_CARD_SECONDS = 24 * 3600
+#: The whole page around it (homes.cached_pages) is kept for a visit's repeat views: it
+#: costs a millisecond to render again from the card, and a page per member per day
+#: would weigh on the shared cache.
+DASHBOARD_PAGE_SECONDS = 3600
 # Declared in flags.registry (a higher app): the equity-at-a-glance widget.
 EQUITY_WIDGET_FLAG = "dashboard_equity_widget"
 
@@ -102,7 +105,7 @@ def dashboard(request):
             )
             return cached_pages.render_page(
                 request, "homes/dashboard.html", context, version=version,
-                seconds=DASHBOARD_CARD_SECONDS,
+                seconds=DASHBOARD_PAGE_SECONDS,
             )  # fmt: skip
     return render(request, "homes/dashboard.html", context)
 
