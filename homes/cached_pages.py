@@ -17,8 +17,7 @@ A key never has two different pages, so nothing is invalidated: a change makes t
 request use another key, and the unused pages expire. Only the CSRF token differs between
 two answers of one key: the page is kept with a marker in its place and every answer
 carries the request's own token. A request with messages to show or made on a staff
-visit (whose banner names the member) is rendered as usual, and so is a page whose
-caller passes no version.
+visit (whose banner names the member) is rendered as usual.
 """
 
 from __future__ import annotations
@@ -93,13 +92,13 @@ def _key(request, template_name: str, version: str) -> str:
 
 
 def render_page(
-    request, template_name: str, context: dict, *, version: str | None, seconds: int
+    request, template_name: str, context: dict, *, version: str, seconds: int
 ) -> HttpResponse:
     """The rendered member page, from the cache when one of the same key was rendered.
 
-    `version` names everything the page's own content shows (None: not cacheable).
+    `version` names everything the page's own content shows.
     """
-    if version is None or not _cacheable(request):
+    if not _cacheable(request):
         return render(request, template_name, context)
     pages = caches["fragments"]
     key = _key(request, template_name, version)
