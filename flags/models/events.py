@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from institutions.models import TenantModel
+from institutions.models import Environment, TenantModel
 
 
 class DataPlanVersion(TenantModel):
@@ -64,6 +64,11 @@ class Event(TenantModel):
         ACCEPTED = "accepted", "Accepted"
         QUARANTINED = "quarantined", "Quarantined"
 
+    # Every index of the table starts with the environment, so the foreign key needs no
+    # index of its own: one index less to update on every page view's event.
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     name = models.CharField(max_length=100)
     member = models.ForeignKey(
         "homes.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -58,14 +58,8 @@ def _member_of(row: dict) -> tuple[int | None, bool]:
     return row.get("member_id"), bool(row.get("is_test"))
 
 
-def event_record_many(
-    *, environment, rows: list[dict], source: str, sync_commit: bool = True
-) -> list[Event]:
-    """Store already-checked rows: {name, member or member_id+is_test, properties, occurred_at}.
-
-    sync_commit=False: a single event may be committed without waiting for the disk flush
-    (institutions.events.MemberEvent.sync_commit).
-    """
+def event_record_many(*, environment, rows: list[dict], source: str) -> list[Event]:
+    """Store already-checked rows: {name, member or member_id+is_test, properties, occurred_at}."""
     plan = plans.active_plan(environment)
     now = timezone.now()
     events = []
@@ -89,7 +83,7 @@ def event_record_many(
                 disposition=disposition,
             )
         )
-    return _insert(events, sync_commit=sync_commit)
+    return _insert(events)
 
 
 COPY_COLUMNS = (
@@ -150,22 +144,22 @@ def event_record_bulk(*, environment, rows: list[dict], source: str) -> int:
 
 
 @functools.cache
-def _no_flush_wait_insert() -> tuple[str, tuple]:
-    """The statement of _insert_without_flush_wait and the fields it writes (PostgreSQL)."""
-    fields = tuple(f for f in Event._meta.concrete_fields if not f.primary_key)
+def _no_flush_wait_insert() -> str:
+    """The statement of _record_without_flush_wait; its parameters are COPY_COLUMNS[1:]."""
+    by_column = {f.column: f for f in Event._meta.concrete_fields}
+    fields = [by_column[column] for column in COPY_COLUMNS[1:]]
     quote = connection.ops.quote_name
     # Names and types from the model, values as parameters.
-    sql = (
+    return (
         "WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true)) "  # noqa: S608
         f"INSERT INTO {quote(Event._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) "
         f"SELECT {', '.join(f'%s::{f.db_type(connection)}' for f in fields)} "
-        f"FROM no_flush_wait RETURNING {quote(Event._meta.pk.column)}"
+        "FROM no_flush_wait"
     )
-    return sql, fields
 
 
-def _insert_without_flush_wait(event: Event) -> None:
+def _record_without_flush_wait(environment, event, source: str) -> None:
     """One INSERT on PostgreSQL that commits without waiting for its WAL to reach the disk.
 
     The setting is made inside the statement (set_config(..., is_local => true) in a CTE the
@@ -173,28 +167,33 @@ def _insert_without_flush_wait(event: Event) -> None:
     no round trip of its own: a transaction around the INSERT would need three more
     (BEGIN, SET LOCAL, COMMIT). The explicit casts type the values as the columns are
     typed (INSERT ... SELECT does not infer them as INSERT ... VALUES does).
+
+    This runs on every member page view, so the row is made straight from the emitted
+    event, as COPY rows are: no model instance, no per-field preparation.
     """
-    sql, fields = _no_flush_wait_insert()
-    params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    plan = plans.active_plan(environment)
+    status, violations, disposition = _classify(environment.pk, plan, event.name, event.properties)
+    row = (
+        environment.pk,
+        event.name,
+        event.member_id,
+        json.dumps(event.properties),
+        event.occurred_at,
+        timezone.now(),
+        source,
+        event.is_test,
+        plan.version,
+        status,
+        json.dumps(violations),
+        disposition,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        event.pk = cursor.fetchone()[0]
-    event._state.adding = False
-    event._state.db = connection.alias
+        cursor.execute(_no_flush_wait_insert(), row)
 
 
-def _insert(events: list[Event], *, sync_commit: bool = True) -> list[Event]:
+def _insert(events: list[Event]) -> list[Event]:
     """Insert events; on PostgreSQL large batches use COPY with ids drawn from the sequence
     (several times faster than INSERT for a thousand JSON rows, and the ids come back)."""
-    if (
-        len(events) == 1
-        and not sync_commit
-        and connection.vendor == "postgresql"
-        # Inside a transaction the commit is the caller's, and so is its durability.
-        and not connection.in_atomic_block
-    ):
-        _insert_without_flush_wait(events[0])
-        return events
     if len(events) == 1:
         # One event (a page view): a single INSERT, without the transaction bulk_create
         # wraps around its batches (two more round trips on every page).
@@ -244,7 +243,16 @@ def record_member_event(event) -> None:
     environment = current_environment()
     if environment is None or environment.pk != event.environment_id:
         environment = Environment.objects.select_related("institution").get(pk=event.environment_id)
+    source = event.source if event.source in Event.Source.values else "server"
     with environment_scope(environment):
+        if (
+            not event.sync_commit
+            and connection.vendor == "postgresql"
+            # Inside a transaction the commit is the caller's, and so is its durability.
+            and not connection.in_atomic_block
+        ):
+            _record_without_flush_wait(environment, event, source)
+            return
         event_record_many(
             environment=environment,
             rows=[
@@ -256,8 +264,7 @@ def record_member_event(event) -> None:
                     "occurred_at": event.occurred_at,
                 }
             ],
-            source=event.source if event.source in Event.Source.values else "server",
-            sync_commit=event.sync_commit,
+            source=source,
         )
 
 
