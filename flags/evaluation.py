@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -210,11 +211,16 @@ def _request_member(request):
 def _request_is_staff(request) -> bool:
     from homes.middleware import VISITED_BY_SESSION_KEY
 
-    user = getattr(request, "user", None)
-    if getattr(user, "is_staff", False):
-        return True
     session = getattr(request, "session", None)
-    return bool(session is not None and session.get(VISITED_BY_SESSION_KEY))
+    if session is not None:
+        if session.get(VISITED_BY_SESSION_KEY):
+            return True
+        if SESSION_KEY not in session:
+            # Staff sign in with the session: without a user in it (every member's
+            # session) there is none, and request.user need not be loaded to learn it.
+            return False
+    user = getattr(request, "user", None)
+    return bool(getattr(user, "is_staff", False))
 
 
 def request_flags(request) -> RequestFlags | None:

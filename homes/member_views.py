@@ -48,6 +48,8 @@ def _enrollment_gate(request):
 
 
 def _what_if(request, board) -> Decimal | None:
+    if not request.META.get("QUERY_STRING"):
+        return None  # most views: no need to build request.GET to find no value in it
     raw = request.GET.get("value")
     if not raw or board.property is None or board.property.value is None:
         return None
