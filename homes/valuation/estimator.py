@@ -573,7 +573,7 @@ class ComparableSalesEstimator:
         nn, weights, adjusted, centre, spread = self._reconcile(nn, weights, adjusted)
         if self._learned is not None:
             k = _learned.NEIGHBOURS[-1]
-            x = self._features(cols, zips, cand[:, :k], cand_km[:, :k], today=True)
+            x = self._features(cols, zips, xy, cand[:, :k], cand_km[:, :k], today=True)
             centre = self._blend(self._learned.predict(x, self._log_living(cols)), centre)
         fsd = self._fsd(spread)
         value = np.exp(centre)
@@ -614,6 +614,7 @@ class ComparableSalesEstimator:
         self,
         cols: dict[str, np.ndarray],
         zips: Sequence[str | None],
+        xy: np.ndarray,
         neighbours: np.ndarray,
         km: np.ndarray,
         *,
@@ -623,7 +624,7 @@ class ComparableSalesEstimator:
         if today:  # a subject is valued as of as_of: zero months after it (NaN if undated)
             months = np.full(len(neighbours), 0.0 if self._model.dated else np.nan)
         around = _learned.neighbour_features(self._log_ppsf, neighbours, km)
-        return _learned.features(cols, zips, months, around)
+        return _learned.features(cols, zips, months, around, xy)
 
     def _training_features(self) -> np.ndarray:
         """Features of every sale, its neighbourhood taken from the other sales only."""
@@ -633,7 +634,9 @@ class ComparableSalesEstimator:
         # Drop the sale itself (wherever ties put it), keeping the others nearest first.
         order = np.argsort(own, axis=1, kind="stable")[:, :k]
         near, km = np.take_along_axis(near, order, 1), np.take_along_axis(km, order, 1)
-        return self._features(self._cols, self._zips, near, km, today=False, months=self._months)
+        return self._features(
+            self._cols, self._zips, self._xy, near, km, today=False, months=self._months
+        )
 
     def _fit_learned(self, x: np.ndarray, rows: np.ndarray) -> _learned.LearnedValue:
         return _learned.LearnedValue(
