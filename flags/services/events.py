@@ -103,6 +103,28 @@ COPY_COLUMNS = (
 )
 
 
+def _column_values(environment, plan: plans.ActivePlan, row: dict, source: str, now) -> tuple:
+    """One row's values in COPY_COLUMNS order after the id, classified under the plan:
+    what COPY and the single no-flush-wait INSERT write, without a model instance."""
+    member_id, is_test = _member_of(row)
+    properties = row.get("properties") or {}
+    status, violations, disposition = _classify(environment.pk, plan, row["name"], properties)
+    return (
+        environment.pk,
+        row["name"],
+        member_id,
+        json.dumps(properties),
+        row.get("occurred_at") or now,
+        now,
+        source,
+        is_test,
+        plan.version,
+        status,
+        json.dumps(violations),
+        disposition,
+    )
+
+
 def event_record_bulk(*, environment, rows: list[dict], source: str) -> int:
     """Store many rows as event_record_many does, without handing the events back: on
     PostgreSQL straight from the rows by COPY (no model instance per event), for the
@@ -119,27 +141,7 @@ def event_record_bulk(*, environment, rows: list[dict], source: str) -> int:
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
-            member_id, is_test = _member_of(row)
-            properties = row.get("properties") or {}
-            status, violations, disposition = _classify(
-                environment.pk, plan, row["name"], properties
-            )
-            copy.write_row(
-                (
-                    environment.pk,
-                    row["name"],
-                    member_id,
-                    json.dumps(properties),
-                    row.get("occurred_at") or now,
-                    now,
-                    source,
-                    is_test,
-                    plan.version,
-                    status,
-                    json.dumps(violations),
-                    disposition,
-                )
-            )
+            copy.write_row(_column_values(environment, plan, row, source, now))
     return len(rows)
 
 
@@ -159,7 +161,7 @@ def _no_flush_wait_insert() -> str:
     )
 
 
-def _record_without_flush_wait(environment, event, source: str) -> None:
+def _record_without_flush_wait(environment, row: dict, source: str) -> None:
     """One INSERT on PostgreSQL that commits without waiting for its WAL to reach the disk.
 
     The setting is made inside the statement (set_config(..., is_local => true) in a CTE the
@@ -168,27 +170,14 @@ def _record_without_flush_wait(environment, event, source: str) -> None:
     (BEGIN, SET LOCAL, COMMIT). The explicit casts type the values as the columns are
     typed (INSERT ... SELECT does not infer them as INSERT ... VALUES does).
 
-    This runs on every member page view, so the row is made straight from the emitted
-    event, as COPY rows are: no model instance, no per-field preparation.
+    This runs on every member page view, so the row's values are made as COPY rows are
+    (_column_values): no model instance, no per-field preparation.
     """
-    plan = plans.active_plan(environment)
-    status, violations, disposition = _classify(environment.pk, plan, event.name, event.properties)
-    row = (
-        environment.pk,
-        event.name,
-        event.member_id,
-        json.dumps(event.properties),
-        event.occurred_at,
-        timezone.now(),
-        source,
-        event.is_test,
-        plan.version,
-        status,
-        json.dumps(violations),
-        disposition,
+    values = _column_values(
+        environment, plans.active_plan(environment), row, source, timezone.now()
     )
     with connection.cursor() as cursor:
-        cursor.execute(_no_flush_wait_insert(), row)
+        cursor.execute(_no_flush_wait_insert(), values)
 
 
 def _insert(events: list[Event]) -> list[Event]:
@@ -244,6 +233,13 @@ def record_member_event(event) -> None:
     if environment is None or environment.pk != event.environment_id:
         environment = Environment.objects.select_related("institution").get(pk=event.environment_id)
     source = event.source if event.source in Event.Source.values else "server"
+    row = {
+        "name": event.name,
+        "member_id": event.member_id,
+        "is_test": event.is_test,
+        "properties": event.properties,
+        "occurred_at": event.occurred_at,
+    }
     with environment_scope(environment):
         if (
             not event.sync_commit
@@ -251,21 +247,9 @@ def record_member_event(event) -> None:
             # Inside a transaction the commit is the caller's, and so is its durability.
             and not connection.in_atomic_block
         ):
-            _record_without_flush_wait(environment, event, source)
-            return
-        event_record_many(
-            environment=environment,
-            rows=[
-                {
-                    "name": event.name,
-                    "member_id": event.member_id,
-                    "is_test": event.is_test,
-                    "properties": event.properties,
-                    "occurred_at": event.occurred_at,
-                }
-            ],
-            source=source,
-        )
+            _record_without_flush_wait(environment, row, source)
+        else:
+            event_record_many(environment=environment, rows=[row], source=source)
 
 
 def record_member_events(batch) -> None:
