@@ -224,6 +224,17 @@ def _insert(events: list[Event]) -> list[Event]:
     return events
 
 
+def _row_of(event) -> dict:
+    """An emitted event (institutions.events.MemberEvent) as a row to record."""
+    return {
+        "name": event.name,
+        "member_id": event.member_id,
+        "is_test": event.is_test,
+        "properties": event.properties,
+        "occurred_at": event.occurred_at,
+    }
+
+
 def record_member_event(event) -> None:
     """The sink for institutions.events.emit: one server event (is_test set by emit)."""
     from institutions.models import Environment
@@ -233,13 +244,7 @@ def record_member_event(event) -> None:
     if environment is None or environment.pk != event.environment_id:
         environment = Environment.objects.select_related("institution").get(pk=event.environment_id)
     source = event.source if event.source in Event.Source.values else "server"
-    row = {
-        "name": event.name,
-        "member_id": event.member_id,
-        "is_test": event.is_test,
-        "properties": event.properties,
-        "occurred_at": event.occurred_at,
-    }
+    row = _row_of(event)
     with environment_scope(environment):
         if (
             not event.sync_commit
@@ -270,16 +275,7 @@ def record_member_events(batch) -> None:
         with environment_scope(environment):
             event_record_bulk(
                 environment=environment,
-                rows=[
-                    {
-                        "name": e.name,
-                        "member_id": e.member_id,
-                        "is_test": e.is_test,
-                        "properties": e.properties,
-                        "occurred_at": e.occurred_at,
-                    }
-                    for e in group
-                ],
+                rows=[_row_of(e) for e in group],
                 source=source,
             )
 
