@@ -367,6 +367,11 @@ FLAGS_WAREHOUSE_DIR = env.path("FLAGS_WAREHOUSE_DIR", default=str(VAR_DIR / "war
 FLAGS_METRICS_FLUSH_SECONDS = env.float(
     "FLAGS_METRICS_FLUSH_SECONDS", default=0.0 if TESTING else 5.0
 )
+# Page-view events wait in their process at most this long, then are written in one COPY
+# (flags.services.event_buffer); 0 writes each view at once (the tests, unless they say).
+FLAGS_EVENTS_FLUSH_SECONDS = env.float(
+    "FLAGS_EVENTS_FLUSH_SECONDS", default=0.0 if TESTING else 1.0
+)
 # How long a process trusts its copy of an environment's flags before checking the flags
 # version in the cache (one small read); 0 checks on every request. A change or kill
 # switch reaches other processes within this time, the process that made it at once.

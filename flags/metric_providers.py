@@ -9,6 +9,7 @@ from django.db.models import Count, Q, Sum
 
 from flags import request_metrics
 from flags.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, Event, RequestMetric
+from flags.services import event_buffer
 from institutions.metrics import Measurement, register_metric
 from institutions.tenancy import environment_scope
 
@@ -76,6 +77,7 @@ def http_p95_latency_ms(environment, start, end, cohort) -> Measurement:
 
 
 def _events(environment, start, end, cohort):
+    event_buffer.flush()  # this process's page views count at once
     events = Event.objects.filter(
         environment=environment,
         occurred_at__gte=start,
@@ -109,6 +111,7 @@ def offer_selection_rate(environment, start, end, cohort) -> Measurement:
 
 
 def event_invalid_share(environment, start, end, cohort) -> Measurement:
+    event_buffer.flush()
     with environment_scope(environment):
         events = Event.objects.filter(
             environment=environment, received_at__gte=start, received_at__lt=end

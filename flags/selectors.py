@@ -15,6 +15,7 @@ from django.db.models.functions import TruncHour
 from flags import request_metrics
 from flags.metric_providers import percentile_from_histogram
 from flags.models import BUCKET_FIELDS, Event, RequestMetric
+from flags.services import event_buffer
 from institutions import metrics
 
 DELIVERY_FAILURES = "delivery_failure_rate"  # registered by the app that delivers messages
@@ -34,6 +35,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 
 
 def _events(environment, start, end, include_test: bool):
+    event_buffer.flush()  # this process's page views count at once
     events = Event.objects.filter(
         environment=environment,
         occurred_at__gte=start,

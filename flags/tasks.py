@@ -85,3 +85,12 @@ def exports_task(self, environment) -> dict:
 
     today = timezone.now().date()
     return exports_run(environment=environment, days=[today - timedelta(days=1), today])
+
+
+@tenant_task(name="flags.events_unlink_members", acks_late=True, max_retries=3)
+def events_unlink_members_task(self, environment, member_ids: list[int]) -> int:
+    """Erasure's second pass: page views buffered in other processes at the erasure
+    (flags.services.event_buffer) were written after its first pass named the members."""
+    from flags.services.erasure import events_unlink_members
+
+    return events_unlink_members(environment=environment, member_ids=member_ids)

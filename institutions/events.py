@@ -26,10 +26,11 @@ class MemberEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     source: str = "server"  # server | web | api
     occurred_at: datetime = field(default_factory=timezone.now)
-    # False for a page view (one on every visit): the sink may commit it without waiting
-    # for the database's disk flush. No failure of the application can lose it then (a
-    # killed worker, an error after emit): the database has committed it; only a crash of
-    # the database server itself within a fraction of a second of the commit could.
+    # False for a page view (one on every visit): the sink may hold it for a moment and
+    # write it with others, committed without waiting for the database's disk flush. An
+    # error after emit cannot lose it; a process killed outright, or a crash of the
+    # database server, can lose the last second or so of such events (the flags sink:
+    # flags.services.event_buffer). True: written in the emitter's transaction.
     sync_commit: bool = True
 
 

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 
 from flags import plans
 from flags.models import Event
+from flags.services import event_buffer
 
 MAX_BATCH = 1000
 MAX_PROPERTIES_BYTES = 8 * 1024
@@ -133,21 +134,27 @@ def event_record_bulk(*, environment, rows: list[dict], source: str) -> int:
         return len(event_record_many(environment=environment, rows=rows, source=source))
     plan = plans.active_plan(environment)
     now = timezone.now()
+    copy_rows([_column_values(environment, plan, row, source, now) for row in rows])
+    return len(rows)
+
+
+def copy_rows(values: list[tuple], *, wait_for_flush: bool = True) -> None:
+    """Write rows of column values (_column_values) by one COPY, in one transaction
+    (PostgreSQL); with wait_for_flush=False the commit does not wait for the WAL to reach
+    the disk (SET LOCAL: this transaction only)."""
     columns = ", ".join(COPY_COLUMNS[1:])  # the id comes from its sequence
     table = Event._meta.db_table
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(_column_values(environment, plan, row, source, now))
-    return len(rows)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not wait_for_flush:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
 
 
 @functools.cache
 def _no_flush_wait_insert() -> str:
-    """The statement of _record_without_flush_wait; its parameters are COPY_COLUMNS[1:]."""
+    """The statement of _insert_without_flush_wait; its parameters are COPY_COLUMNS[1:]."""
     by_column = {f.column: f for f in Event._meta.concrete_fields}
     fields = [by_column[column] for column in COPY_COLUMNS[1:]]
     quote = connection.ops.quote_name
@@ -161,7 +168,7 @@ def _no_flush_wait_insert() -> str:
     )
 
 
-def _record_without_flush_wait(environment, row: dict, source: str) -> None:
+def _insert_without_flush_wait(values: tuple) -> None:
     """One INSERT on PostgreSQL that commits without waiting for its WAL to reach the disk.
 
     The setting is made inside the statement (set_config(..., is_local => true) in a CTE the
@@ -170,12 +177,10 @@ def _record_without_flush_wait(environment, row: dict, source: str) -> None:
     (BEGIN, SET LOCAL, COMMIT). The explicit casts type the values as the columns are
     typed (INSERT ... SELECT does not infer them as INSERT ... VALUES does).
 
-    This runs on every member page view, so the row's values are made as COPY rows are
-    (_column_values): no model instance, no per-field preparation.
+    This writes a page view when views are not buffered (event_buffer.interval() is 0),
+    so the row's values are made as COPY rows are (_column_values): no model instance, no
+    per-field preparation.
     """
-    values = _column_values(
-        environment, plans.active_plan(environment), row, source, timezone.now()
-    )
     with connection.cursor() as cursor:
         cursor.execute(_no_flush_wait_insert(), values)
 
@@ -252,7 +257,12 @@ def record_member_event(event) -> None:
             # Inside a transaction the commit is the caller's, and so is its durability.
             and not connection.in_atomic_block
         ):
-            _record_without_flush_wait(environment, row, source)
+            plan = plans.active_plan(environment)
+            values = _column_values(environment, plan, row, source, timezone.now())
+            if event_buffer.interval() > 0:
+                event_buffer.add(values)  # written within the interval: see event_buffer
+            else:
+                _insert_without_flush_wait(values)
         else:
             event_record_many(environment=environment, rows=[row], source=source)
 

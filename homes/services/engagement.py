@@ -149,8 +149,8 @@ def offer_select(*, environment, member: Member, product: OfferProduct) -> Membe
 
 
 def dashboard_viewed(*, environment, member: Member) -> None:
-    # Recorded on every view of the busiest page: waiting for the database's disk flush
-    # would take longer than the rest of the page (see MemberEvent.sync_commit).
+    # Recorded on every view of the busiest page: a write and a disk flush of its own would
+    # take longer than the rest of the page, so it may be batched (MemberEvent.sync_commit).
     events.emit(
         environment=environment,
         name="dashboard_viewed",
