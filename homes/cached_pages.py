@@ -16,14 +16,15 @@ version is kept whole instead (`render_page`), under a key that names:
 A key never has two different pages, so nothing is invalidated: a change makes the next
 request use another key, and the unused pages expire. Only the CSRF token differs between
 two answers of one key: the page is kept with a marker in its place and every answer
-carries the request's own token. A request with messages to show or made on a staff
-visit (whose banner names the member) is rendered as usual.
+carries a token of its own (`csrf_token`). A request with messages to show or made on a
+staff visit (whose banner names the member) is rendered as usual.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from django.contrib.messages import get_messages
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -72,6 +73,37 @@ def render_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _mask(secret: str) -> str:
+    """The CSRF secret under a new random mask: Django's token format (mask, then each
+    character of the secret shifted by the mask's, in CSRF_ALLOWED_CHARS), with the mask
+    drawn from one read of the system's random source instead of one read per character
+    (Django's get_random_string): some thirty system calls fewer on every kept page."""
+    chars, length = CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+    # Bytes below 248 (4 x 62) map evenly onto the 62 characters; the rest are skipped.
+    mask: list[int] = []
+    while len(mask) < length:
+        mask += [byte % len(chars) for byte in secrets.token_bytes(2 * length) if byte < 248]
+    mask = mask[:length]
+    cipher = (chars[(chars.index(c) + m) % len(chars)] for c, m in zip(secret, mask, strict=True))
+    return "".join(chars[m] for m in mask) + "".join(cipher)
+
+
+def csrf_token(request) -> str:
+    """A CSRF token for a kept page's forms: freshly masked on every answer (the defence
+    against BREACH that get_token() gives), without sending again the cookie the browser
+    sent: get_token() renews the cookie's year on every answer, and a kept page is most
+    answers. A browser without the cookie (or with one to replace) gets get_token()'s,
+    cookie included."""
+    secret = request.META.get("CSRF_COOKIE")
+    if (
+        not secret
+        or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        or len(secret) != CSRF_SECRET_LENGTH
+    ):
+        return get_token(request)
+    return _mask(secret)
+
+
 def _cacheable(request) -> bool:
     return not request.session.get(VISITED_BY_SESSION_KEY) and not len(get_messages(request))
 
@@ -107,5 +139,5 @@ def render_page(
         page = render_to_string(template_name, {**context, "csrf_token": CSRF_MARKER}, request)
         pages.set(key, page, seconds)
     if CSRF_MARKER in page:
-        page = page.replace(CSRF_MARKER, get_token(request))
+        page = page.replace(CSRF_MARKER, csrf_token(request))
     return HttpResponse(page)

@@ -140,3 +140,51 @@ def test_render_version__digest_of_the_templates(settings, tmp_path):
         assert cached_pages.render_version() != first
     finally:
         cached_pages.render_version.cache_clear()
+
+
+def test_dashboard_page__kept_answer__does_not_send_the_csrf_cookie_again(member):
+    _home(member)
+    client = _client(member)
+    first = client.get("/")
+    assert "csrftoken" in first.cookies  # a new browser gets its cookie
+    client.get("/")  # kept from here on
+    kept = client.get("/")
+
+    assert not kept.templates
+    assert "csrftoken" not in kept.cookies
+    token = TOKEN.search(kept.content.decode()).group(1)
+    assert client.post("/logout/", {"csrfmiddlewaretoken": token}).status_code == 200
+
+
+def test_dashboard_page__kept_answer_without_the_cookie__sets_one_its_token_matches(member):
+    _home(member)
+    client = _client(member)
+    client.get("/")
+    client.get("/")
+    del client.cookies["csrftoken"]  # cleared by the browser, or never kept
+
+    kept = client.get("/")
+
+    assert not kept.templates
+    assert "csrftoken" in kept.cookies
+    token = TOKEN.search(kept.content.decode()).group(1)
+    assert client.post("/logout/", {"csrfmiddlewaretoken": token}).status_code == 200
+
+
+def test_csrf_mask__django_unmasks_it_to_the_secret_and_every_mask_differs():
+    from django.middleware.csrf import (
+        CSRF_ALLOWED_CHARS,
+        _get_new_csrf_string,
+        _unmask_cipher_token,
+    )
+
+    secret = _get_new_csrf_string()
+    tokens = {cached_pages._mask(secret) for _ in range(200)}
+
+    assert len(tokens) == 200
+    for token in tokens:
+        assert len(token) == 64
+        assert set(token) <= set(CSRF_ALLOWED_CHARS)
+        assert _unmask_cipher_token(token) == secret
+    # Every character of the alphabet turns up in the masks (no bias to a part of it).
+    assert set("".join(t[:32] for t in tokens)) == set(CSRF_ALLOWED_CHARS)
