@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.db import connection
 
@@ -45,6 +47,20 @@ def _view(env, member) -> None:
 def _stored(env):
     with environment_scope(env):
         return list(Event.objects.filter(name="dashboard_viewed").order_by("id"))
+
+
+@contextmanager
+def _table_away():
+    """The events table out of the database's reach (renamed) while inside: a real failure
+    of every write to it."""
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO flags_event_away")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE flags_event_away RENAME TO {table}")
 
 
 def test_page_views__buffered__written_together_as_they_were_classified(buffered, env):
@@ -91,16 +107,9 @@ def test_page_views__readers_in_the_process__count_them_at_once(buffered, env):
 def test_page_views__database_fails__kept_and_written_by_the_next_flush(buffered, env):
     member = MemberFactory(environment=env)
     _view(env, member)
-    table = Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO flags_event_away")
-    try:
-        with pytest.raises(Exception, match="flags_event"):
-            event_buffer.flush()
-        assert event_buffer.pending() == 1
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE flags_event_away RENAME TO {table}")
+    with _table_away(), pytest.raises(Exception, match="flags_event"):
+        event_buffer.flush()
+    assert event_buffer.pending() == 1
 
     assert event_buffer.flush() == 1
     assert [e.member_id for e in _stored(env)] == [member.pk]
@@ -128,15 +137,8 @@ def test_page_views__database_down_long__oldest_dropped_beyond_the_bound(
     member = MemberFactory(environment=env)
     for _ in range(3):
         _view(env, member)
-    table = Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO flags_event_away")
-    try:
-        with pytest.raises(Exception, match="flags_event"):
-            event_buffer.flush()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE flags_event_away RENAME TO {table}")
+    with _table_away(), pytest.raises(Exception, match="flags_event"):
+        event_buffer.flush()
 
     assert event_buffer.pending() == 2
     assert "Dropped the 1 oldest unwritten page-view event" in caplog.text
