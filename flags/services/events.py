@@ -138,11 +138,12 @@ def event_record_bulk(*, environment, rows: list[dict], source: str) -> int:
     return len(rows)
 
 
-def copy_rows(values: list[tuple], *, wait_for_flush: bool = True) -> None:
-    """Write rows of column values (_column_values) by one COPY, in one transaction
-    (PostgreSQL); with wait_for_flush=False the commit does not wait for the WAL to reach
-    the disk (SET LOCAL: this transaction only)."""
-    columns = ", ".join(COPY_COLUMNS[1:])  # the id comes from its sequence
+def copy_rows(values: list[tuple], *, with_ids: bool = False, wait_for_flush: bool = True) -> None:
+    """Write rows of column values (_column_values, led by the id when with_ids) by one
+    COPY, in one transaction (PostgreSQL); without ids they come from the sequence. With
+    wait_for_flush=False the commit does not wait for the WAL to reach the disk (SET LOCAL:
+    this transaction only)."""
+    columns = ", ".join(COPY_COLUMNS if with_ids else COPY_COLUMNS[1:])
     table = Event._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         if not wait_for_flush:
@@ -195,34 +196,35 @@ def _insert(events: list[Event]) -> list[Event]:
         return events
     if connection.vendor != "postgresql" or len(events) < 50:
         return Event.objects.bulk_create(events, batch_size=500)
-    table = Event._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        # Sequence values are drawn outside any transaction's undo: a failed COPY leaves
+        # a gap in the ids, as it did when both shared one transaction.
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(events)],
+            [Event._meta.db_table, len(events)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(COPY_COLUMNS)
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for event, pk in zip(events, ids, strict=True):
-                event.pk = pk
-                copy.write_row(
-                    (
-                        pk,
-                        event.environment_id,
-                        event.name,
-                        event.member_id,
-                        json.dumps(event.properties),
-                        event.occurred_at,
-                        event.received_at,
-                        event.source,
-                        event.is_test,
-                        event.plan_version,
-                        event.plan_status,
-                        json.dumps(event.violations),
-                        event.disposition,
-                    )
-                )
+    rows = []
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        rows.append(
+            (
+                pk,
+                event.environment_id,
+                event.name,
+                event.member_id,
+                json.dumps(event.properties),
+                event.occurred_at,
+                event.received_at,
+                event.source,
+                event.is_test,
+                event.plan_version,
+                event.plan_status,
+                json.dumps(event.violations),
+                event.disposition,
+            )
+        )
+    copy_rows(rows, with_ids=True)
     for event in events:
         event._state.adding = False
         event._state.db = "default"
