@@ -32,6 +32,7 @@ from django.conf import settings
 from django.contrib.messages import get_messages
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import caches
+from django.db.models import FileField
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
 from django.shortcuts import render
@@ -54,11 +55,30 @@ def vary_on(variant: Callable[[HttpRequest], object]) -> Callable[[HttpRequest],
     return variant
 
 
+@functools.cache
+def _columns(model) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The attribute names of a model's columns: (file columns, the others)."""
+    fields = model._meta.concrete_fields
+    files = tuple(f.attname for f in fields if isinstance(f, FileField))
+    return files, tuple(f.attname for f in fields if f.attname not in files)
+
+
 def row_version(obj) -> str:
-    """Every column of a model instance, as text ("-" for None)."""
+    """Every column of a model instance, as text ("-" for None).
+
+    Values are read from the instance's __dict__ (a column deferred by only() or defer()
+    is read as usual): a file column's descriptor would build a FieldFile on every read,
+    and the key is made on every kept page's request. A file column counts by its name,
+    stored as text until the descriptor first replaces it with a FieldFile."""
     if obj is None:
         return "-"
-    return repr(tuple(getattr(obj, field.attname) for field in obj._meta.concrete_fields))
+    values = obj.__dict__
+    files, others = _columns(type(obj))
+    row = [values[name] if name in values else getattr(obj, name) for name in others]
+    for name in files:
+        value = values[name] if name in values else getattr(obj, name)
+        row.append(getattr(value, "name", value))
+    return repr(tuple(row))
 
 
 @functools.cache

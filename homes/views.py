@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homes.forms import MagicLinkRequestForm
-from homes.middleware import member_login, member_logout
+from homes.middleware import member_login, member_logout, settle_member
 from homes.services import (
     LoginError,
     launch_link_login,
@@ -25,7 +25,7 @@ def member_required(view):
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not request.member:
+        if settle_member(request) is None:
             return redirect(f"{reverse('homes:login')}?next={request.get_full_path()}")
         return view(request, *args, **kwargs)
 

@@ -188,3 +188,28 @@ def test_csrf_mask__django_unmasks_it_to_the_secret_and_every_mask_differs():
         assert _unmask_cipher_token(token) == secret
     # Every character of the alphabet turns up in the masks (no bias to a part of it).
     assert set("".join(t[:32] for t in tokens)) == set(CSRF_ALLOWED_CHARS)
+
+
+def test_row_version__a_file_column_counts_by_its_name_read_or_not(member):
+    env = member.environment
+    with environment_scope(env):
+        Branding.objects.filter(environment=env).update(logo="logos/cascade.png")
+        unread = Branding.objects.get(environment=env)
+        before = cached_pages.row_version(unread)
+        assert unread.logo.name == "logos/cascade.png"  # the descriptor now holds a FieldFile
+        assert cached_pages.row_version(unread) == before
+        assert cached_pages.row_version(Branding.objects.get(environment=env)) == before
+        Branding.objects.filter(environment=env).update(logo="logos/other.png")
+        assert cached_pages.row_version(Branding.objects.get(environment=env)) != before
+
+
+def test_row_version__a_deferred_column_is_read_and_counts(member):
+    env = member.environment
+    with environment_scope(env):
+        whole = cached_pages.row_version(Member.objects.get(pk=member.pk))
+        deferred = Member.objects.defer("first_name").get(pk=member.pk)
+        assert cached_pages.row_version(deferred) == whole
+        Member.objects.filter(pk=member.pk).update(first_name="Zelda")
+        changed = Member.objects.defer("first_name").get(pk=member.pk)
+        assert cached_pages.row_version(changed) != whole
+    assert cached_pages.row_version(None) == "-"

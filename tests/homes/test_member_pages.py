@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from homes.middleware import MEMBER_ENV_SESSION_KEY, MEMBER_SESSION_KEY
 from homes.models import Member, MemberOffer, Property
 from homes.selectors import home_summaries
 from homes.services import properties_recompute
@@ -281,3 +282,32 @@ def test_signed_in__member_without_home__found_with_no_home_or_states(member):
 
     found = signed_in(member.environment, member.pk, now=timezone.now())
     assert (found.member.pk, found.home, found.states) == (member.pk, None, {})
+
+
+def test_settle_member__lazy_member_replaced_by_the_plain_objects(member, rf):
+    from django.utils.functional import SimpleLazyObject
+
+    from homes.middleware import MemberMiddleware, settle_member
+    from homes.selectors import SignedIn
+
+    def request_with(session):
+        request = rf.get("/")
+        request.environment, request.session = member.environment, session
+        return MemberMiddleware(lambda r: r)(request)
+
+    signed = request_with(
+        {MEMBER_SESSION_KEY: member.pk, MEMBER_ENV_SESSION_KEY: member.environment_id}
+    )
+    assert isinstance(signed.member, SimpleLazyObject)
+    found = settle_member(signed)
+    assert found.pk == member.pk
+    assert type(found) is Member
+    assert signed.member is found
+    assert type(signed.signed_in) is SignedIn
+    assert signed.signed_in.member is found
+    assert settle_member(signed) is found  # settled once; the second call reads nothing
+
+    anonymous = request_with({})
+    assert settle_member(anonymous) is None
+    assert anonymous.member is None
+    assert anonymous.signed_in is None
