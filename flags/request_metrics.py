@@ -18,17 +18,17 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from flags.flusher import Flusher
 from flags.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, RequestMetric
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _buffer: dict[tuple[int, datetime, str], list[float]] = {}
 _last_flush = time.monotonic()
-_thread_started = False
 
 
 def _interval() -> float:
@@ -53,7 +53,7 @@ def record(environment_id: int, cohort: str, status: int, latency_ms: float) -> 
             flush()
         except Exception:  # the counts stay buffered; never fail a response over metrics
             logger.exception("Request metrics flush failed; will retry")
-    _ensure_thread()
+    _flusher.ensure_started()
 
 
 def _upsert(key, row) -> None:
@@ -109,25 +109,6 @@ def flush() -> int:
     return len(pending)
 
 
-def _flusher() -> None:
-    while True:
-        time.sleep(_interval())
-        try:
-            flush()
-        except Exception:  # noqa: S112  (the next round retries; the counts stay buffered)
-            continue
-        finally:
-            close_old_connections()
-
-
-def _ensure_thread() -> None:
-    global _thread_started
-    if _thread_started or getattr(settings, "TESTING", False) or _interval() <= 0:
-        return
-    _thread_started = True
-    threading.Thread(target=_flusher, name="chimney-metrics-flush", daemon=True).start()
-
-
 def _flush_at_exit() -> None:
     if _buffer and not getattr(settings, "TESTING", False):
         # The process is ending: a failed flush has nothing left to retry with.
@@ -135,4 +116,6 @@ def _flush_at_exit() -> None:
             flush()
 
 
+# A failed round is retried silently: the counts stay buffered, and record() logs.
+_flusher = Flusher("chimney-metrics-flush", flush, _interval)
 atexit.register(_flush_at_exit)

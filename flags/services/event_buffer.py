@@ -37,12 +37,15 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, close_old_connections, connection
+from django.db import DataError, IntegrityError, connection
+
+from flags.flusher import Flusher
 
 # Refusals of a row itself (a constraint, a value): retrying cannot help.
 _ROW_REFUSED = (IntegrityError, DataError)
 
 logger = logging.getLogger(__name__)
+_NOT_WRITTEN = "Page-view events not written; will retry"
 
 #: Rows written by a request as soon as this many are waiting, whatever their age.
 MAX_BATCH = 1000
@@ -53,7 +56,6 @@ MAX_BUFFERED = 100_000
 _lock = threading.Lock()
 _rows: list[tuple] = []
 _oldest = 0.0  # time.monotonic() of the oldest waiting row
-_thread_started = False
 
 
 def interval() -> float:
@@ -74,8 +76,8 @@ def add(values: tuple) -> None:
         try:
             flush()
         except Exception:  # the rows stay buffered; never fail a page over its view
-            logger.exception("Page-view events not written; will retry")
-    _ensure_thread()
+            logger.exception(_NOT_WRITTEN)
+    _flusher.ensure_started()
 
 
 def pending() -> int:
@@ -142,25 +144,6 @@ def _put_back(batch: list[tuple]) -> None:
         logger.error("Dropped the %d oldest unwritten page-view event(s): buffer full", excess)
 
 
-def _flusher() -> None:
-    while True:
-        time.sleep(interval())
-        try:
-            flush()
-        except Exception:
-            logger.exception("Page-view events not written; will retry")
-        finally:
-            close_old_connections()
-
-
-def _ensure_thread() -> None:
-    global _thread_started
-    if _thread_started or getattr(settings, "TESTING", False) or interval() <= 0:
-        return
-    _thread_started = True
-    threading.Thread(target=_flusher, name="chimney-events-flush", daemon=True).start()
-
-
 def _flush_at_exit() -> None:
     if _rows:
         # The process is ending: a failed write has nothing left to retry with.
@@ -168,4 +151,5 @@ def _flush_at_exit() -> None:
             flush()
 
 
+_flusher = Flusher("chimney-events-flush", flush, interval, error_message=_NOT_WRITTEN)
 atexit.register(_flush_at_exit)
