@@ -41,6 +41,9 @@ def test_browser__magic_link_dashboard_slider_select_offer(tenant, live_server, 
         page.goto(base + path)
         page.click("button[type=submit]")
         page.wait_for_selector("#value-h")
+        # The slider's script is deferred: it listens once the page has loaded (under load
+        # the element can be there before the script has run).
+        page.wait_for_load_state("load")
         assert "$300,000" in page.inner_text("section.value")
         assert page.locator("svg[role=img] circle").count() == 6
         assert page.inner_text("#whatif-power") == "$40,000"
