@@ -1,9 +1,12 @@
 """A daemon thread that writes a process's buffer every interval (flags.request_metrics,
 flags.services.event_buffer): requests write what they find due, and the thread writes
-what an idle process holds. Not started in tests (TESTING) or with an interval of 0."""
+what an idle process holds. Not started in tests (TESTING) or with an interval of 0.
+The buffer's module registers `flush_at_exit` with atexit, so an ending process writes
+what it still holds."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -61,3 +64,12 @@ class Flusher:
                 logger.exception(self._error_message)
         finally:
             close_old_connections()
+
+    def flush_at_exit(self) -> None:
+        """The process is ending: one last flush, whose failure has nothing left to retry
+        with. Not in tests: by the time a test process exits, its test database is gone
+        and the connection names the real database again."""
+        if getattr(settings, "TESTING", False):
+            return
+        with contextlib.suppress(Exception):
+            self._flush()

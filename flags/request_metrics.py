@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import bisect
-import contextlib
 import logging
 import threading
 import time
@@ -109,13 +108,6 @@ def flush() -> int:
     return len(pending)
 
 
-def _flush_at_exit() -> None:
-    if _buffer and not getattr(settings, "TESTING", False):
-        # The process is ending: a failed flush has nothing left to retry with.
-        with contextlib.suppress(Exception):
-            flush()
-
-
 # A failed round is retried silently: the counts stay buffered, and record() logs.
 _flusher = Flusher("chimney-metrics-flush", flush, _interval)
-atexit.register(_flush_at_exit)
+atexit.register(_flusher.flush_at_exit)

@@ -31,7 +31,6 @@ at once in the same process; other processes see it within the interval.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import threading
 import time
@@ -144,12 +143,5 @@ def _put_back(batch: list[tuple]) -> None:
         logger.error("Dropped the %d oldest unwritten page-view event(s): buffer full", excess)
 
 
-def _flush_at_exit() -> None:
-    if _rows:
-        # The process is ending: a failed write has nothing left to retry with.
-        with contextlib.suppress(Exception):
-            flush()
-
-
 _flusher = Flusher("chimney-events-flush", flush, interval, error_message=_NOT_WRITTEN)
-atexit.register(_flush_at_exit)
+atexit.register(_flusher.flush_at_exit)

@@ -56,3 +56,21 @@ def test_ensure_started__one_thread_flushes_every_interval_and_retries(settings,
     alive = [t for t in threading.enumerate() if t.name == f"test-flush-{failures}"]
     assert len(alive) == 1
     assert alive[0].daemon
+
+
+def test_flush_at_exit__flushes_once_and_swallows_a_failure(settings):
+    settings.TESTING = False
+    calls = []
+
+    def flush():
+        calls.append(1)
+        raise RuntimeError("database down")
+
+    Flusher("t", flush, lambda: 1.0).flush_at_exit()
+    assert calls == [1]
+
+
+def test_flush_at_exit__in_tests__writes_nothing():
+    calls = []
+    Flusher("t", lambda: calls.append(1), lambda: 1.0).flush_at_exit()  # settings.TESTING
+    assert calls == []
