@@ -1,7 +1,7 @@
 """Fitted estimators kept on disk, so that each process need not fit its own.
 
 Fitting the estimator over thousands of sales takes seconds (the learned value is two
-boosted models of 1,600 rounds each), and every web and worker process did it on its first
+boosted models of 1,000 rounds each), and every web and worker process did it on its first
 valuation. Now the first process that needs the estimator for a set of sales fits it and
 writes it here, while the others wait for it and read it, as do later restarts. A file's
 name carries the sales' fingerprint and a digest of the estimator's code and of the

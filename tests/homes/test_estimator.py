@@ -265,9 +265,9 @@ def test_estimator__king_county_held_out__beats_naive_and_keeps_measured_accurac
     mdape, within_10, valued = _accuracy(king_county, king_county_estimator)
 
     assert valued >= 0.99 * len(king_county[1])
-    # Guards what the estimator measurably achieves (7.74%-7.80% / 60.0%-60.1% on this split,
-    # depending on the CPU), so a regression shows; the naive nearest-sales median gets
-    # 16.2% / 33.5% here.
+    # Guards what the estimator measurably achieves (7.72% / 60.1% on this split; the figure
+    # moved by about 0.06 points between CPUs), so a regression shows; the naive
+    # nearest-sales median gets 16.2% / 33.5% here.
     assert mdape <= 0.080
     assert within_10 >= 0.58
 
@@ -275,9 +275,8 @@ def test_estimator__king_county_held_out__beats_naive_and_keeps_measured_accurac
 @pytest.mark.slow
 @pytest.mark.xfail(
     reason=(
-        "acceptance target not reached on this split: 7.74%-7.80% MdAPE, 60.0%-60.1% "
-        "within 10%, depending on the CPU (10-fold cross-validation over all sales: "
-        "7.50%, 61.3%)"
+        "acceptance target not reached on this split: 7.72% MdAPE, 60.1% within 10% "
+        "(10-fold cross-validation over all sales: 7.48%, 61.1%)"
     ),
     strict=True,
 )
