@@ -297,3 +297,30 @@ def test_sink__page_view_inside_a_transaction__committed_with_it(tenant, plan):
     assert not any("synchronous_commit" in q["sql"] for q in queries)
     with environment_scope(env):
         assert Event.objects.filter(name="dashboard_viewed", member=member).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_record_many__large_batch_by_copy__events_carry_the_ids_and_values_stored(tenant, plan):
+    from flags.services.events import event_record_many
+
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    rows = [
+        {"name": "offer_viewed", "member": tester, "properties": {"offer_id": i}} for i in range(59)
+    ] + [{"name": "never_planned", "member": tester, "properties": {"x": "é"}}]
+    with environment_scope(env):
+        recorded = event_record_many(environment=env, rows=rows, source="server")
+        stored = {e.pk: e for e in Event.objects.filter(source="server")}
+
+    assert len(recorded) == len(stored) == 60
+    for event in recorded:
+        again = stored[event.pk]
+        assert not event._state.adding
+        assert (again.name, again.member_id, again.is_test) == (event.name, tester.pk, True)
+        assert (again.properties, again.violations) == (event.properties, event.violations)
+        assert (again.plan_status, again.disposition) == (event.plan_status, event.disposition)
+        assert (again.occurred_at, again.received_at) == (event.occurred_at, event.received_at)
+    assert [stored[e.pk].properties for e in recorded[:2]] == [{"offer_id": 0}, {"offer_id": 1}]
+    assert stored[recorded[-1].pk].plan_status == "unplanned"
+    assert stored[recorded[-1].pk].disposition == "quarantined"
