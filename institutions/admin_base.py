@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.http import Http404
+from django_scopes import scopes_disabled
 
 from institutions.selectors import staff_roles
 from institutions.services import tenant_object_delete, tenant_object_save
@@ -86,6 +87,34 @@ class TenantAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
 
     def get_exclude(self, request, obj=None):
         return (*(super().get_exclude(request, obj) or ()), "environment")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The form's instance belongs to the selected environment before it is validated.
+
+        The environment is not a field of the form, and Django leaves every field the form
+        lacks out of its uniqueness checks: a second row with a name taken in this
+        environment would pass the form and fail in the database (a server error). Here the
+        instance carries its environment and the constraints that include it are checked,
+        so the form shows the error instead.
+        """
+        form = super().get_form(request, obj, change, **kwargs)
+        environment = self._environment(request)
+
+        class InEnvironment(form):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, **form_kwargs)
+                if environment is not None and self.instance.environment_id is None:
+                    self.instance.environment = environment
+
+            def _get_validation_exclusions(self):
+                return super()._get_validation_exclusions() - {"environment"}
+
+            def _post_clean(self):
+                with scopes_disabled():  # the queries filter by the instance's environment
+                    super()._post_clean()
+
+        InEnvironment.__name__ = form.__name__
+        return InEnvironment
 
     def save_model(self, request, obj, form, change):
         tenant_object_save(environment=self._environment(request), obj=obj, actor=request.user)

@@ -18,7 +18,12 @@ from flags.evaluation import snapshot_invalidate
 from flags.models import Flag, Rollout
 from institutions.models import AuditEntry, Environment
 from institutions.selectors import staff_roles
-from institutions.services import audit_record, model_snapshot, tenant_object_delete
+from institutions.services import (
+    audit_record,
+    model_snapshot,
+    tenant_full_clean,
+    tenant_object_delete,
+)
 from institutions.tenancy import environment_scope
 
 TARGETING_FIELDS = ("everyone", "percent", "test_cohort", "staff", "note")
@@ -63,7 +68,7 @@ def _require_admin(environment, actor) -> None:
 
 def _save(environment, flag: Flag, *, actor=None, actor_label="", reason="", before=None):
     flag.environment = environment
-    flag.full_clean(exclude=["environment", "members"])
+    tenant_full_clean(flag, exclude=("members",))
     with transaction.atomic():
         flag.save()
         audit_record(

@@ -10,7 +10,7 @@ from flags import plans
 from flags.models import AnalyticsConsent, DataPlanVersion
 from institutions import page_cache
 from institutions.models import AuditEntry
-from institutions.services import audit_record, model_snapshot
+from institutions.services import audit_record, model_snapshot, tenant_full_clean
 
 
 def data_plan_version_save(*, environment, plan: DataPlanVersion, actor) -> DataPlanVersion:
@@ -22,7 +22,7 @@ def data_plan_version_save(*, environment, plan: DataPlanVersion, actor) -> Data
         )["m"]
         plan.version = (latest or 0) + 1
     plan.environment = environment
-    plan.full_clean(exclude=["environment"])
+    tenant_full_clean(plan)
     previous = (
         DataPlanVersion._base_manager.filter(pk=plan.pk, environment=environment).first()
         if plan.pk

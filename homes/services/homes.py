@@ -8,7 +8,7 @@ from django.db import transaction
 from homes.models import HomeSettings, Lien, OfferProduct, Property
 from homes.services.recompute import properties_recompute
 from institutions.models import AuditEntry
-from institutions.services import audit_record, model_snapshot
+from institutions.services import audit_record, model_snapshot, tenant_full_clean
 
 
 def _save(environment, obj, actor, actor_label=""):
@@ -16,7 +16,7 @@ def _save(environment, obj, actor, actor_label=""):
     if obj.pk is not None and obj.environment_id not in (None, environment.pk):
         raise ValueError("The object belongs to another environment.")
     obj.environment = environment
-    obj.full_clean(exclude=["environment"])
+    tenant_full_clean(obj)
     previous = type(obj)._base_manager.filter(pk=obj.pk, environment=environment).first()
     obj.save()
     audit_record(
@@ -45,10 +45,19 @@ def property_save(*, environment, prop: Property, actor=None, actor_label="", re
 
 
 def lien_save(*, environment, lien: Lien, actor=None, actor_label=""):
-    """Create or change a lien (validated: no negative balance, rate ≤ 100%, no future date)."""
+    """Create or change a lien (validated: no negative balance, rate ≤ 100%, no future date).
+    A lien moved to another home leaves the first one too: both are recomputed."""
     with transaction.atomic():
+        before = (
+            Lien._base_manager.filter(pk=lien.pk, environment=environment)
+            .values_list("property_id", flat=True)
+            .first()
+            if lien.pk is not None
+            else None
+        )
         _save(environment, lien, actor, actor_label)
-        properties_recompute(environment=environment, property_ids=[lien.property_id])
+        homes = {lien.property_id} | ({before} if before is not None else set())
+        properties_recompute(environment=environment, property_ids=sorted(homes))
     return lien
 
 

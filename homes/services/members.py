@@ -34,7 +34,6 @@ def member_create(
             actor=actor,
             actor_label=actor_label,
             environment=environment,
-            clean_exclude=("environment",),
         )
         if member.enrollment == Member.Enrollment.ENROLLED:
             events.emit(environment=environment, name="member_enrolled", member=member)
@@ -55,5 +54,4 @@ def member_update(
         actor_label=actor_label,
         environment=environment,
         changes=changes,
-        clean_exclude=("environment",),
     )

@@ -58,7 +58,6 @@ def loan_officer_save(
             actor=actor,
             actor_label=actor_label,
             environment=environment,
-            clean_exclude=("environment",),
         )
         if offers is not None:
             officer.offers.set(offers)
@@ -133,5 +132,4 @@ def appointment_settings_save(
         actor=actor,
         actor_label=actor_label,
         environment=environment,
-        clean_exclude=("environment",),
     )

@@ -4,6 +4,7 @@ from institutions.services.audit import (
     audit_record,
     audited_save,
     model_snapshot,
+    tenant_full_clean,
     tenant_object_delete,
     tenant_object_save,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "nonce_consume",
     "staff_role_grant",
     "staff_role_revoke",
+    "tenant_full_clean",
     "tenant_object_delete",
     "tenant_object_save",
 ]

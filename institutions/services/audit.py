@@ -8,6 +8,7 @@ from typing import Any
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django_scopes import scopes_disabled
 
 from institutions.fields import EncryptedTextField
 from institutions.models import AuditEntry, Environment, Institution
@@ -76,6 +77,19 @@ def audit_record(
     )
 
 
+def tenant_full_clean(obj, *, exclude: tuple[str, ...] = ()) -> None:
+    """full_clean() of a tenant row whose environment the calling service has set.
+
+    The environment is never left out of the validation: Django skips every unique
+    constraint that includes an excluded field, so a second offer product of the same name
+    or a lien at a taken position would reach the database and fail there (an
+    IntegrityError, a server error) instead of an error naming the fields. The constraint
+    queries run unscoped; they filter by the row's own environment.
+    """
+    with scopes_disabled():
+        obj.full_clean(exclude=[name for name in exclude if name != "environment"] or None)
+
+
 def audited_save(
     obj,
     *,
@@ -96,7 +110,7 @@ def audited_save(
     before = model_snapshot(previous) if previous is not None else None
     for name, value in (changes or {}).items():
         setattr(obj, name, value)
-    obj.full_clean(exclude=list(clean_exclude) or None)
+    tenant_full_clean(obj, exclude=clean_exclude)
     with transaction.atomic():
         obj.save()
         audit_record(
@@ -118,9 +132,7 @@ def tenant_object_save(*, environment: Environment, obj, actor, reason: str = ""
     if obj.pk is not None and obj.environment_id not in (None, environment.pk):
         raise ValueError("The object belongs to another environment.")
     obj.environment = environment
-    return audited_save(
-        obj, actor=actor, environment=environment, reason=reason, clean_exclude=("environment",)
-    )
+    return audited_save(obj, actor=actor, environment=environment, reason=reason)
 
 
 def tenant_object_delete(*, environment: Environment, obj, actor, reason: str = "") -> None:

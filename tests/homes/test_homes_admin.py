@@ -111,3 +111,28 @@ def test_homes_refresh_command__prints_progress(tenant, capsys):
     PropertyFactory(environment=tenant.staging)
     call_command("homes_refresh", institution=tenant.institution.slug, environment="staging")
     assert "done: 1/1 (100%)" in capsys.readouterr().out
+
+
+def test_offer_product_admin__name_taken_in_this_environment__form_error_not_server_error(tenant):
+    OfferProductFactory(environment=tenant.staging, name="HELOC")
+    OfferProductFactory(environment=tenant.production, name="Other")
+    client = staff_client(staff_user(tenant.institution, "marketing"), tenant.staging)
+    data = {
+        "kind": "heloc", "is_active": "on", "display_order": 0, "title": "HELOC",
+        "summary": "A line of credit", "disclosures": "APR 7.5%", "rate_type": "fixed",
+        "apr": "7.5", "max_cltv": "0.8", "min_amount": "10000", "max_amount": "50000",
+        "term_months": 120, "max_existing_liens": 1, "min_confidence": 0, "min_equity": 0,
+        "min_rate_gap_bps": 50, "max_ltv_for_pmi": "0.8",
+    }  # fmt: skip
+    response = client.post(reverse("admin:homes_offerproduct_add"), {**data, "name": "HELOC"})
+    assert response.status_code == 200
+    assert "Name already exists" in str(response.context["adminform"].form.errors)
+    with environment_scope(tenant.staging):
+        assert OfferProduct.objects.count() == 1
+    # A name taken only in another environment is free here.
+    assert (
+        client.post(reverse("admin:homes_offerproduct_add"), {**data, "name": "Other"}).status_code
+        == 302
+    )
+    with environment_scope(tenant.staging):
+        assert OfferProduct.objects.count() == 2
