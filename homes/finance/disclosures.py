@@ -7,10 +7,26 @@ import re
 
 # (label shown in the error, pattern in the copy)
 TRIGGER_TERMS = [
-    ("a stated payment", re.compile(r"\$\s?[\d,]+(\.\d\d)?\s*(/|per|a)\s*(mo|month)", re.I)),
+    # "$99/mo", "$99 a month", "$99 monthly", "$250 every month"
+    (
+        "a stated payment",
+        re.compile(
+            r"\$\s?[\d,]+(\.\d\d)?\s*(/\s*|per\s+|a\s+|each\s+|every\s+)?(mo\b|month)", re.I
+        ),
+    ),
     ("a stated payment", re.compile(r"\b(monthly )?payments? (of|as low as|from)\b", re.I)),
     ("a term in years", re.compile(r"\b\d{1,2}[- ]?(year|yr)s?\b", re.I)),
-    ("a number of payments", re.compile(r"\b\d+ (monthly )?payments\b", re.I)),
+    # "over 180 months", "a term of 120 months", "pay it back in 60 months" (not an
+    # introductory rate's "for 12 months", which INTRO below discloses)
+    (
+        "a repayment period",
+        re.compile(
+            r"\b(over|term of|repay(ment period of)?( it)?( in| over)?|pay (it )?back (in|over))"
+            r"\s+\d+[- ]?months?\b",
+            re.I,
+        ),
+    ),
+    ("a number of payments", re.compile(r"\b\d+ (monthly )?(payments|install?ments)\b", re.I)),
     ('"prime minus"', re.compile(r"\bprime\s*(minus|-|\u2013)", re.I)),
     ("a down payment", re.compile(r"\bdown payment\b", re.I)),
     ("a finance charge", re.compile(r"\bfinance charge\b", re.I)),

@@ -111,7 +111,8 @@ def _cash_out(home, product, rate, line_score_rate):
     if product.max_amount is not None:
         loan = min(loan, Decimal(product.max_amount))
     loan = whole_dollars_down(loan)
-    cash = loan - whole_dollars_down(home.lien_balance)
+    # Rounded once, after the subtraction: rounding each side first could add a dollar.
+    cash = whole_dollars_down(loan - home.lien_balance)
     if cash <= 0 or loan < product.min_amount:
         return None
     payment = monthly_payment(loan, rate, product.term_months)
@@ -150,7 +151,7 @@ def _pmi(home, product):
         return None
     return Match(
         product.id, "pmi_saved", first.pmi_monthly, cents(first.pmi_monthly * TWELVE), None,
-        first.rate, first.payment - first.pmi_monthly if first.payment else None,
+        first.rate, first.payment or None,  # the scheduled payment holds no PMI
     )  # fmt: skip
 
 

@@ -120,3 +120,23 @@ def test_rank_matches__ranks_by_yearly_benefit_and_checks_eligibility():
     )
     close = _product(id=2, kind="rate_term_refi", apr=D("7.2"))
     assert rank_matches(_home(), [close], prime_rate=D(7), line_score_rate=D("0.1")) == []
+
+
+def test_pmi_removal__payment_after_is_the_scheduled_principal_and_interest():
+    home = _home(value=D(400000), pmi=D(150))  # LTV 50%: PMI can go
+    (match,) = rank_matches(
+        home, [_product(id=3, kind="pmi_removal")], prime_rate=D(7), line_score_rate=D("0.1")
+    )
+    # $220,000 at 7.5% over 360 months: $1,538.27 a month of principal and interest (10% more
+    # than the published $1,398.43 for $200,000); the scheduled payment holds no PMI, so
+    # none is taken off it.
+    assert match.monthly_payment == monthly_payment(D(220000), D("7.5"), 360) == D("1538.27")
+    assert match.benefit == D(150)
+
+
+def test_cash_out__rounded_once_never_a_dollar_over_the_formula():
+    home = _home(value=D(300000), balance=D("200000.50"))
+    refi = _product(id=2, kind="cash_out_refi", apr=D(6), term_months=360, max_amount=None)
+    (match,) = rank_matches(home, [refi], prime_rate=D(7), line_score_rate=D("0.1"))
+    assert match.amount == D(240000)  # the new loan: 300,000 x 0.80
+    assert match.benefit == D(39999)  # cash: 240,000 - 200,000.50 = 39,999.50, rounded down
