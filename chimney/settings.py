@@ -385,6 +385,8 @@ CELERY_BEAT_SCHEDULE = {
     "flags-warehouse-daily": {"task": "flags.warehouse_tick", "schedule": 3600.0},
     # Appointment reminders (24 h and 1 h before) and calendar syncs whose task was lost.
     "homes-appointments": {"task": "homes.appointments_tick", "schedule": 60.0},
+    # Equity and offers of the homes not recomputed yet today (lien balances amortize).
+    "homes-equity": {"task": "homes.equity_tick", "schedule": 3600.0},
     "api-idempotency-prune": {"task": "institutions.idempotency_prune", "schedule": 3600.0},
 }
 

@@ -203,7 +203,9 @@ def demo_homes(institution: Institution, report: DemoReport) -> None:
     path = sales_csv_path()
     comparables = load_king_county_csv(path) if path.exists() else []
     if not comparables:
-        report.add(f"  homes: no sales CSV at {path} (set CHIMNEY_SALES_CSV); mock values only")
+        report.add(
+            f"  homes: no sales CSV at {path} (set CHIMNEY_SALES_CSV); mock values in staging only"
+        )
     rng = random.Random(f"homes-{institution.slug}")  # noqa: S311  (reproducible demo data)
     today = timezone.localdate()
     for environment in institution.environments.all():
@@ -212,9 +214,9 @@ def demo_homes(institution: Institution, report: DemoReport) -> None:
                 order = (
                     ["comparable", "mock"] if environment.is_staging else ["comparable", "vendor"]
                 )
-                HomeSettings.objects.create(
-                    environment=environment, provider_order=order if comparables else ["mock"]
-                )
+                if not comparables:  # made-up values in staging only (see providers_for)
+                    order = ["mock"] if environment.is_staging else ["vendor"]
+                HomeSettings.objects.create(environment=environment, provider_order=order)
             if comparables and not Sale.objects.exists():
                 _load_sales(environment, comparables)
             _products(environment)

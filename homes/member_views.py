@@ -129,9 +129,20 @@ def _product(request, pk) -> OfferProduct:
 @member_required
 def offer_detail(request, pk: int):
     product = _product(request, pk)
-    match = (
-        OfferMatch.objects.filter(member=request.member, product=product).order_by("rank").first()
-    )
+    gate = _enrollment_gate(request)
+    if gate is not None:
+        return gate
+    # The member's own figures only when the display filters let the dashboard show them;
+    # the product's terms and disclosures always.
+    settings = selectors.page_home_settings(request.environment)
+    home = selectors.member_home(request.environment, request.member)
+    match = None
+    if selectors.visibility(settings, home, timezone.localdate()).show_value:
+        match = (
+            OfferMatch.objects.filter(member=request.member, product=product, property=home)
+            .order_by("rank")
+            .first()
+        )
     state = offer_view(environment=request.environment, member=request.member, product=product)
     can_book = appointment_selectors.offer_can_book(request.environment, product)
     return render(
@@ -145,6 +156,9 @@ def _offer_action(request, pk, action, done_message):
     product = _product(request, pk)  # another tenant's offer answers 404 before anything else
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    gate = _enrollment_gate(request)  # a member who has not opted in acts on no offer
+    if gate is not None:
+        return gate
     action(environment=request.environment, member=request.member, product=product)
     messages.success(request, done_message)
     return redirect("homes:offer", pk=product.pk)
@@ -193,13 +207,21 @@ def no_home(request):
 
 @xframe_options_exempt
 def tile(request):
-    """Compact tile for digital banking; only the institution's banking origins may frame it."""
+    """Compact tile for digital banking; only the institution's banking origins may frame it.
+
+    Figures are shown to enrolled members, and to members not yet enrolled where the
+    institution enrolls them automatically; a member who must opt in first sees only the
+    "Check my home value" link, which leads to the opt-in page."""
     member = request.member
     prop, shown = None, False
     if member and member.enrollment != Member.Enrollment.OPTED_OUT:
         settings = selectors.page_home_settings(request.environment)
-        prop = selectors.member_home(request.environment, member)
-        shown = selectors.visibility(settings, prop, timezone.localdate()).show_value
+        if (
+            member.enrollment == Member.Enrollment.ENROLLED
+            or settings.enrollment_mode == settings.Enrollment.AUTO
+        ):
+            prop = selectors.member_home(request.environment, member)
+            shown = selectors.visibility(settings, prop, timezone.localdate()).show_value
     response = render(request, "homes/tile.html", {"prop": prop, "shown": shown})
     origins = " ".join(request.environment.institution.digital_banking_origins or [])
     response["Content-Security-Policy"] = f"frame-ancestors 'self' {origins}".strip()

@@ -26,6 +26,7 @@ from homes.models import (
     Member,
     MemberOffer,
     OfferMatch,
+    OfferProduct,
     Property,
     Valuation,
 )
@@ -184,11 +185,20 @@ class Dashboard:
         return self.matches[:3]
 
     @cached_property
-    def formula(self) -> BorrowingFormula:
+    def formula(self) -> BorrowingFormula | None:
+        """How the stored borrowing power was reached (the rule of homes.services.recompute):
+        the best line offer's terms; the default CLTV where no line product is offered; None
+        where line products are offered but none fits this home (its power is then zero,
+        which no what-if of the default CLTV would reproduce)."""
         lines = [m for m in self.matches if m.product.is_line]
         if lines:
             p = max(lines, key=lambda m: m.amount or 0).product
             return BorrowingFormula(p.max_cltv, p.min_amount, p.max_amount, p.title)
+        line_products = OfferProduct.objects.filter(
+            environment=self.environment, is_active=True, kind__in=OfferProduct.LINE_KINDS
+        )
+        if line_products.exists():
+            return None
         return BorrowingFormula(self.settings.default_max_cltv, None, None, "")
 
     # -- the borrowing power and its what-if ---------------------------------------------

@@ -131,6 +131,25 @@ def appointments_tick() -> dict:
     return out
 
 
+@shared_task(name="homes.equity_tick", acks_late=True, ignore_result=True)
+def equity_tick() -> dict:
+    """Beat, every hour: recompute the homes not computed yet today in every environment,
+    so stored equity, borrowing power and offers follow the liens' amortization."""
+    from django_scopes import scopes_disabled
+
+    from homes.services.recompute import properties_recompute_stale
+    from institutions.models import Environment
+    from institutions.tenancy import environment_scope
+
+    with scopes_disabled():
+        environments = list(Environment.objects.select_related("institution"))
+    out = {}
+    for environment in environments:
+        with environment_scope(environment):
+            out[environment.pk] = properties_recompute_stale(environment=environment)
+    return out
+
+
 @tenant_task(
     name="homes.properties_sync",
     autoretry_for=(OperationalError, InterfaceError),

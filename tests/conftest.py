@@ -113,6 +113,13 @@ def scoped(tenant):
         yield tenant.production
 
 
+@pytest.fixture
+def staging(tenant):
+    """Run the test body inside the tenant's staging scope (where the mock provider answers)."""
+    with environment_scope(tenant.staging):
+        yield tenant.staging
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark tests that use the shared Redis server `uses_redis`.
 

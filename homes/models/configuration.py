@@ -55,7 +55,7 @@ class HomeSettings(TenantModel):
     default_max_cltv = ratio_field(
         "max CLTV for borrowing power",
         default=Decimal("0.8000"),
-        help_text="Used for the dashboard's borrowing power when no line product applies.",
+        help_text="Used for the dashboard's borrowing power when no line product is offered.",
     )
     prime_rate = rate_field(
         "index (prime) rate", default=Decimal("7.500"), help_text="For index + margin products."
@@ -93,6 +93,15 @@ class HomeSettings(TenantModel):
                 )
             elif len(set(order)) != len(order):
                 errors["provider_order"] = "List each provider once."
+            elif (
+                Provider.MOCK in order
+                and self.environment_id is not None
+                and self.environment.is_production
+            ):
+                errors["provider_order"] = (
+                    "The mock provider is for staging; production values homes with the "
+                    "comparable-sales estimator and vendor values only."
+                )
         if (
             self.year_built_min is not None
             and self.year_built_max is not None

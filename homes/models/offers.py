@@ -22,6 +22,9 @@ class OfferProduct(TenantModel):
         RATE_TERM_REFINANCE = "rate_term_refi", "Rate-and-term refinance"
         PMI_REMOVAL = "pmi_removal", "PMI removal"
 
+    # Kinds that open a line of credit: the member's borrowing power is the best of them.
+    LINE_KINDS = (Kind.HELOC, Kind.HOME_EQUITY_LOAN)
+
     class RateType(models.TextChoices):
         FIXED = "fixed", "Fixed APR"
         INDEXED = "indexed", "Index + margin"
@@ -88,7 +91,7 @@ class OfferProduct(TenantModel):
 
     @property
     def is_line(self) -> bool:
-        return self.kind in {self.Kind.HELOC, self.Kind.HOME_EQUITY_LOAN}
+        return self.kind in self.LINE_KINDS
 
     def clean(self):
         from homes.finance.disclosures import missing_disclosures

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from homes.finance.equity import (
@@ -89,14 +90,18 @@ def home_rows(
     after: int = 0,
     upto: int | None = None,
     ids: Iterable[int] | None = None,
+    computed_before: datetime | None = None,
     limit: int | None = None,
 ) -> list[HomeRow]:
-    """The environment's homes as rows, in id order: after < id <= upto, or these ids."""
+    """The environment's homes as rows, in id order: after < id <= upto, or these ids;
+    with `computed_before`, only those last computed before then (or never)."""
     qs = Property.objects.filter(environment=environment, pk__gt=after)
     if upto is not None:
         qs = qs.filter(pk__lte=upto)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
+    if computed_before is not None:
+        qs = qs.filter(Q(computed_at__lt=computed_before) | Q(computed_at__isnull=True))
     qs = qs.order_by("pk").values_list(*_READ)
     if limit is not None:
         qs = qs[:limit]
@@ -145,7 +150,7 @@ class Recomputer:
             products = list(OfferProduct.objects.filter(environment=environment, is_active=True))
         self.products = [ProductTerms.of(p) for p in products]
         self.kinds = {p.id: p.kind for p in self.products}
-        self.has_line_products = any(p.kind in ("heloc", "home_equity_loan") for p in products)
+        self.has_line_products = any(p.kind in OfferProduct.LINE_KINDS for p in products)
 
     def compute(self, home, liens: list[LienTerms]) -> list[Match]:
         """Set the home's computed figures (a HomeRow or a Property); return its eligible
@@ -276,14 +281,34 @@ def copy_back(rows: list[HomeRow], properties: list[Property], fields: Iterable[
                 setattr(prop, name, getattr(row, name))
 
 
-def properties_recompute(*, environment, property_ids: Iterable[int] | None = None) -> int:
-    """Recompute equity and matches of some (or all) properties of an environment."""
-    recomputer = Recomputer(environment)
+def properties_recompute(
+    *,
+    environment,
+    property_ids: Iterable[int] | None = None,
+    computed_before: datetime | None = None,
+    today: date | None = None,
+) -> int:
+    """Recompute equity and matches of some (or all) properties of an environment; with
+    `computed_before`, of those last computed before then. Balances are amortized to
+    `today` (default: today)."""
+    recomputer = Recomputer(environment, today=today)
     ids = None if property_ids is None else list(property_ids)
     done, cursor = 0, 0
     while True:
-        batch = home_rows(environment, after=cursor, ids=ids, limit=BATCH)
+        batch = home_rows(
+            environment, after=cursor, ids=ids, computed_before=computed_before, limit=BATCH
+        )
         if not batch:
             return done
         done += recomputer.apply_rows(batch)
         cursor = batch[-1].pk
+
+
+def properties_recompute_stale(*, environment, today: date | None = None) -> int:
+    """Recompute the homes not computed yet today. Lien balances amortize month by month
+    (homes.finance.equity.current_balance), so a home's stored equity, borrowing power and
+    offers would drift from its lien table, which the dashboard shows amortized to today;
+    the beat task homes.equity_tick calls this every hour."""
+    today = today or timezone.localdate()
+    midnight = timezone.make_aware(datetime.combine(today, time.min))
+    return properties_recompute(environment=environment, computed_before=midnight, today=today)

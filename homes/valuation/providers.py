@@ -245,12 +245,18 @@ class MockProvider(ValuationProvider):
 
 
 def providers_for(environment, order: list[str], *, estimator=None) -> list[ValuationProvider]:
+    """The providers of `order`, in order. The mock is for staging: production skips it,
+    also when a promoted order lists it, so a member never sees a made-up value."""
     made = {
         Provider.COMPARABLE: lambda: ComparableSalesProvider(environment, estimator),
         Provider.VENDOR: VendorProvider,
         Provider.MOCK: MockProvider,
     }
-    return [made[name]() for name in order if name in made]
+    return [
+        made[name]()
+        for name in order
+        if name in made and not (name == Provider.MOCK and environment.is_production)
+    ]
 
 
 def value_properties(

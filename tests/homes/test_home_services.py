@@ -5,7 +5,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from homes.models import Lien, OfferMatch, OfferProduct, Property
-from homes.services import lien_save, offer_product_save, properties_recompute
+from homes.services import (
+    home_settings_save,
+    lien_save,
+    offer_product_save,
+    properties_recompute,
+)
+from homes.services.recompute import properties_recompute_stale
+from institutions.tenancy import environment_scope
 from tests.homes.factories import (
     LienFactory,
     OfferProductFactory,
@@ -112,3 +119,110 @@ def test_properties_recompute__stale_balance__amortized_and_line_capped(scoped):
     prop.refresh_from_db()
     assert prop.lien_balance == D("197543.99")  # 12 payments after the known balance
     assert prop.borrowing_power == D(250000)  # 800,000 - 197,543.99 capped at the max line
+
+
+def test_lien_save__moved_to_another_home__both_homes_recomputed(scoped):
+    home_settings_factory(scoped)
+    first, second = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
+    Property.objects.filter(pk__in=[first.pk, second.pk]).update(value=D(300000), confidence=80)
+    lien = lien_save(environment=scoped, lien=_lien(first))
+    first.refresh_from_db()
+    assert first.lien_balance == D(200000)
+    lien.property = second
+    lien_save(environment=scoped, lien=lien)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.lien_balance, first.equity) == (D(0), D(300000))
+    assert (second.lien_balance, second.equity) == (D(200000), D(100000))
+
+
+def test_saves__taken_name_or_lien_position__refused_naming_the_fields(scoped):
+    prop = PropertyFactory(environment=scoped)
+    lien_save(environment=scoped, lien=_lien(prop))
+    with pytest.raises(ValidationError) as info:
+        lien_save(environment=scoped, lien=_lien(prop, balance=D(1000)))
+    assert "Property and Position already exists" in str(info.value)
+    assert Lien.objects.count() == 1
+    OfferProductFactory(environment=scoped, name="HELOC")
+    with pytest.raises(ValidationError) as info:
+        offer_product_save(environment=scoped, product=OfferProductFactory.build(name="HELOC"))
+    assert "Name already exists" in str(info.value)
+    assert OfferProduct.objects.count() == 1
+
+
+def test_saves__same_name_in_another_environment__allowed(scoped, tenant):
+    OfferProductFactory(environment=tenant.staging, name="HELOC")
+    offer_product_save(environment=scoped, product=OfferProductFactory.build(name="HELOC"))
+    assert OfferProduct.objects.filter(name="HELOC").count() == 1  # this environment's
+
+
+def test_home_settings__mock_provider__refused_in_production_only(scoped, tenant):
+    settings = home_settings_factory(scoped)
+    settings.provider_order = ["comparable", "mock"]
+    with pytest.raises(ValidationError) as info:
+        home_settings_save(environment=scoped, settings=settings)
+    assert "mock provider is for staging" in info.value.message_dict["provider_order"][0]
+    staging = home_settings_factory(tenant.staging)
+    staging.provider_order = ["comparable", "mock"]
+    home_settings_save(environment=tenant.staging, settings=staging)
+
+
+def test_properties_recompute_stale__homes_not_computed_today__follow_amortization(scoped):
+    home_settings_factory(scoped)
+    prop = PropertyFactory(environment=scoped)
+    Property.objects.filter(pk=prop.pk).update(value=D(300000), confidence=80)
+    LienFactory(
+        environment=scoped, property=prop, origination_date=datetime.date(2020, 1, 1),
+        balance_as_of=TODAY, balance=D(200000),
+    )  # fmt: skip
+    properties_recompute(environment=scoped)
+    prop.refresh_from_db()
+    assert prop.equity == D(100000)
+    assert properties_recompute_stale(environment=scoped) == 0  # computed today already
+    next_year = TODAY.replace(year=TODAY.year + 1)
+    assert properties_recompute_stale(environment=scoped, today=next_year) == 1
+    prop.refresh_from_db()
+    assert prop.lien_balance == D("197543.99")  # 12 payments at 6% on 200,000 over 360
+    assert prop.equity == D("102456.01")
+
+
+def test_equity_tick__recomputes_the_stale_homes_of_every_environment(tenant):
+    from homes.tasks import equity_tick
+
+    homes = {}
+    for environment in (tenant.staging, tenant.production):
+        home_settings_factory(environment)
+        homes[environment.pk] = prop = PropertyFactory(environment=environment)
+        with environment_scope(environment):
+            Property.objects.filter(pk=prop.pk).update(value=D(300000), computed_at=None)
+    out = equity_tick()
+    assert out[tenant.staging.pk] == 1
+    assert out[tenant.production.pk] == 1
+    assert equity_tick()[tenant.production.pk] == 0
+    for environment in (tenant.staging, tenant.production):
+        with environment_scope(environment):
+            assert Property.objects.get(pk=homes[environment.pk].pk).equity == D(300000)
+
+
+@pytest.mark.parametrize(
+    ("copy", "trigger"),
+    [
+        ("Only $99 monthly", "a stated payment"),
+        ("Just $250 every month", "a stated payment"),
+        ("Pay it back over 180 months", "a repayment period"),
+        ("A term of 120 months", "a repayment period"),
+        ("Repay in 120 monthly installments", "a number of payments"),
+    ],
+)
+def test_offer_product__other_phrasings_of_trigger_terms__refused(scoped, copy, trigger):
+    product = OfferProductFactory.build(summary=copy, disclosures="")
+    with pytest.raises(ValidationError) as info:
+        offer_product_save(environment=scoped, product=product)
+    assert trigger in info.value.message_dict["disclosures"][0]
+    assert not OfferProduct.objects.exists()
+
+
+def test_offer_product__introductory_period_alone__is_not_a_trigger_term(scoped):
+    product = OfferProductFactory.build(summary="3.99% APR for 12 months", disclosures="")
+    offer_product_save(environment=scoped, product=product)
+    assert OfferProduct.objects.count() == 1

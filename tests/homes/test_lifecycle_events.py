@@ -45,10 +45,10 @@ def test_member_create__enrolled__emits_member_enrolled_and_opt_out_emits_opted_
     assert received[-1].member_id == pending.pk
 
 
-def test_refresh__value_change_of_one_percent_or_more__emits_home_value_changed(scoped, received):
-    home_settings_factory(scoped, provider_order=["mock"])
-    moved = PropertyFactory(environment=scoped, value=D(100000))
-    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+def test_refresh__value_change_of_one_percent_or_more__emits_home_value_changed(staging, received):
+    home_settings_factory(staging, provider_order=["mock"])
+    moved = PropertyFactory(environment=staging, value=D(100000))
+    refresh_run(environment=staging, run=refresh_start(environment=staging, enqueue=False))
     moved.refresh_from_db()
     changes = [e for e in received if e.name == "home_value_changed"]
     expected = round(float((moved.value - 100000) / 100000 * 100), 1)
@@ -58,7 +58,7 @@ def test_refresh__value_change_of_one_percent_or_more__emits_home_value_changed(
     assert changes[0].member_id == moved.member_id
     received.clear()
     # The same value again is no news.
-    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    refresh_run(environment=staging, run=refresh_start(environment=staging, enqueue=False))
     assert "home_value_changed" not in _names(received)
 
 

@@ -311,3 +311,64 @@ def test_settle_member__lazy_member_replaced_by_the_plain_objects(member, rf):
     assert settle_member(anonymous) is None
     assert anonymous.member is None
     assert anonymous.signed_in is None
+
+
+def test_offer_detail__display_filter__shows_terms_but_not_the_members_figures(member):
+    _, (product,) = _home(member)
+    client = member_client(member)
+    assert "$40,000" in client.get(f"/offers/{product.pk}/").content.decode()
+    home_settings_factory(member.environment, min_confidence=95)  # this home scores 80
+    html = client.get(f"/offers/{product.pk}/").content.decode()
+    assert "$40,000" not in html
+    assert "APR 7.25%" in html  # the product's own terms and disclosures still show
+
+
+def test_opt_in_pending__tile_and_offers__show_no_figures_and_take_no_action(member, recorded):
+    _, (product,) = _home(member)
+    home_settings_factory(member.environment, enrollment_mode="opt_in")
+    with environment_scope(member.environment):
+        Member.objects.filter(pk=member.pk).update(enrollment="pending")
+    client = member_client(member)
+    tile = client.get("/tile/").content.decode()
+    assert "Check my home value" in tile
+    assert "$300,000" not in tile
+    assert client.get(f"/offers/{product.pk}/")["Location"] == "/enroll/"
+    recorded.clear()
+    assert client.post(f"/offers/{product.pk}/select/")["Location"] == "/enroll/"
+    assert recorded == []
+    with environment_scope(member.environment):
+        assert not MemberOffer.objects.filter(member=member).exists()
+
+
+def test_tile__auto_enrollment__pending_member_sees_figures(member):
+    _home(member)  # the institution enrolls automatically (the default)
+    with environment_scope(member.environment):
+        Member.objects.filter(pk=member.pk).update(enrollment="pending")
+    assert "$300,000" in member_client(member).get("/tile/").content.decode()
+
+
+def test_dashboard__line_products_none_fits__no_what_if_that_contradicts_zero(member):
+    prop, (heloc,) = _home(member, liens=2)
+    with environment_scope(member.environment):
+        heloc.max_existing_liens = 1  # two liens: this home qualifies for no line
+        heloc.save()
+        properties_recompute(environment=member.environment)
+        prop.refresh_from_db()
+    assert prop.borrowing_power == 0
+    html = member_client(member).get("/").content.decode()
+    assert "None of our lines of credit fits your home" in html
+    assert 'id="whatif"' not in html
+    assert "Then you could borrow" not in html
+
+
+def test_dashboard__no_line_products__formula_of_the_default_cltv(member):
+    prop, (heloc,) = _home(member)
+    with environment_scope(member.environment):
+        heloc.is_active = False
+        heloc.save()
+        properties_recompute(environment=member.environment)
+        prop.refresh_from_db()
+    # The settings' default CLTV (0.80): $300,000 x 0.80 - $200,000.
+    assert prop.borrowing_power == D(40000)
+    html = member_client(member).get("/").content.decode()
+    assert 'Then you could borrow <strong id="whatif-power">$40,000</strong>' in html

@@ -67,17 +67,17 @@ def _stored_matches(prop_id):
     )
 
 
-def test_refresh__large_batch__stores_what_the_finance_rules_compute(scoped):
-    homes = _homes(scoped)
-    run = refresh_start(environment=scoped, enqueue=False)
+def test_refresh__large_batch__stores_what_the_finance_rules_compute(staging):
+    homes = _homes(staging)
+    run = refresh_start(environment=staging, enqueue=False)
     with CaptureQueriesContext(connection) as ctx:
-        run = refresh_run(environment=scoped, run=run)
+        run = refresh_run(environment=staging, run=run)
     assert (run.status, run.processed, run.valued) == ("done", HOMES, HOMES)
     if connection.vendor == "postgresql":  # the batch went through COPY and temporary tables
         assert any("RETURNING property_id, product_id" in q["sql"] for q in ctx.captured_queries)
 
     # Every figure and match equals what the pure rules give for the stored value and liens.
-    recomputer = Recomputer(scoped, today=run.as_of)
+    recomputer = Recomputer(staging, today=run.as_of)
     liens = lien_terms_by_property([h.pk for h in homes])
     for prop in Property.objects.filter(pk__in=[h.pk for h in homes]).select_related("member"):
         stored = (prop.lien_balance, prop.equity, prop.ltv, prop.cltv, prop.borrowing_power)
@@ -98,9 +98,9 @@ def test_refresh__large_batch__stores_what_the_finance_rules_compute(scoped):
     assert OfferMatch.objects.count() > HOMES  # several offers per home on average
 
 
-def test_refresh__events__new_matches_and_value_changes_once(scoped):
-    homes = _homes(scoped)
-    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+def test_refresh__events__new_matches_and_value_changes_once(staging):
+    homes = _homes(staging)
+    refresh_run(environment=staging, run=refresh_start(environment=staging, enqueue=False))
     matched = Event.objects.filter(name="offer_matched")
     assert matched.count() == OfferMatch.objects.count()
     assert set(matched.values_list("member_id", "properties__offer_id")) == set(
@@ -111,15 +111,15 @@ def test_refresh__events__new_matches_and_value_changes_once(scoped):
     assert changed.properties["property_id"] == homes[2].pk
     # Nothing new the second time: same values, same matches.
     before = Event.objects.count()
-    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    refresh_run(environment=staging, run=refresh_start(environment=staging, enqueue=False))
     assert Event.objects.count() == before
     assert Valuation.objects.filter(property=homes[0]).count() == 1  # the same day replaced
 
 
-def test_refresh__chunks__each_resumes_and_run_closes_when_all_are_done(scoped):
-    home_settings_factory(scoped, provider_order=["mock"])
-    homes = [PropertyFactory(environment=scoped) for _ in range(7)]
-    run = refresh_start(environment=scoped, enqueue=False, chunk_size=3)
+def test_refresh__chunks__each_resumes_and_run_closes_when_all_are_done(staging):
+    home_settings_factory(staging, provider_order=["mock"])
+    homes = [PropertyFactory(environment=staging) for _ in range(7)]
+    run = refresh_start(environment=staging, enqueue=False, chunk_size=3)
     chunks = list(run.chunks.order_by("after_id"))
     assert [(c.after_id, c.last_id) for c in chunks] == [
         (0, homes[2].pk),
@@ -128,24 +128,24 @@ def test_refresh__chunks__each_resumes_and_run_closes_when_all_are_done(scoped):
     ]
     # A worker finishes the middle chunk first: progress counts it, the run is not done,
     # and nothing below the first chunk's cursor is known to be done yet.
-    refresh_chunk_run(environment=scoped, run_id=run.pk, chunk_id=chunks[1].pk)
+    refresh_chunk_run(environment=staging, run_id=run.pk, chunk_id=chunks[1].pk)
     run.refresh_from_db()
     assert (run.status, run.processed, run.valued, run.cursor) == ("pending", 3, 3, 0)
     assert run.percent == 42
-    refresh_run(environment=scoped, run=run)
+    refresh_run(environment=staging, run=run)
     run.refresh_from_db()
     assert (run.status, run.processed, run.valued, run.cursor) == ("done", 7, 7, homes[6].pk)
     assert set(RefreshChunk.objects.values_list("status", flat=True)) == {"done"}
     assert Valuation.objects.count() == 7
 
 
-def test_refresh__run_made_before_chunks__continues_after_its_cursor(scoped):
-    home_settings_factory(scoped, provider_order=["mock"])
-    homes = [PropertyFactory(environment=scoped) for _ in range(4)]
+def test_refresh__run_made_before_chunks__continues_after_its_cursor(staging):
+    home_settings_factory(staging, provider_order=["mock"])
+    homes = [PropertyFactory(environment=staging) for _ in range(4)]
     run = RefreshRun.objects.create(
-        environment=scoped, as_of=TODAY, total=4, processed=2, cursor=homes[1].pk
+        environment=staging, as_of=TODAY, total=4, processed=2, cursor=homes[1].pk
     )
-    refresh_run(environment=scoped, run=run)
+    refresh_run(environment=staging, run=run)
     run.refresh_from_db()
     assert (run.status, run.processed, run.valued) == ("done", 4, 2)
     assert set(Valuation.objects.values_list("property_id", flat=True)) == {
@@ -158,7 +158,7 @@ def test_refresh__run_made_before_chunks__continues_after_its_cursor(scoped):
 @pytest.mark.slow
 def test_refresh__queued__two_worker_processes_take_the_chunks(transactional_db, tenant):
     require_redis()  # the suite's Redis must be there; the workers use a server of their own
-    env = tenant.production
+    env = tenant.staging  # valued by the mock provider, which answers in staging only
     homes = _homes(env, n=40)
     with environment_scope(env):
         run = refresh_start(environment=env, enqueue=False, chunk_size=5)

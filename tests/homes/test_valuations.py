@@ -17,6 +17,7 @@ from homes.valuation.providers import (
     MockProvider,
     ValuationProvider,
     ValueResult,
+    providers_for,
     sales_estimator,
     value_properties,
 )
@@ -57,6 +58,12 @@ def test_mock_provider__is_deterministic(scoped):
     assert one.low < one.value < one.high
 
 
+def test_providers_for__production__skips_the_mock_even_when_a_promoted_order_lists_it(tenant):
+    order = ["vendor", "mock"]
+    assert [p.name for p in providers_for(tenant.staging, order)] == ["vendor", "mock"]
+    assert [p.name for p in providers_for(tenant.production, order)] == ["vendor"]
+
+
 def _sales(environment, n=80):
     rng = random.Random(7)
     rows = []
@@ -94,19 +101,19 @@ def test_sales_estimator__rebuilt_when_a_sale_is_corrected_in_any_field_it_reads
         seen.append(estimator)
 
 
-def test_refresh__comparable_sales_then_mock__values_records_history_and_resumes(scoped):
-    home_settings_factory(scoped, provider_order=["comparable", "mock"])
-    _sales(scoped)
-    near = [PropertyFactory(environment=scoped) for _ in range(5)]
-    far = [PropertyFactory(environment=scoped, latitude=40.0, longitude=-100.0) for _ in range(2)]
-    run = refresh_start(environment=scoped, actor_label="test", enqueue=False)
+def test_refresh__comparable_sales_then_mock__values_records_history_and_resumes(staging):
+    home_settings_factory(staging, provider_order=["comparable", "mock"])
+    _sales(staging)
+    near = [PropertyFactory(environment=staging) for _ in range(5)]
+    far = [PropertyFactory(environment=staging, latitude=40.0, longitude=-100.0) for _ in range(2)]
+    run = refresh_start(environment=staging, actor_label="test", enqueue=False)
     assert run.total == 7
     with pytest.raises(RefreshStopped):
-        refresh_run(environment=scoped, run=run, batch_size=3, stop_after=1)
+        refresh_run(environment=staging, run=run, batch_size=3, stop_after=1)
     run.refresh_from_db()
     assert (run.status, run.processed, run.cursor) == ("failed", 3, near[2].pk)
     assert Valuation.objects.count() == 3
-    refresh_run(environment=scoped, run=run, batch_size=3)
+    refresh_run(environment=staging, run=run, batch_size=3)
     run.refresh_from_db()
     assert (run.status, run.processed, run.valued, run.percent) == ("done", 7, 7, 100)
     providers = dict(Valuation.objects.values_list("property_id", "provider"))
@@ -116,15 +123,15 @@ def test_refresh__comparable_sales_then_mock__values_records_history_and_resumes
     assert D(250000) < prop.value < D(1500000)
     assert prop.equity == prop.value
     # History is kept: a later refresh adds a row; the same day replaces its own.
-    refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    refresh_run(environment=staging, run=refresh_start(environment=staging, enqueue=False))
     assert Valuation.objects.filter(property=prop).count() == 1
 
 
-def test_refresh_task__runs_through_celery_eagerly(scoped, django_capture_on_commit_callbacks):
-    home_settings_factory(scoped, provider_order=["mock"])
-    PropertyFactory(environment=scoped)
+def test_refresh_task__runs_through_celery_eagerly(staging, django_capture_on_commit_callbacks):
+    home_settings_factory(staging, provider_order=["mock"])
+    PropertyFactory(environment=staging)
     with django_capture_on_commit_callbacks(execute=True):
-        run = refresh_start(environment=scoped)
+        run = refresh_start(environment=staging)
     run.refresh_from_db()
     assert run.status == RefreshRun.Status.DONE
     assert run.valued == 1
