@@ -1,7 +1,9 @@
+import re
 import secrets
 import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django_scopes import ScopedManager
@@ -14,6 +16,57 @@ slug_validator = RegexValidator(
 )
 RESERVED_SLUGS = frozenset({"www", "admin", "api", "staging", "static", "media", "mail"})
 TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
+
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_FRAME_ORIGIN = re.compile(
+    rf"https://{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::(?P<port>[0-9]{{1,5}}))?", re.IGNORECASE
+)
+
+
+def _frame_origin_problem(entry) -> str:
+    """Why `entry` cannot be a frame-ancestors origin, or "" when it can."""
+    if not isinstance(entry, str):
+        return "an origin is a string"
+    if not entry:
+        return "it is empty"
+    if any(ch.isspace() or ch in ";,'\"" for ch in entry):
+        return "spaces, quotes, commas and semicolons are not allowed"
+    if "*" in entry:
+        return "wildcards are not allowed; list each origin"
+    scheme, sep, rest = entry.partition("://")
+    if not sep or not rest:
+        return "write it as https://host or https://host:port"
+    if scheme.lower() != "https":
+        return "only https origins are allowed"
+    if any(ch in rest for ch in "/?#@"):
+        return "an origin has no path, query, fragment or user; leave them out"
+    match = _FRAME_ORIGIN.fullmatch(entry)
+    if match is None:
+        return "write the host as a DNS name and the port as digits"
+    if match["port"] is not None and not 0 < int(match["port"]) < 65536:
+        return "the port must be between 1 and 65535"
+    return ""
+
+
+def validate_frame_origins(value) -> None:
+    """The origins allowed to frame the member tile: https://host[:port] each.
+
+    They are written as they are into the tile's Content-Security-Policy frame-ancestors, so
+    a wildcard or bare scheme would let any site frame it and a space or semicolon would
+    change or break the header.
+    """
+    if not isinstance(value, list):
+        raise ValidationError(
+            'Enter a list of origins, e.g. ["https://banking.example.com"].',
+            code="invalid_origins",
+        )
+    errors = [
+        ValidationError(f"{entry!r} is not an allowed origin: {problem}.", code="invalid_origin")
+        for entry in value
+        if (problem := _frame_origin_problem(entry))
+    ]
+    if errors:
+        raise ValidationError(errors)
 
 
 class Institution(models.Model):
@@ -30,7 +83,11 @@ class Institution(models.Model):
     digital_banking_origins = models.JSONField(
         default=list,
         blank=True,
-        help_text="Origins (scheme://host[:port]) allowed to embed the tile in digital banking.",
+        validators=[validate_frame_origins],
+        help_text=(
+            "Origins (https://host[:port]) allowed to embed the tile in digital banking, "
+            'e.g. ["https://banking.example.com"].'
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings as django_settings
+from playwright.sync_api import sync_playwright
 
 from flags.models import AnalyticsConsent, Event
 from institutions.tenancy import environment_scope
@@ -29,14 +30,13 @@ def test_browser__consent_then_beacon__page_events_arrive_with_is_test_from_the_
 ):
     # The live server speaks plain HTTP: secure-only cookies would never come back.
     settings.CSRF_COOKIE_SECURE = settings.SESSION_COOKIE_SECURE = False
-    playwright = pytest.importorskip("playwright.sync_api")
     env = tenant.production
     tester = MemberFactory(environment=env, is_test=True)
     port = urlparse(live_server.url).port
     base = f"http://{env.host}:{port}"
     cookie = _browser_cookie(tester, base)
     # (No database access inside the Playwright block: it runs an event loop.)
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--host-resolver-rules=MAP *.chimney.test 127.0.0.1", "--no-sandbox"],

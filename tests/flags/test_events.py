@@ -303,7 +303,9 @@ def test_sink__page_view_inside_a_transaction__committed_with_it(tenant, plan):
 @pytest.mark.django_db
 def test_record_many__large_batch_by_copy__events_carry_the_ids_and_values_stored(tenant, plan):
     from flags.services.events import event_record_many
+    from tests.services import require_postgres
 
+    require_postgres()
     env = tenant.production
     tester = MemberFactory(environment=env, is_test=True)
     rows = [

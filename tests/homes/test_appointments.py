@@ -84,12 +84,25 @@ def test_slots__availability_minus_appointments_with_buffer__in_institution_time
 def test_slots__minimum_notice_and_days_ahead__bound_what_is_offered(env):
     officer = officer_with_week(env, days_ahead=3)
     appointment_settings_factory(env, min_notice_minutes=24 * 60)
-    now = dt.datetime.now(UTC)
-    with environment_scope(env):
-        slots = officer_free_slots(officer, settings=appointment_settings(env), now=now)
-    assert all(s >= now + dt.timedelta(hours=24) for s in slots)
-    last_day = now.astimezone(env.institution.tz).date() + dt.timedelta(days=3)
-    assert all(s.astimezone(env.institution.tz).date() <= last_day for s in slots)
+    tz = env.institution.tz
+    monday = dt.date(2030, 6, 3)  # three weekdays follow: the window ends on Thursday
+
+    def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+        local = dt.datetime.combine(monday + dt.timedelta(days=day), dt.time(hour, minute))
+        return local.replace(tzinfo=tz).astimezone(UTC)
+
+    def offered(now: dt.datetime) -> list[dt.datetime]:
+        with environment_scope(env):
+            return officer_free_slots(officer, settings=appointment_settings(env), now=now)
+
+    # Notice ending on a slot start offers that slot; a minute later, the next one.
+    slots = offered(at(0, 10))
+    assert slots
+    assert slots[0] == at(1, 10)
+    assert offered(at(0, 10, 1))[0] == at(1, 10, 30)
+    # Days ahead end on Thursday, the last meeting of which starts at 16:30.
+    assert slots[-1] == at(3, 16, 30)
+    assert len(slots) == 14 + 16 + 16  # Tuesday from 10:00, then Wednesday and Thursday
 
 
 def test_candidate_slots__on_the_day_clocks_go_forward__keep_wall_times():

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.core import mail
+from playwright.sync_api import sync_playwright
 
 from homes.models import MemberOffer
 from institutions.tenancy import environment_scope
@@ -20,13 +21,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 def test_browser__magic_link_dashboard_slider_select_offer(tenant, live_server, settings):
     # The live server speaks plain HTTP: secure-only cookies would never come back.
     settings.CSRF_COOKIE_SECURE = settings.SESSION_COOKIE_SECURE = False
-    playwright = pytest.importorskip("playwright.sync_api")
     member = MemberFactory(environment=tenant.production, email="ada@example.test")
     _, (product,) = _home(member, valuations=6)
     port = urlparse(live_server.url).port
     base = f"http://{tenant.production.host}:{port}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--host-resolver-rules=MAP *.chimney.test 127.0.0.1", "--no-sandbox"],

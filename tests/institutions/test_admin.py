@@ -4,6 +4,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from institutions.models import AuditEntry, Branding
+from institutions.services import institution_update
 from tests.conftest import staff_client, totp_now
 from tests.factories import MemberFactory, UserFactory, staff_user
 
@@ -159,6 +160,10 @@ def test_branding_admin__production__is_read_only_and_lending_cannot_edit(tenant
 def test_audit_log__is_read_only_and_filterable(tenant):
     user = staff_user(tenant.institution, "admin")
     client = staff_client(user, tenant.staging)
+    institution_update(
+        institution=tenant.institution, actor=user, postal_address="2 Elm Street, Springfield"
+    )
+    update = AuditEntry.objects.get(institution=tenant.institution, action=AuditEntry.Action.UPDATE)
     entry = AuditEntry.objects.filter(institution=tenant.institution).first()
     assert (
         client.get(reverse("admin:institutions_auditentry_change", args=[entry.pk])).status_code
@@ -177,11 +182,15 @@ def test_audit_log__is_read_only_and_filterable(tenant):
         ).status_code
         == 403
     )
-    listed = client.get(
-        reverse("admin:institutions_auditentry_changelist") + "?action__exact=create"
-    )
+    changelist = reverse("admin:institutions_auditentry_changelist")
+    everything = client.get(changelist).context["cl"].result_list
+    assert update.pk in {e.pk for e in everything}
+    listed = client.get(changelist + "?action__exact=create")
     assert listed.status_code == 200
-    assert all(e.action == "create" for e in listed.context["cl"].result_list)
+    shown = list(listed.context["cl"].result_list)
+    assert shown
+    assert {e.action for e in shown} == {AuditEntry.Action.CREATE}
+    assert update.pk not in {e.pk for e in shown}
 
 
 @pytest.mark.django_db
