@@ -75,7 +75,7 @@ def _data(n: int):
             support_phone="+1 206 555 0100",
             footer_text="Federally insured by NCUA.\nRates subject to change.",
         )
-        HomeSettings.objects.create(environment=env, provider_order=["comparable", "mock"])
+        HomeSettings.objects.create(environment=env, provider_order=["comparable", "vendor"])
         for spec in PRODUCTS:
             OfferProduct.objects.create(environment=env, **spec)
         for i, (apr, cltv) in enumerate([("6.990", "0.8000"), ("7.240", "0.9000")]):

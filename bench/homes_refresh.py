@@ -144,7 +144,7 @@ def _homes_settings(environment, comparables):
     from homes.models import HomeSettings, OfferProduct
     from notifications.models import Journey
 
-    HomeSettings.objects.create(environment=environment, provider_order=["comparable", "mock"])
+    HomeSettings.objects.create(environment=environment, provider_order=["comparable", "vendor"])
     _load_sales(environment, comparables)
     for spec in PRODUCTS:
         OfferProduct.objects.create(environment=environment, **spec)
