@@ -12,7 +12,8 @@ from institutions.services import audit_record, model_snapshot, tenant_full_clea
 
 
 def _save(environment, obj, actor, actor_label=""):
-    """full_clean (errors name the field), save and audit; the caller holds a transaction."""
+    """full_clean (errors name the field), save and audit; the caller holds a transaction.
+    Returns the row as it was before (None for a new one)."""
     if obj.pk is not None and obj.environment_id not in (None, environment.pk):
         raise ValueError("The object belongs to another environment.")
     obj.environment = environment
@@ -28,7 +29,7 @@ def _save(environment, obj, actor, actor_label=""):
         before=model_snapshot(previous) if previous else None,
         after=model_snapshot(obj),
     )
-    return obj
+    return previous
 
 
 def property_save(*, environment, prop: Property, actor=None, actor_label="", revalue=True):
@@ -48,15 +49,8 @@ def lien_save(*, environment, lien: Lien, actor=None, actor_label=""):
     """Create or change a lien (validated: no negative balance, rate ≤ 100%, no future date).
     A lien moved to another home leaves the first one too: both are recomputed."""
     with transaction.atomic():
-        before = (
-            Lien._base_manager.filter(pk=lien.pk, environment=environment)
-            .values_list("property_id", flat=True)
-            .first()
-            if lien.pk is not None
-            else None
-        )
-        _save(environment, lien, actor, actor_label)
-        homes = {lien.property_id} | ({before} if before is not None else set())
+        previous = _save(environment, lien, actor, actor_label)
+        homes = {lien.property_id} | ({previous.property_id} if previous else set())
         properties_recompute(environment=environment, property_ids=sorted(homes))
     return lien
 
