@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 
 from homes.models import Member
 from institutions.models import Branding
-from institutions.tenancy import tenant_task
+from institutions.tenancy import for_each_environment, tenant_task
 
 
 @tenant_task(
@@ -112,42 +112,26 @@ def appointment_calendar_sync(self, environment, appointment_id: int) -> str:
 @shared_task(name="homes.appointments_tick", acks_late=True, ignore_result=True)
 def appointments_tick() -> dict:
     """Beat, every minute: queue the reminders due, and calendar syncs whose task was lost."""
-    from django.db import transaction
-    from django_scopes import scopes_disabled
-
     from homes.services.appointments import appointments_remind
     from homes.services.calendars import appointments_calendar_sweep
-    from institutions.models import Environment
-    from institutions.tenancy import environment_scope
 
-    out = {}
-    with scopes_disabled():
-        environments = list(Environment.objects.select_related("institution"))
-    for environment in environments:
-        with environment_scope(environment), transaction.atomic():
-            reminded = appointments_remind(environment=environment)
-            swept = appointments_calendar_sweep(environment=environment)
-        out[environment.pk] = {**reminded, "calendar": swept}
-    return out
+    def tick(environment) -> dict:
+        reminded = appointments_remind(environment=environment)
+        return {**reminded, "calendar": appointments_calendar_sweep(environment=environment)}
+
+    return for_each_environment(tick, atomic=True)
 
 
 @shared_task(name="homes.equity_tick", acks_late=True, ignore_result=True)
 def equity_tick() -> dict:
     """Beat, every hour: recompute the homes not computed yet today in every environment,
     so stored equity, borrowing power and offers follow the liens' amortization."""
-    from django_scopes import scopes_disabled
-
     from homes.services.recompute import properties_recompute_stale
-    from institutions.models import Environment
-    from institutions.tenancy import environment_scope
 
-    with scopes_disabled():
-        environments = list(Environment.objects.select_related("institution"))
-    out = {}
-    for environment in environments:
-        with environment_scope(environment):
-            out[environment.pk] = properties_recompute_stale(environment=environment)
-    return out
+    # Not one transaction per environment: each batch of homes is stored in its own.
+    return for_each_environment(
+        lambda environment: properties_recompute_stale(environment=environment), atomic=False
+    )
 
 
 @tenant_task(

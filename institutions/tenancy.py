@@ -7,14 +7,15 @@ environment raises ScopeError instead of reading every tenant's rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import get_scope, scope
+from django.db import transaction
+from django_scopes import get_scope, scope, scopes_disabled
 
 from institutions.models import Domain, Environment
 
@@ -26,6 +27,18 @@ def environment_scope(environment: Environment) -> Iterator[Environment]:
         raise ValueError("environment_scope needs a saved Environment.")
     with scope(environment=environment):
         yield environment
+
+
+def for_each_environment(fn: Callable[[Environment], object], *, atomic: bool) -> dict:
+    """Call fn(environment) for every environment inside its scope (beat tasks that visit
+    them all), each call in a transaction of its own when `atomic`; results by id."""
+    with scopes_disabled():
+        environments = list(Environment.objects.select_related("institution"))
+    out = {}
+    for environment in environments:
+        with environment_scope(environment), transaction.atomic() if atomic else nullcontext():
+            out[environment.pk] = fn(environment)
+    return out
 
 
 def current_environment() -> Environment | None:

@@ -8,11 +8,9 @@ already sent.
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError, transaction
-from django_scopes import scopes_disabled
+from django.db import OperationalError
 
-from institutions.models import Environment
-from institutions.tenancy import environment_scope, tenant_task
+from institutions.tenancy import for_each_environment, tenant_task
 
 _RELIABLE = {
     "acks_late": True,
@@ -60,22 +58,12 @@ def campaign_run(self, environment, campaign: str, period: str) -> int:
     return campaign_start(environment=environment, campaign=campaign, period=period)
 
 
-def _each_environment(fn) -> dict:
-    out = {}
-    with scopes_disabled():
-        environments = list(Environment.objects.select_related("institution"))
-    for environment in environments:
-        with environment_scope(environment), transaction.atomic():
-            out[environment.pk] = fn(environment)
-    return out
-
-
 @shared_task(name="notifications.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict:
     """Beat, every minute: re-dispatch pending rows nobody queued and stale sending rows."""
     from notifications.services.outbox import deliveries_sweep
 
-    return _each_environment(lambda env: deliveries_sweep(environment=env))
+    return for_each_environment(lambda env: deliveries_sweep(environment=env), atomic=True)
 
 
 @shared_task(name="notifications.daily", acks_late=True, ignore_result=True)
@@ -83,7 +71,7 @@ def daily() -> dict:
     """Beat, hourly: start what is due (monthly digests on the 1st, welcome series, alerts)."""
     from notifications.services.campaigns import campaigns_due
 
-    return _each_environment(lambda env: campaigns_due(environment=env))
+    return for_each_environment(lambda env: campaigns_due(environment=env), atomic=True)
 
 
 @shared_task(name="notifications.journeys", acks_late=True, ignore_result=True)
@@ -91,4 +79,4 @@ def journeys() -> dict:
     """Beat, every five minutes: advance every member's journey progress that is due."""
     from notifications.services.journeys import journeys_advance
 
-    return _each_environment(lambda env: journeys_advance(environment=env))
+    return for_each_environment(lambda env: journeys_advance(environment=env), atomic=True)
