@@ -1,7 +1,8 @@
 """Forwarding accepted events to destinations, through filters, with retries and a dead letter.
 
 Events are cut into batches (outbox rows) in id order behind a short safety lag, so an
-event committed late by a slow transaction is still picked up; each batch is sent with
+event committed late by a slow transaction is still picked up, and the cursor never passes
+an event still inside the lag; each batch is sent with
 retries and exponential backoff and dead-lettered after MAX_ATTEMPTS; a destination that
 keeps failing is disabled (visible in the admin), and nothing batched is dropped.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
@@ -93,6 +95,22 @@ def event_payload(event: Event) -> dict:
     }
 
 
+def _settled_prefix(events, cutoff) -> list[Event]:
+    """The events in id order up to (not including) the first one received after the cutoff.
+
+    Ids and receipt times are not in the same order: a buffered page view is received when
+    the member views the page but gets its id when the buffer is written, up to a second
+    (or, after a database outage, minutes) later, after events written straight away. Were
+    the newer events filtered out instead, the cursor would move past them for good.
+    """
+    settled = []
+    for event in events:
+        if event.received_at > cutoff:
+            break
+        settled.append(event)
+    return settled
+
+
 def destination_batch_events(*, environment, destination: Destination, now=None) -> int:
     """Cut the next batches of new accepted events for a webhook; returns batches made."""
     now = now or timezone.now()
@@ -102,13 +120,10 @@ def destination_batch_events(*, environment, destination: Destination, now=None)
             destination = Destination.objects.select_for_update().get(pk=destination.pk)
             if not destination.enabled or destination.state == Destination.State.DISABLED:
                 return made
-            events = list(
-                Event.objects.filter(
-                    environment=environment,
-                    pk__gt=destination.cursor,
-                    received_at__lte=now - SAFETY_LAG,
-                ).order_by("pk")[:BATCH_SIZE]
-            )
+            following = Event.objects.filter(
+                environment=environment, pk__gt=destination.cursor
+            ).order_by("pk")[:BATCH_SIZE]
+            events = _settled_prefix(following, now - SAFETY_LAG)
             if not events:
                 return made
             chosen = filtered(destination, events)
@@ -165,7 +180,7 @@ def destination_batch_send(*, environment, batch: DestinationBatch, now=None) ->
     destination = batch.destination
     try:
         _post(destination, batch)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"[:500]
         with transaction.atomic():
             batch.attempts += 1

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from flags.models import AnalyticsSummary, Destination, DestinationBatch
+from flags.models import AnalyticsSummary, Destination, DestinationBatch, Event
 from flags.services import destinations as dest
 from flags.services.exports import analytics_summarize_day, warehouse_export_day
 from flags.services.plans import analytics_consent_set
@@ -27,7 +27,7 @@ OFFER = {"offer_id": 7, "offer_kind": "heloc"}
 
 
 class Receiver:
-    """A local HTTP endpoint that records what it receives (or fails, or hangs)."""
+    """A local HTTP endpoint that records what it receives (or fails, hangs, or babbles)."""
 
     def __init__(self, mode="ok"):
         self.mode = mode
@@ -40,6 +40,10 @@ class Receiver:
                 if receiver.mode == "hang":
                     time.sleep(0.6)
                 receiver.bodies.append((dict(self.headers), body))
+                if receiver.mode == "garbage":  # not HTTP at all: http.client.BadStatusLine
+                    self.wfile.write(b"garbage\r\n\r\n")
+                    self.close_connection = True
+                    return
                 self.send_response(200 if receiver.mode == "ok" else 503)
                 self.end_headers()
 
@@ -85,6 +89,49 @@ def test_webhook__local_server__receives_signed_events_and_never_a_test_members(
     timestamp = headers["X-Chimney-Signature"].split(",")[0][2:]
     expected = hmac.new(b"k3y", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     assert headers["X-Chimney-Signature"].endswith(f"v1={expected}")
+
+
+@pytest.mark.django_db
+def test_batching__lower_id_received_later__waits_for_the_lag_and_is_not_skipped(tenant):
+    # An offer selection is written at once (id a, received T+20 s); a page view viewed at
+    # T and held in the buffer is written after it (id b > a, received T).
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    t = timezone.now()
+    events.emit(environment=env, name="offer_selected", member=member, properties=OFFER)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    with Receiver() as receiver, environment_scope(env):
+        selected, viewed = Event.objects.order_by("pk")
+        assert (selected.name, viewed.name) == ("offer_selected", "offer_viewed")
+        Event.objects.filter(pk=selected.pk).update(received_at=t + timedelta(seconds=20))
+        Event.objects.filter(pk=viewed.pk).update(received_at=t)
+        destination = DestinationFactory(environment=env, url=receiver.url, enabled=True)
+        # The lag has passed for the view but not for the selection: neither goes yet,
+        # since the selection comes first in id order.
+        dest.destinations_forward(environment=env, now=t + timedelta(seconds=35))
+        destination.refresh_from_db()
+        assert (receiver.events(), destination.cursor) == ([], 0)
+        dest.destinations_forward(environment=env, now=t + timedelta(seconds=55))
+        destination.refresh_from_db()
+    assert [e["id"] for e in receiver.events()] == [selected.pk, viewed.pk]
+    assert destination.cursor == viewed.pk
+
+
+@pytest.mark.django_db
+def test_webhook__answer_that_is_not_http__a_counted_failure_and_the_next_webhook_served(tenant):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    with Receiver(mode="garbage") as broken, Receiver() as healthy, environment_scope(env):
+        bad = DestinationFactory(environment=env, name="a-broken", url=broken.url, enabled=True)
+        DestinationFactory(environment=env, name="b-healthy", url=healthy.url, enabled=True)
+        assert dest.destinations_forward(environment=env, now=later()) == {"sent": 1, "failed": 1}
+        bad.refresh_from_db()
+        batch = bad.batches.get()
+    assert (batch.status, batch.attempts) == ("pending", 1)
+    assert "BadStatusLine" in batch.last_error
+    assert bad.state == Destination.State.FAILING
+    assert [e["member_id"] for e in healthy.events()] == [member.pk]
 
 
 @pytest.mark.django_db
