@@ -46,6 +46,30 @@ class DataPlanVersion(TenantModel):
     def __str__(self) -> str:
         return f"Data plan v{self.version}"
 
+    def plan_changed(self) -> None:
+        """Drop the environment's cached plan in force, now and once the change commits.
+
+        Every write path goes through here: the service, and a release's deploy or
+        rollback, which saves and deletes the promoted rows themselves.
+        """
+        from django.db import transaction
+
+        from flags.plans import plan_key
+        from institutions import page_cache
+
+        key = plan_key(self.environment_id)
+        page_cache.delete(key)
+        transaction.on_commit(lambda: page_cache.delete(key))
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        self.plan_changed()
+
+    def delete(self, *args, **kwargs):
+        deleted = super().delete(*args, **kwargs)
+        self.plan_changed()
+        return deleted
+
 
 class Event(TenantModel):
     """One member event, with its plan status; quarantined events are kept, never forwarded."""

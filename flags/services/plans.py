@@ -8,7 +8,6 @@ from django.db.models import Max
 
 from flags import plans
 from flags.models import AnalyticsConsent, DataPlanVersion
-from institutions import page_cache
 from institutions.models import AuditEntry
 from institutions.services import audit_record, model_snapshot, tenant_full_clean
 
@@ -38,8 +37,6 @@ def data_plan_version_save(*, environment, plan: DataPlanVersion, actor) -> Data
             before=model_snapshot(previous) if previous else None,
             after=model_snapshot(plan),
         )
-        page_cache.delete(plans.plan_key(environment.pk))
-        transaction.on_commit(lambda: page_cache.delete(plans.plan_key(environment.pk)))
     return plan
 
 

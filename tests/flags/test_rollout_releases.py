@@ -1,4 +1,5 @@
-"""A guarded rollout changes production flags; releases from staging must not undo it."""
+"""Flags and data plans under releases: a guarded rollout changes production flags and a
+release from staging must not undo it; a released data plan is in force at once."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from types import SimpleNamespace
 import pytest
 from django.core.exceptions import ValidationError
 
-from flags.models import Flag
+from flags import plans
+from flags.models import Event, Flag
+from flags.services.events import event_record_many
 from flags.services.flags import flag_delete, flag_save
+from flags.services.plans import data_plan_version_create
 from flags.services.rollouts import rollout_advance, rollout_start
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from releases.models import Release
-from releases.services import ReleaseRefused, release_deploy
+from releases.services import ReleaseRefused, release_deploy, release_rollback
 from tests.factories import staff_user
 from tests.flags.factories import FlagFactory, OracleRuleFactory
 from tests.flags.test_rollouts import traffic
@@ -150,3 +154,36 @@ def test_rollout_start__staging_lacks_the_flag__is_refused(tenant, people):
         flag = FlagFactory(environment=production, name="only_in_production")
         with pytest.raises(ValidationError, match="Staging has no flag"):
             rollout_start(environment=production, flag=flag, actor=people.admin)
+
+
+def _custom_event(production):
+    with environment_scope(production):
+        (event,) = event_record_many(
+            environment=production, rows=[{"name": "custom_event"}], source="server"
+        )
+    return event.plan_version, event.disposition
+
+
+@pytest.mark.django_db
+def test_data_plan__deployed_then_rolled_back__in_force_at_once_each_time(tenant, people):
+    # The admin is read-only for plans in production: releases are their only way in, and
+    # a deploy writes the rows itself, past the plan service.
+    production = tenant.production
+    with environment_scope(production):
+        assert plans.active_plan(production).version is None  # cached from here on
+    with environment_scope(tenant.staging):
+        data_plan_version_create(
+            environment=tenant.staging,
+            points={"custom_event": {"description": "A custom event", "schema": {}}},
+            actor=people.marketing,
+            unplanned="quarantine",
+        )
+    release = approved(tenant, people)
+    release_deploy(environment=tenant.staging, release=release, actor=people.admin, reason="go")
+    assert _custom_event(production) == (1, Event.Disposition.ACCEPTED)
+    release_rollback(
+        environment=tenant.staging, release=release, actor=people.admin, reason="plan too strict"
+    )
+    assert _custom_event(production) == (None, Event.Disposition.ACCEPTED)
+    with environment_scope(production):
+        assert plans.active_plan(production).version is None
