@@ -95,15 +95,18 @@ def flush() -> int:
         pending = dict(_buffer)
         _buffer.clear()
         _last_flush = time.monotonic()
-    for key, row in pending.items():
+    items = list(pending.items())
+    for done, (key, row) in enumerate(items):
         try:
             _upsert(key, row)
         except Exception:
-            # Keep the counts for the next flush rather than lose them (database down).
+            # Keep the counts of this key and of every key not yet written for the next
+            # flush rather than lose them (database down).
             with _lock:
-                merged = _buffer.setdefault(key, [0.0] * len(row))
-                for i, value in enumerate(row):
-                    merged[i] += value
+                for unwritten_key, unwritten in items[done:]:
+                    merged = _buffer.setdefault(unwritten_key, [0.0] * len(unwritten))
+                    for i, value in enumerate(unwritten):
+                        merged[i] += value
             raise
     return len(pending)
 

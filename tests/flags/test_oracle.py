@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -106,6 +107,35 @@ def test_histogram_percentile__p95__is_the_bound_of_its_bucket():
     assert percentile_from_histogram([0] * 9, 0.95) is None
     assert percentile_from_histogram([90, 0, 10, 0, 0, 0, 0, 0, 0], 0.95) == 50.0
     assert percentile_from_histogram([0, 0, 0, 0, 0, 0, 0, 0, 5], 0.95) == 5000.0
+
+
+def test_request_metrics_flush__write_fails_midway__written_counts_gone_the_rest_kept(
+    monkeypatch, settings
+):
+    settings.FLAGS_METRICS_FLUSH_SECONDS = 3600  # record() does not flush by itself
+    monkeypatch.setattr(request_metrics, "_last_flush", time.monotonic())
+    request_metrics.record(1, "member", 200, 5)
+    request_metrics.record(1, "test", 200, 5)
+    request_metrics.record(1, "anonymous", 500, 5)
+    request_metrics.record(1, "anonymous", 200, 5)
+    written = []
+
+    def upsert(key, row):
+        if len(written) == 1:
+            raise RuntimeError("database down")
+        written.append((key[2], row[0]))
+
+    monkeypatch.setattr(request_metrics, "_upsert", upsert)
+    with pytest.raises(RuntimeError, match="database down"):
+        request_metrics.flush()
+    kept = {key[2]: (row[0], row[1]) for key, row in request_metrics._buffer.items()}
+    assert written == [("member", 1)]
+    assert kept == {"test": (1, 0), "anonymous": (2, 1)}
+    # The next flush writes what was kept, once.
+    written.append(("-", 0))  # past the failing call
+    assert request_metrics.flush() == 2
+    assert sorted(written[2:]) == [("anonymous", 2), ("test", 1)]
+    assert request_metrics._buffer == {}
 
 
 @pytest.mark.django_db
