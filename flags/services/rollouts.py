@@ -121,8 +121,18 @@ def rollout_advance(*, environment, rollout: Rollout, now=None) -> str:
         environment=environment, rules=rules, start=rollout.step_started_at, end=now
     )
     entry = {"at": now.isoformat(), "step": rollout.current_step, **verdict.as_dict()}
+    judged = (rollout.step_index, rollout.step_started_at)
     with transaction.atomic():
         rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        # The verdict is about the step this copy was at. Another advance may have moved
+        # the rollout on, or staff cancelled it (a kill does), while the oracle judged:
+        # then the verdict is stale and changes nothing.
+        if rollout.status != Rollout.Status.RUNNING:
+            return rollout.status
+        if (rollout.step_index, rollout.step_started_at) != judged:
+            return "stale"
+        if Flag.objects.filter(pk=rollout.flag_id, killed=True).exists():
+            return "stale"
         rollout.history = [*rollout.history, entry]
         if verdict.verdict == FAIL:
             flag = Flag.objects.select_for_update().get(pk=rollout.flag_id)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from flags.models import Flag, RequestMetric, Rollout
+from flags.services.flags import flag_kill
 from flags.services.rollouts import rollout_advance, rollout_start
 from flags.tasks import rollouts_tick
 from institutions.tenancy import environment_scope
@@ -64,6 +65,45 @@ def test_rollout__oracle_passes_each_step__reaches_everyone(setup):
     assert rollout.status == Rollout.Status.COMPLETED
     assert flag.everyone is True
     assert [h["verdict"] for h in rollout.history] == ["pass", "pass", "pass"]
+
+
+@pytest.mark.django_db
+def test_rollout_advance__two_tasks_judged_the_same_step__the_second_changes_nothing(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(
+        environment=env, flag=flag, actor=admin, steps=["test", 5, "everyone"], step_minutes=10
+    )
+    traffic(env, count=300, errors=0, at=rollout.step_started_at + timedelta(minutes=1))
+    now = rollout.step_started_at + timedelta(minutes=11)
+    first, second = Rollout.objects.get(pk=rollout.pk), Rollout.objects.get(pk=rollout.pk)
+    assert rollout_advance(environment=env, rollout=first, now=now) == "advanced"
+    # The duplicate's verdict was about the test cohort, not the 5% step just started.
+    assert rollout_advance(environment=env, rollout=second, now=now) == "stale"
+    rollout.refresh_from_db()
+    flag.refresh_from_db()
+    assert (rollout.step_index, len(rollout.history)) == (1, 1)
+    assert (float(flag.percent), flag.everyone) == (5.0, None)
+
+
+@pytest.mark.django_db
+def test_rollout_advance__flag_killed_while_judging__the_flag_stays_as_killed(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(
+        environment=env, flag=flag, actor=admin, steps=["test", 5, "everyone"], step_minutes=10
+    )
+    traffic(env, count=300, errors=0, at=rollout.step_started_at + timedelta(minutes=1))
+    now = rollout.step_started_at + timedelta(minutes=11)
+    loaded = Rollout.objects.get(pk=rollout.pk)
+    flag_kill(environment=env, flag=flag, actor=admin, reason="complaints")
+    assert rollout_advance(environment=env, rollout=loaded, now=now) == "cancelled"
+    # A kill that has not reached the rollout row yet stops it as well.
+    Rollout.objects.filter(pk=rollout.pk).update(status=Rollout.Status.RUNNING)
+    assert rollout_advance(environment=env, rollout=loaded, now=now) == "stale"
+    rollout.refresh_from_db()
+    flag.refresh_from_db()
+    assert rollout.step_index == 0
+    assert [h.get("killed") for h in rollout.history] == ["complaints"]  # no verdict recorded
+    assert (flag.killed, flag.percent, flag.everyone) == (True, None, None)
 
 
 @pytest.mark.django_db
