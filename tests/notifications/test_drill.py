@@ -1,4 +1,5 @@
-"""Drill: a worker killed mid fan-out and Redis restarted; every delivery is sent exactly once.
+"""Drill: a worker killed mid fan-out and Redis restarted; every delivery is sent, none twice
+but for a message the kill caught between its final "." and the commit that records it.
 
 Real services: a Celery worker process on Redis, the test database (SQLite or PostgreSQL),
 a local SMTP sink that counts every message it receives.
@@ -36,7 +37,7 @@ class SlowCountingHandler(SinkHandler):
 
 @pytest.mark.redis
 @pytest.mark.slow
-def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_once(
+def test_drill__worker_sigkill_and_redis_restart__none_lost_none_twice_but_the_one_in_flight(
     transactional_db, tenant
 ):
     require_redis()  # the suite's Redis must be there; the drill restarts one of its own
@@ -88,5 +89,11 @@ def test_drill__worker_sigkill_and_redis_restart__every_delivery_sent_exactly_on
     counts = Counter(m["X-Chimney-Delivery"] for _, m in sink.messages)
     ids = {str(d.pk) for d in deliveries(env)}
     assert set(counts) == ids, "a delivery was lost"
-    assert max(counts.values()) == 1, f"sent twice: {[k for k, v in counts.items() if v > 1]}"
+    # The one window exactly-once cannot close (README, sending.py): a kill landing between
+    # the final "." of a message and the commit that records it. Each of the killed
+    # worker's two processes can be in that window for its one message in flight; on a
+    # loaded machine, with SQLite's slower commit, the kill now and then lands there.
+    twice = sorted(k for k, v in counts.items() if v > 1)
+    assert max(counts.values()) <= 2, f"sent three times or more: {counts.most_common(3)}"
+    assert len(twice) <= 2, f"sent twice, more than the killed worker had in flight: {twice}"
     assert {tuple(rcpt) for rcpt, _ in sink.messages} == {(m.email,) for m in people}
