@@ -17,6 +17,7 @@ from flags.forms import AnalyticsConsentForm
 from flags.services.events import events_ingest
 from flags.services.plans import analytics_consent_set, analytics_consent_text
 from homes.views import member_required
+from institutions import events as member_events
 
 MAX_BEACON_BYTES = 16 * 1024
 MAX_BEACON_EVENTS = 20
@@ -72,6 +73,17 @@ def beacon(request):
         )
     if len(events) > MAX_BEACON_EVENTS:
         return JsonResponse({"error": f"At most {MAX_BEACON_EVENTS} events."}, status=400)
+    recorded_here = sorted(
+        {e.get("name") for e in events if isinstance(e, dict)} & member_events.SERVER_EVENTS
+    )
+    if recorded_here:
+        return JsonResponse(
+            {
+                "error": f"{', '.join(recorded_here)}: recorded by the platform itself, "
+                "never sent by a page. Nothing was recorded."
+            },
+            status=400,
+        )
     # The member is the signed-in one, never one named by the page.
     rows = [
         {k: v for k, v in e.items() if k in ("name", "properties", "occurred_at")}

@@ -34,6 +34,23 @@ class MemberEvent:
     sync_commit: bool = True
 
 
+# What the platform itself records, from what the member did or what happened to them;
+# pages may not send these through the analytics beacon (a member could forge selections).
+SERVER_EVENTS = frozenset(
+    {
+        "dashboard_viewed",
+        "offer_viewed",
+        "offer_saved",
+        "offer_selected",
+        "offer_matched",
+        "home_value_changed",
+        "member_enrolled",
+        "member_opted_out",
+        "channel_preference_set",
+        "flag_impression",
+    }
+)
+
 Sink = Callable[[MemberEvent], None]
 BatchSink = Callable[[list[MemberEvent]], None]
 _sinks: list[Sink] = []

@@ -173,7 +173,7 @@ def test_beacon__same_origin_member__records_web_events_for_that_member(tenant, 
     response = _beacon(
         client,
         env,
-        {"events": [{"name": "dashboard_viewed", "properties": {}, "member_id": 999999}]},
+        {"events": [{"name": "page_viewed", "properties": {}, "member_id": 999999}]},
     )
     assert response.status_code == 202, response.content
     with environment_scope(env):
@@ -200,6 +200,19 @@ def test_beacon__bad_input__answers_clearly_and_stores_nothing(tenant, body, hea
     response = _beacon(client, env, body, **headers)
     assert response.status_code == status
     assert "error" in response.json()
+    with environment_scope(env):
+        assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(events.SERVER_EVENTS))
+def test_beacon__an_event_the_platform_records__refused_and_nothing_stored(tenant, name):
+    env = tenant.production
+    client = member_client(_consenting(MemberFactory(environment=env)))
+    forged = {"name": name, "properties": {"offer_id": 99, "offer_kind": "heloc"}}
+    response = _beacon(client, env, {"events": [{"name": "page_viewed"}, *[forged] * 20][:20]})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"{name}: recorded by the platform itself")
     with environment_scope(env):
         assert not Event.objects.exists()
 
