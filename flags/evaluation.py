@@ -294,7 +294,8 @@ def evaluate(request, name: str) -> bool:
     state = rf.flags.get(name)
     active = decide(state, environment_id=rf.environment.pk, member=rf.member, is_staff=rf.is_staff)
     rf.results[name] = active
-    if rf.member is not None and state is not None:
+    # Staff looking at the member's pages see what staff see: not the member's impression.
+    if rf.member is not None and state is not None and not rf.is_staff:
         variant = ON if active else OFF
         if rf.seen_today.get(name) != variant:
             rf.new_impressions[name] = variant

@@ -205,6 +205,24 @@ def test_impressions__evaluated_twice_a_day__recorded_once_with_is_test(tenant):
 
 
 @pytest.mark.django_db
+def test_impressions__staff_visiting_as_the_member__none_recorded(tenant):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    FlagFactory(environment=env, name="staff_preview", staff=True)
+    with environment_scope(env):
+        visit = member_request(member, staff_visit=True)
+        assert waffle.flag_is_active(visit, "staff_preview") is True  # staff see it
+        assert evaluation.impressions_flush(visit) == 0
+        assert not Event.objects.filter(name="flag_impression").exists()
+        # The member's own visit is theirs, with the member's variant.
+        own = member_request(member)
+        assert waffle.flag_is_active(own, "staff_preview") is False
+        assert evaluation.impressions_flush(own) == 1
+        (impression,) = Event.objects.filter(name="flag_impression")
+    assert (impression.member_id, impression.properties["variant"]) == (member.pk, "off")
+
+
+@pytest.mark.django_db
 def test_member_page__ten_flags__renders_variants_and_records_impressions_once(tenant, settings):
     from tests.conftest import member_client
 
