@@ -178,6 +178,24 @@ class DestinationAdmin(TenantAdmin):
     def get_fields(self, request, obj=None):
         return [*self.form.Meta.fields, *self.readonly_fields]
 
+    def _in_production(self, request) -> bool:
+        environment = self._environment(request)
+        return environment is not None and environment.is_production
+
+    # Destinations come to production by release, like the rest of the configuration; the
+    # signing secret is not promoted, so production sets its own here, and nothing else.
+    def get_readonly_fields(self, request, obj=None):
+        if self._in_production(request):
+            promoted = [name for name in self.form.Meta.fields if name != "secret"]
+            return [*promoted, *self.readonly_fields]
+        return self.readonly_fields
+
+    def has_add_permission(self, request):
+        return not self._in_production(request) and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._in_production(request) and super().has_delete_permission(request, obj)
+
     @admin.display(description="Pending batches")
     def pending(self, obj):
         return obj.batches.filter(status=DestinationBatch.Status.PENDING).count()

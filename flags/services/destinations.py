@@ -30,6 +30,7 @@ MAX_ATTEMPTS = 5
 DISABLE_AFTER_FAILURES = 10
 BACKOFF_BASE_SECONDS = 30
 SIGNATURE_HEADER = "X-Chimney-Signature"
+UNSIGNED_ERROR = "No signing secret: set one in this environment's admin; events wait until then."
 
 
 def _rule_matches(rule: dict, properties: dict) -> bool:
@@ -150,6 +151,8 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def _post(destination: Destination, batch: DestinationBatch) -> None:
+    if not destination.secret:
+        raise ValueError(UNSIGNED_ERROR)
     body = json.dumps(
         {"destination": destination.name, "batch": batch.pk, "events": batch.payload},
         separators=(",", ":"),
@@ -221,6 +224,15 @@ def destinations_forward(*, environment, now=None) -> dict:
     for destination in Destination.objects.filter(
         environment=environment, kind=Destination.Kind.WEBHOOK, enabled=True
     ).exclude(state=Destination.State.DISABLED):
+        if not destination.secret:
+            # A webhook promoted by release has no secret in production yet (secrets are
+            # not promoted): nothing is signed with an empty key. Its events wait behind
+            # the cursor until the secret is set, and the admin says why.
+            Destination.objects.filter(pk=destination.pk).update(
+                state=Destination.State.FAILING, last_error=UNSIGNED_ERROR
+            )
+            failed += 1
+            continue
         destination_batch_events(environment=environment, destination=destination, now=now)
         due = DestinationBatch.objects.filter(
             destination=destination,

@@ -3,11 +3,13 @@ release from staging must not undo it; a released data plan is in force at once.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from flags import plans
 from flags.models import Event, Flag
@@ -20,7 +22,7 @@ from institutions.tenancy import environment_scope
 from releases.models import Release
 from releases.services import ReleaseRefused, release_deploy, release_rollback
 from tests.factories import staff_user
-from tests.flags.factories import FlagFactory, OracleRuleFactory
+from tests.flags.factories import DestinationFactory, FlagFactory, OracleRuleFactory
 from tests.flags.test_rollouts import traffic
 from tests.releases.test_release_flow import approved
 
@@ -187,3 +189,61 @@ def test_data_plan__deployed_then_rolled_back__in_force_at_once_each_time(tenant
     assert _custom_event(production) == (None, Event.Disposition.ACCEPTED)
     with environment_scope(production):
         assert plans.active_plan(production).version is None
+
+
+@pytest.mark.django_db
+def test_webhook__promoted_without_its_secret__waits_visibly_until_production_sets_one(
+    tenant, people
+):
+    from django.urls import reverse
+
+    from flags.models import Destination
+    from flags.services import destinations
+    from institutions import events
+    from tests.conftest import staff_client
+    from tests.factories import MemberFactory
+    from tests.flags.test_destinations import Receiver
+
+    production = tenant.production
+    member = MemberFactory(environment=production)
+    with Receiver() as receiver:
+        DestinationFactory(
+            environment=tenant.staging, name="crm", url=receiver.url, secret="staging", enabled=True
+        )
+        release = approved(tenant, people)
+        release_deploy(environment=tenant.staging, release=release, actor=people.admin, reason="go")
+        events.emit(environment=production, name="offer_viewed", member=member, properties={})
+        later = timezone.now() + timedelta(minutes=5)
+        with environment_scope(production):
+            webhook = Destination.objects.get(name="crm")
+            assert (webhook.enabled, webhook.secret) == (True, "")
+            assert destinations.destinations_forward(environment=production, now=later) == {
+                "sent": 0,
+                "failed": 1,
+            }
+            webhook.refresh_from_db()
+        assert receiver.bodies == []  # nothing signed with an empty key
+        assert (webhook.state, webhook.cursor) == ("failing", 0)
+        assert webhook.last_error == destinations.UNSIGNED_ERROR
+        # In production the admin sets the secret, and nothing else: the rest came by release.
+        admin = staff_client(people.admin, production)
+        url = reverse("admin:flags_destination_change", args=[webhook.pk])
+        form = admin.get(url).content.decode()
+        assert 'name="secret"' in form
+        assert 'name="url"' not in form
+        assert admin.get(reverse("admin:flags_destination_add")).status_code == 403
+        response = admin.post(url, {"secret": "production-key", "url": "https://evil.example/"})
+        assert response.status_code == 302
+        with environment_scope(production):
+            webhook.refresh_from_db()
+            assert (webhook.url, webhook.secret) == (receiver.url, "production-key")
+            assert destinations.destinations_forward(environment=production, now=later) == {
+                "sent": 1,
+                "failed": 0,
+            }
+    headers, body = receiver.bodies[0]
+    assert json.loads(body)["events"][0]["member_id"] == member.pk
+    timestamp = headers["X-Chimney-Signature"].split(",")[0][2:]
+    assert headers["X-Chimney-Signature"] == destinations.sign(
+        "production-key", int(timestamp), body
+    )
