@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
-from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from flags.models import Destination, Rollout
@@ -80,11 +77,11 @@ def warehouse_tick() -> int:
 
 @tenant_task(name="flags.exports", acks_late=True, max_retries=3)
 def exports_task(self, environment) -> dict:
-    """Today's partition so far and yesterday's final one (rewritten idempotently)."""
+    """Today's partition so far, yesterday's final one and any day with late events
+    (rewritten idempotently)."""
     from flags.services.exports import exports_run
 
-    today = timezone.now().date()
-    return exports_run(environment=environment, days=[today - timedelta(days=1), today])
+    return exports_run(environment=environment)
 
 
 @tenant_task(name="flags.events_unlink_members", acks_late=True, max_retries=3)

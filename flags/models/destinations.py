@@ -44,7 +44,9 @@ class Destination(TenantModel):
     )
     # Runtime state (not promoted).
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
-    cursor = models.BigIntegerField(default=0, help_text="Last event id batched.")
+    cursor = models.BigIntegerField(
+        default=0, help_text="Last event id batched (webhooks) or exported (files, analytics)."
+    )
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)

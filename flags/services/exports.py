@@ -11,10 +11,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Min
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from flags.models import AnalyticsSummary, Destination, Event
-from flags.services.destinations import event_payload, filtered
+from flags.services.destinations import SAFETY_LAG, event_payload, filtered
 
 CSV_FIELDS = (
     "id",
@@ -123,15 +125,46 @@ def analytics_summarize_day(*, environment, destination: Destination, day: date)
     return len(totals)
 
 
-def exports_run(*, environment, days: list[date]) -> dict:
-    """Export or summarize the given days for every enabled file/analytics destination."""
+def _due_days(environment, destination: Destination, now: datetime) -> tuple[list[date], int]:
+    """The days to (re)write, and the destination's cursor once they are written.
+
+    Yesterday's and today's partitions, and every other day with an event received since
+    the last run: the API and the beacon accept events that occurred up to 30 days ago,
+    and such an event belongs to its own day's partition. The cursor (the last event id
+    seen) stops before the first event still inside the safety lag, as for webhooks, so an
+    event whose id is lower than one already seen but committed later is seen next time.
+    """
+    today = now.astimezone(UTC).date()
+    newer = Event.objects.filter(environment=environment, pk__gt=destination.cursor)
+    late = newer.annotate(day=TruncDate("occurred_at", tzinfo=UTC)).values_list("day", flat=True)
+    days = sorted({today - timedelta(days=1), today, *late.distinct()})
+    first_unsettled = newer.filter(received_at__gt=now - SAFETY_LAG).aggregate(first=Min("pk"))[
+        "first"
+    ]
+    if first_unsettled is not None:
+        cursor = first_unsettled - 1
+    else:
+        cursor = newer.aggregate(last=Max("pk"))["last"] or destination.cursor
+    return days, cursor
+
+
+def exports_run(*, environment, days: list[date] | None = None, now=None) -> dict:
+    """Export or summarize days for every enabled file/analytics destination: the given
+    days, or (None, the hourly task) the days due since each destination's last run."""
+    now = now or timezone.now()
     done = {}
     for destination in Destination.objects.filter(
         environment=environment,
         enabled=True,
         kind__in=[Destination.Kind.WAREHOUSE, Destination.Kind.ANALYTICS],
     ).select_related("environment__institution"):
-        for day in days:
+        cursor = None
+        if days is None:
+            wanted, cursor = _due_days(environment, destination, now)
+        else:
+            wanted = days
+        failed = False
+        for day in wanted:
             try:
                 if destination.kind == Destination.Kind.WAREHOUSE:
                     n = warehouse_export_day(
@@ -145,6 +178,9 @@ def exports_run(*, environment, days: list[date]) -> dict:
                 Destination.objects.filter(pk=destination.pk).update(
                     state=Destination.State.FAILING, last_error=f"{day}: {exc}"[:500]
                 )
+                failed = True
                 continue
             done[f"{destination.name}:{day}"] = n
+        if cursor is not None and not failed:  # a failed day is due again next time
+            Destination.objects.filter(pk=destination.pk).update(cursor=cursor)
     return done

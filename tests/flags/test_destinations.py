@@ -8,7 +8,7 @@ import hmac
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from flags.models import AnalyticsSummary, Destination, DestinationBatch, Event
 from flags.services import destinations as dest
-from flags.services.exports import analytics_summarize_day, warehouse_export_day
+from flags.services.events import events_ingest
+from flags.services.exports import (
+    analytics_summarize_day,
+    exports_run,
+    partition_dir,
+    warehouse_export_day,
+)
 from flags.services.plans import analytics_consent_set
 from institutions import events
 from institutions.tenancy import environment_scope
@@ -239,3 +245,47 @@ def test_warehouse_and_analytics__daily_partition_and_summary__exclude_test_memb
     with (folder / "events.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 3
     assert summary == {("offer_viewed", "7"): (2, 1), ("channel_preference_set", "email"): (1, 1)}
+
+
+@pytest.mark.django_db
+def test_exports_hourly__event_arriving_late__its_own_day_rewritten_once(
+    tenant, settings, tmp_path
+):
+    settings.FLAGS_WAREHOUSE_DIR = str(tmp_path)
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    now = timezone.now()
+    three_days_ago = (now - timedelta(days=3)).astimezone(UTC)
+    with environment_scope(env):
+        lake = DestinationFactory(environment=env, kind="warehouse", name="lake", enabled=True)
+        result = events_ingest(
+            environment=env,
+            events=[
+                {
+                    "name": "offer_viewed",
+                    "member_id": member.pk,
+                    "occurred_at": three_days_ago.isoformat(),
+                    "properties": OFFER,
+                }
+            ],
+        )
+        assert result.accepted == 1
+        (event,) = Event.objects.all()
+        # Within the safety lag: its day is written, and it is seen again next time.
+        first = exports_run(environment=env, now=now)
+        lake.refresh_from_db()
+        assert f"lake:{three_days_ago.date()}" in first
+        assert lake.cursor == event.pk - 1
+        second = exports_run(environment=env, now=now + timedelta(hours=1))
+        lake.refresh_from_db()
+        assert f"lake:{three_days_ago.date()}" in second
+        assert lake.cursor == event.pk
+        # Seen: the next hours rewrite yesterday and today only.
+        third = exports_run(environment=env, now=now + timedelta(hours=2))
+    assert sorted(third) == sorted(
+        f"lake:{(now + timedelta(hours=2)).astimezone(UTC).date() - timedelta(days=d)}"
+        for d in (0, 1)
+    )
+    folder = partition_dir(lake, three_days_ago.date())
+    (line,) = (folder / "events.jsonl").read_text().splitlines()
+    assert json.loads(line)["id"] == event.pk
