@@ -411,7 +411,9 @@ def events_ingest(*, environment, events: list, source: str = "api") -> IngestRe
     rows = [e for e in events if isinstance(e, dict)]
     ids = {e.get("member_id") for e in rows if _is_id(e.get("member_id"))}
     exts = {e["member_external_id"] for e in rows if _is_external_id(e.get("member_external_id"))}
-    members = Member.objects.filter(environment=environment)
+    # An erased member is unknown here, as everywhere in the API: nothing new is linked to
+    # the tombstone that erasure left.
+    members = Member.objects.filter(environment=environment, erased_at__isnull=True)
     by_id = {}
     if ids:
         by_id = {m.pk: m for m in members.filter(pk__in=ids).only("pk", "is_test")}

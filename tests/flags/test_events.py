@@ -142,6 +142,28 @@ def test_ingest__batch_with_bad_rows__stores_good_rows_and_names_bad_ones(tenant
 
 
 @pytest.mark.django_db
+def test_ingest__an_erased_member__unknown_and_nothing_linked_to_the_tombstone(tenant, plan):
+    from homes.services.erasure import member_erase
+
+    env = tenant.production
+    gone = MemberFactory(environment=env, external_id="CORE-9")
+    with environment_scope(env):
+        member_erase(environment=env, member=gone, actor_label="test")
+        result = events_ingest(
+            environment=env,
+            events=[
+                {"name": "offer_viewed", "member_id": gone.pk, "properties": OFFER},
+                {"name": "offer_viewed", "member_external_id": "CORE-9", "properties": OFFER},
+            ],
+            source="api",
+        )
+        assert not Event.objects.filter(member_id=gone.pk).exists()
+    assert result.accepted == 0
+    assert [r.index for r in result.rejected] == [0, 1]
+    assert "member_id" in result.rejected[0].errors[0]
+
+
+@pytest.mark.django_db
 def test_ingest__more_than_a_thousand__is_refused_whole(tenant):
     env = tenant.production
     with environment_scope(env), pytest.raises(ValidationError, match="1,000"):
