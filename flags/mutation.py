@@ -74,11 +74,12 @@ def mutate(request: PlannedRequest, mutation: dict, attack_sets: dict, rng: rand
             break
         if part == "headers" and rng.random() < float(spec.get("key_probability", 0)):
             keys = attack_sets.get(spec.get("key_attack_set", ""), [])
-            if keys and values:
+            if keys and values and limit > 0:  # an added header counts as the part's attack
                 key = rng.choice(keys)
                 request.headers[key] = _header_safe(rng.choice(values))
                 request.attacks.append(f"headers[{key}] added")
                 budget -= 1
+                limit -= 1
         if not values or limit <= 0 or rng.random() >= float(spec.get("probability", 0)):
             continue
         for _ in range(rng.randint(1, limit)):

@@ -49,6 +49,27 @@ def test_mutation__per_part_maximum__is_respected():
         assert 1 <= len(request.attacks) <= 2
 
 
+@pytest.mark.parametrize("part_maximum", [0, 1, 2])
+def test_mutation__added_header__counts_against_the_headers_maximum(part_maximum):
+    mutation = {
+        "max_attacks": 10,
+        "parts": {
+            "headers": {
+                "attack_set": "v",
+                "probability": 1.0,
+                "max_attacks": part_maximum,
+                "key_attack_set": "k",
+                "key_probability": 1.0,
+            }
+        },
+    }
+    for seed in range(20):
+        request = from_template({"method": "GET", "path": "/", "headers": {"X-A": "1"}}, {})
+        mutate(request, mutation, {"v": ["'", "x"], "k": ["X-Probe"]}, random.Random(seed))
+        assert len(request.attacks) <= part_maximum
+        assert ("headers[X-Probe] added" in request.attacks) is (part_maximum > 0)
+
+
 @pytest.fixture
 def plan_env(tenant):
     env = tenant.production
