@@ -6,6 +6,7 @@ environment raises ScopeError instead of reading every tenant's rows.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -19,6 +20,8 @@ from django_scopes import get_scope, scope, scopes_disabled
 
 from institutions.models import Domain, Environment
 
+logger = logging.getLogger(__name__)
+
 
 @contextmanager
 def environment_scope(environment: Environment) -> Iterator[Environment]:
@@ -29,15 +32,51 @@ def environment_scope(environment: Environment) -> Iterator[Environment]:
         yield environment
 
 
+class EnvironmentsFailed(Exception):
+    """for_each_environment: some environments raised (each logged, the others ran).
+
+    `failed`: environment id -> its exception; `results`: the others' results by id. Raised
+    from the first failure, so a Celery task that runs it is still marked failed.
+    """
+
+    def __init__(self, failed: dict[int, BaseException], results: dict, names: dict[int, str]):
+        self.failed = failed
+        self.results = results
+        listed = "; ".join(
+            f"{names[pk]} (id {pk}): {type(exc).__name__}: {exc}" for pk, exc in failed.items()
+        )
+        total = len(failed) + len(results)
+        super().__init__(f"{len(failed)} of {total} environments failed: {listed}")
+
+
 def for_each_environment(fn: Callable[[Environment], object], *, atomic: bool) -> dict:
     """Call fn(environment) for every environment inside its scope (beat tasks that visit
-    them all), each call in a transaction of its own when `atomic`; results by id."""
+    them all), each call in a transaction of its own when `atomic`; results by id.
+
+    One environment's failure stops only that environment: it is logged, the others still
+    run, and EnvironmentsFailed is raised at the end (a beat task is not stopped for every
+    tenant by one tenant's bad row, and never fails silently either).
+    """
     with scopes_disabled():
         environments = list(Environment.objects.select_related("institution"))
-    out = {}
+    out: dict = {}
+    failed: dict[int, BaseException] = {}
     for environment in environments:
-        with environment_scope(environment), transaction.atomic() if atomic else nullcontext():
-            out[environment.pk] = fn(environment)
+        try:
+            with environment_scope(environment), transaction.atomic() if atomic else nullcontext():
+                out[environment.pk] = fn(environment)
+        except Exception as exc:
+            logger.exception(
+                "%s failed in environment %s (id %s)",
+                getattr(fn, "__qualname__", fn),
+                environment,
+                environment.pk,
+            )
+            failed[environment.pk] = exc
+    if failed:
+        names = {env.pk: str(env) for env in environments}
+        first = next(iter(failed.values()))
+        raise EnvironmentsFailed(failed, out, names) from first
     return out
 
 

@@ -279,5 +279,6 @@ class NotificationProfileAdmin(_ReadOnlyTenantAdmin):
         "quiet_end",
         "unopened_count",
         "email_bounced_at",
+        "email_bounced_address",
     ]
     list_select_related = ["member"]

@@ -42,6 +42,17 @@ class ProfileFacts(NamedTuple):
     unopened_count: int
     email_bounced_at: datetime | None
     email_bounce_reason: str
+    email_bounced_address: str
+
+
+def email_bounced(profile, email: str) -> bool:
+    """Whether this address is the one that bounced (a corrected address is not)."""
+    return bool(
+        profile
+        and profile.email_bounced_at
+        and profile.email_bounced_address
+        and profile.email_bounced_address == (email or "").strip().lower()
+    )
 
 
 @dataclass(frozen=True)
@@ -101,14 +112,18 @@ def member_preferences(environment, member) -> dict[tuple[str, str], bool]:
 
 
 def delivery_failure_rate(environment, start, end, cohort: str = "all"):
-    """Failed or dead deliveries among those that finished in [start, end)."""
+    """Failed or dead deliveries among those that finished in [start, end): sent then (an
+    open or a click later changes updated_at, not when it was sent), or failed or dead then."""
     from institutions.metrics import Measurement
 
     rows = Delivery.objects.filter(
+        Q(state=Delivery.State.SENT, sent_at__gte=start, sent_at__lt=end)
+        | Q(
+            state__in=[Delivery.State.FAILED, Delivery.State.DEAD],
+            updated_at__gte=start,
+            updated_at__lt=end,
+        ),
         environment=environment,
-        updated_at__gte=start,
-        updated_at__lt=end,
-        state__in=[Delivery.State.SENT, Delivery.State.FAILED, Delivery.State.DEAD],
     )
     if cohort == "test":
         rows = rows.filter(member__is_test=True)
@@ -123,4 +138,4 @@ def delivery_failure_rate(environment, start, end, cohort: str = "all"):
     return Measurement(bad / total, total, f"{bad} of {total} deliveries failed or went dead")
 
 
-__all__ = ["MARKETING_CATEGORIES", "delivery_failure_rate", "member_channels"]
+__all__ = ["MARKETING_CATEGORIES", "delivery_failure_rate", "email_bounced", "member_channels"]

@@ -7,6 +7,9 @@ already sent.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 from celery import shared_task
 from django.db import OperationalError
 
@@ -31,13 +34,21 @@ def send_deliveries(self, environment, delivery_ids: list[int]) -> dict:
     from notifications.services.sending import deliveries_send
 
     result = deliveries_send(environment=environment, delivery_ids=delivery_ids)
-    # Transient failures: each row is pending again with its backoff; queue them for then.
-    by_delay: dict[int, list[int]] = {}
-    for pk, delay in result.retry.items():
-        by_delay.setdefault(int(delay), []).append(pk)
-    for delay, ids in by_delay.items():
-        deliveries_dispatch(environment=environment, delivery_ids=ids, countdown=delay)
-    return {"sent": result.sent, "failed": result.failed, "retry": len(result.retry)}
+    # Transient failures: each row is pending again with its backoff; queue them for then,
+    # rounded up to the second (a task that ran before a row's time would claim nothing,
+    # and the row would wait for the sweeper).
+    by_second: dict[int, list[int]] = {}
+    for pk, when in result.retry.items():
+        by_second.setdefault(math.ceil(when.timestamp()), []).append(pk)
+    for second, ids in by_second.items():
+        eta = datetime.fromtimestamp(second, UTC)
+        deliveries_dispatch(environment=environment, delivery_ids=ids, eta=eta)
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "retry": len(result.retry),
+        "suppressed": result.suppressed,
+    }
 
 
 @tenant_task(name="notifications.campaign_chunk", **_RELIABLE)

@@ -28,6 +28,7 @@ from notifications.forms import PreferencesForm, PushSubscriptionForm
 from notifications.models import Category, ConsentRecord, NotificationProfile, PushSubscription
 from notifications.selectors import member_preferences, vapid_public_key
 from notifications.services import engagement_record, preference_set, profile_update, unsubscribe
+from notifications.services.preferences import UNSUBSCRIBE_ALSO, unsubscribe_question
 from notifications.services.push import push_subscription_remove, push_subscription_save
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -121,10 +122,14 @@ def unsubscribe_view(request, token: str):
     member, category = _token_member(request, token)
     if member is None or category not in Category.values or category == Category.ACCOUNT:
         return render(request, "notifications/link_invalid.html", status=404)
-    label = Category(category).label.lower()
     if request.method == "GET":
-        # GET never changes anything: mail scanners prefetch links.
-        return render(request, "notifications/unsubscribe.html", {"token": token, "label": label})
+        # GET never changes anything: mail scanners prefetch links. The words shown are
+        # the ones the consent record keeps.
+        return render(
+            request,
+            "notifications/unsubscribe.html",
+            {"token": token, "question": unsubscribe_question(category), "also": UNSUBSCRIBE_ALSO},
+        )
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
     stopped = unsubscribe(
         environment=request.environment,

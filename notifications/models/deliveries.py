@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils import timezone
+from django_scopes import ScopedManager
 
 from homes.models import Member
 from institutions.models import TenantModel
@@ -19,6 +20,15 @@ class Category(models.TextChoices):
 
 #: Marketing categories: a member's opt-out (or a one-click unsubscribe) stops them.
 MARKETING_CATEGORIES = frozenset({Category.HOME_VALUE, Category.OFFERS})
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Every change of state (claims, sends, retries, the sweeper) is an UPDATE, which
+        auto_now does not see; incremental sync (`updated_since`) and the failure rate read
+        updated_at, so an UPDATE sets it unless told otherwise."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class Delivery(TenantModel):
@@ -68,6 +78,10 @@ class Delivery(TenantModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(
+        environment="environment", _manager_class=models.Manager.from_queryset(DeliveryQuerySet)
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

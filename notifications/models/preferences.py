@@ -25,6 +25,11 @@ class NotificationProfile(TenantModel):
     last_engaged_at = models.DateTimeField(null=True, blank=True)
     email_bounced_at = models.DateTimeField(null=True, blank=True)
     email_bounce_reason = models.CharField(max_length=200, blank=True)
+    email_bounced_address = models.EmailField(
+        blank=True,
+        help_text="The address that bounced (lower case): email is stopped only while the "
+        "member's address is still this one.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -165,7 +165,8 @@ def campaign_start(*, environment, campaign: str, period: str) -> int:
 
 
 def welcome_series_enqueue(*, environment, members: list, enrolled_at: datetime | None = None):
-    """Day 1, 3 and 5 after enrollment (scheduled rows; the sweeper sends them when due)."""
+    """Day 1, 3 and 5 after enrollment (scheduled rows; the sweeper sends them when due),
+    deferred past the member's quiet hours like every message that need not go at once."""
     start = enrolled_at or timezone.now()
     for day in WELCOME_DAYS:
         plan = DeliveryPlan(

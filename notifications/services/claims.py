@@ -20,6 +20,7 @@ class ClaimedMember:
     first_name: str
     last_name: str
     email: str
+    enrollment: str  # re-checked at send time (the member may have left the programme)
 
     @property
     def full_name(self) -> str:
@@ -64,11 +65,12 @@ class ClaimedDelivery:
 
 def _claimed(row, claimed_at) -> ClaimedDelivery:
     """A ClaimedDelivery from (id, channel, campaign key, template key, category, context,
-    attempts, recipient email, recipient name, member id, first name, last name, email)."""
+    attempts, recipient email, recipient name, member id, first name, last name, email,
+    enrollment)."""
     context = row[5]
     if isinstance(context, str | bytes):  # jsonb arrives as text (Django's loader)
         context = json.loads(context)
-    member = ClaimedMember(*row[9:13]) if row[9] is not None else None
+    member = ClaimedMember(*row[9:14]) if row[9] is not None else None
     return ClaimedDelivery(*row[:5], context, row[6], claimed_at, member, row[7], row[8])
 
 
@@ -86,6 +88,7 @@ _CLAIMED_FIELDS = (
     "member__first_name",
     "member__last_name",
     "member__email",
+    "member__enrollment",
 )
 
 
@@ -110,7 +113,7 @@ def deliveries_claim(*, environment, delivery_ids: list[int]) -> list[ClaimedDel
         # The state condition again: the UPDATE itself is the claim (SQLite has no row
         # locks, but its IMMEDIATE transactions serialize writers).
         Delivery.objects.filter(pk__in=ids, state=Delivery.State.PENDING).update(
-            state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
         )
     rows = (
         Delivery.objects.filter(pk__in=ids, state=Delivery.State.SENDING, claimed_at=now)
@@ -124,13 +127,14 @@ _CLAIM = (
     # Rows another worker holds are skipped, not waited for; the UPDATE returns what
     # sending needs, and the member's name and address come with it: one statement.
     "WITH claimed AS ("
-    " UPDATE {delivery} AS d SET state = %s, claimed_at = %s, attempts = d.attempts + 1"
+    " UPDATE {delivery} AS d SET state = %s, claimed_at = %s, updated_at = %s,"
+    " attempts = d.attempts + 1"
     " WHERE d.id IN (SELECT id FROM {delivery} WHERE environment_id = %s AND id = ANY(%s)"
     "   AND state = %s AND scheduled_at <= %s ORDER BY id FOR UPDATE SKIP LOCKED)"
     " AND d.state = %s"
     " RETURNING d.id, d.channel, d.campaign_key, d.template_key, d.category, d.context,"
     " d.attempts, d.recipient_email, d.recipient_name, d.member_id)"
-    " SELECT c.*, m.first_name, m.last_name, m.email"
+    " SELECT c.*, m.first_name, m.last_name, m.email, m.enrollment"
     " FROM claimed AS c LEFT JOIN {member} AS m ON m.id = c.member_id ORDER BY c.id"
 )
 
@@ -145,7 +149,7 @@ def _claim_postgresql(environment, delivery_ids, now) -> list[ClaimedDelivery]:
     pending, sending = Delivery.State.PENDING, Delivery.State.SENDING
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            sql, [sending, now, environment.pk, list(delivery_ids), pending, now, pending]
+            sql, [sending, now, now, environment.pk, list(delivery_ids), pending, now, pending]
         )
         rows = cursor.fetchall()
     return [_claimed(row, now) for row in rows]

@@ -58,7 +58,12 @@ def email_feedback_record(
                     )[:2000],
                 )
             for member in members:
-                email_bounce_record(environment=environment, member_id=member.pk, reason=reason)
+                email_bounce_record(
+                    environment=environment,
+                    member_id=member.pk,
+                    address=recipient or member.email,
+                    reason=reason,
+                )
         else:
             what = "a spam complaint" if event_type == "complained" else "an unsubscribe"
             if delivery is not None:

@@ -4,11 +4,12 @@ or meet an exit condition. Each member's progress is one stored row."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from homes.models import Member
@@ -16,6 +17,8 @@ from institutions.models import Environment
 from institutions.tenancy import environment_scope
 from notifications.models import Channel, Journey, JourneyProgress, Preference
 from notifications.services.outbox import DeliveryPlan, deliveries_enqueue
+
+logger = logging.getLogger(__name__)
 
 CHECKS = ("opened_last", "clicked_last", "has_push", "enrolled")
 EXITS = ("unsubscribed", "offer_selected", "opted_out")
@@ -27,18 +30,36 @@ EVENT_TRIGGERS = {
 }
 
 
+WAIT_UNITS = ("days", "hours")
+
+
+def _wait_problem(step) -> str:
+    """What is wrong with a wait step, or ''."""
+    bad = [
+        unit
+        for unit in WAIT_UNITS
+        if unit in step
+        and (not isinstance(step[unit], int) or isinstance(step[unit], bool) or step[unit] < 0)
+    ]
+    if bad:
+        given = ", ".join(f"{unit} {step[unit]!r}" for unit in bad)
+        return f"{' and '.join(bad)} must be whole numbers of 0 or more (got {given})"
+    if not any(step.get(unit, 0) > 0 for unit in WAIT_UNITS):
+        return "a wait needs positive whole days or hours"
+    return ""
+
+
 def journey_steps_validate(steps, exit_conditions=()) -> None:
     """Raise ValidationError naming each bad step."""
-    from notifications.services.rendering import RenderError  # noqa: F401
-
     errors = []
     if not isinstance(steps, list) or not steps:
         raise ValidationError({"steps": "Give a list of steps."})
     for i, step in enumerate(steps, start=1):
         kind = step.get("type") if isinstance(step, dict) else None
         if kind == "wait":
-            if not any(isinstance(step.get(u), int) and step[u] > 0 for u in ("days", "hours")):
-                errors.append(f"step {i}: a wait needs positive whole days or hours")
+            problem = _wait_problem(step)
+            if problem:
+                errors.append(f"step {i}: {problem}")
         elif kind == "send":
             if not step.get("template"):
                 errors.append(f"step {i}: a send needs a template key")
@@ -272,6 +293,10 @@ def journey_progress_advance(*, environment, progress, templates, now=None) -> N
     progress.state = JourneyProgress.State.COMPLETED
 
 
+#: What advancing changes on a progress row (reloaded after a failed step).
+_PROGRESS_FIELDS = ["step_index", "state", "next_run_at", "exit_reason", "history"]
+
+
 def journeys_advance(*, environment, limit: int = 1000, now=None) -> int:
     """Advance every due progress row of the environment (beat)."""
     from notifications.services.rendering import RenderError, TemplateCache
@@ -289,12 +314,30 @@ def journeys_advance(*, environment, limit: int = 1000, now=None) -> int:
         .order_by("next_run_at")[:limit]
     )
     for progress in due:
-        with transaction.atomic():
-            try:
+        try:
+            with transaction.atomic():
                 journey_progress_advance(
                     environment=environment, progress=progress, templates=templates, now=now
                 )
-            except RenderError as exc:
-                _exit(progress, f"template missing: {exc}"[:200])
-            progress.save()
+                progress.save()
+        except (OperationalError, InterfaceError):
+            raise  # the database, not this member: the task fails, the row waits its turn
+        except Exception as exc:
+            # One member's failing step (a template gone, a step saved around validation)
+            # stops that member only, visibly: its writes rolled back, the row exits with
+            # the reason, and the other members advance.
+            step = progress.step_index + 1
+            if isinstance(exc, RenderError):
+                reason = f"template missing: {exc}"
+            else:
+                logger.exception(
+                    "journey %s, member %s: step %s failed",
+                    progress.journey_id,
+                    progress.member_id,
+                    step,
+                )
+                reason = f"step {step} failed: {type(exc).__name__}: {exc}"
+            progress.refresh_from_db(fields=_PROGRESS_FIELDS)
+            _exit(progress, reason[:200])
+            progress.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
     return len(due)

@@ -15,10 +15,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from notifications.models import Category, Channel, Delivery
+from notifications.models import Channel, Delivery
 from notifications.selectors import member_channels, notification_settings
 from notifications.services.claims import ClaimedDelivery
 from notifications.services.outbox_writes import rows_write_bulk, rows_write_copy
+from notifications.services.suppression import channel_suppression, enrollment_suppression
 
 QUARTER_MONTHS = frozenset({1, 4, 7, 10})
 
@@ -43,6 +44,8 @@ class DeliveryPlan:
     channels: tuple[str, ...] = (Channel.EMAIL, Channel.PUSH)
     digest_period: tuple[int, int] | None = None  # (year, month) for digests
     scheduled_at: datetime | None = None
+    # Quiet hours defer every message (account ones too: a welcome can wait till morning)
+    # but those that must go at once, e.g. an appointment reminder.
     respect_quiet_hours: bool = True
     extra_suppressions: dict[int, str] = field(default_factory=dict)
 
@@ -67,8 +70,9 @@ def _suppression(plan, member, channels, settings_row) -> str:
     """Why this member gets nothing from this plan (any channel), or ''."""
     if plan.extra_suppressions.get(member.pk):
         return plan.extra_suppressions[member.pk]
-    if plan.category != Category.ACCOUNT and member.enrollment != "enrolled":
-        return f"member not enrolled ({member.enrollment})"
+    not_enrolled = enrollment_suppression(plan.category, member.enrollment)
+    if not_enrolled:
+        return not_enrolled
     if plan.contexts.get(member.pk) is None:
         return plan.missing_reason
     if plan.digest_period is not None:
@@ -82,17 +86,6 @@ def _suppression(plan, member, channels, settings_row) -> str:
             if frequency == "quarterly":
                 return "quarterly digest: not a quarter month"
             return "disengaged: quarterly until the member opens or clicks again"
-    return ""
-
-
-def _channel_suppression(plan, member, channel, channels) -> str:
-    if channel == Channel.EMAIL:
-        if not member.email:
-            return "no email address"
-        if channels.profile and channels.profile.email_bounced_at:
-            return f"email address bounced ({channels.profile.email_bounce_reason})"[:200]
-    if not channels.enabled(plan.category, channel):
-        return f"member opted out of {plan.category} by {channel}"
     return ""
 
 
@@ -120,19 +113,25 @@ def deliveries_build(*, environment, plan: DeliveryPlan, members: list) -> list[
     local = scheduled.astimezone(tz)
     deferred: dict[tuple, datetime] = {}  # quiet hours -> when they end (or `scheduled`)
     pending, suppressed = Delivery.State.PENDING, Delivery.State.SUPPRESSED
-    quiet = plan.respect_quiet_hours and plan.category != Category.ACCOUNT
     rows = []
     for member in members:
         channels = info[member.pk]
         reason = _suppression(plan, member, channels, settings_row)
         wanted = [c for c in plan.channels if c != Channel.PUSH or channels.has_push]
+        no_device = ""
         if not wanted:
-            wanted = [Channel.EMAIL]
+            # Push only (a journey's push step): no email in its place, which the member
+            # may have turned off for this; a visible row says why nothing went.
+            wanted, no_device = list(plan.channels), "no push subscription"
         context = plan.contexts.get(member.pk) or {}
         for channel in wanted:
-            why = reason or _channel_suppression(plan, member, channel, channels)
+            why = (
+                reason
+                or no_device
+                or channel_suppression(plan.category, channel, member.email, channels)
+            )
             when = scheduled
-            if not why and quiet:
+            if not why and plan.respect_quiet_hours:
                 hours = channels.quiet_hours(settings_row)
                 if hours not in deferred:
                     end = _in_quiet_hours(local, *hours)
@@ -255,8 +254,12 @@ def _take_due(queryset, now: datetime | None = None) -> list[int]:
     return ids
 
 
-def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: float = 0) -> None:
-    """Queue send tasks for these ids in batches, after the current transaction commits."""
+def deliveries_dispatch(
+    *, environment, delivery_ids: Iterable[int], eta: datetime | None = None
+) -> None:
+    """Queue send tasks for these ids in batches, after the current transaction commits;
+    `eta`: not before then (no earlier than the rows' scheduled time, or the claim finds
+    them not due)."""
     from notifications.tasks import send_deliveries
 
     ids = sorted(set(delivery_ids))
@@ -264,9 +267,7 @@ def deliveries_dispatch(*, environment, delivery_ids: Iterable[int], countdown: 
     for i in range(0, len(ids), size):
         batch = ids[i : i + size]
         transaction.on_commit(
-            lambda batch=batch: send_deliveries.apply_async(
-                args=[environment.pk, batch], countdown=countdown or None
-            ),
+            lambda batch=batch: send_deliveries.apply_async(args=[environment.pk, batch], eta=eta),
             robust=True,
         )
 
@@ -279,8 +280,9 @@ def backoff_delay(attempts: int) -> float:
     return delay + random.uniform(0, delay)  # noqa: S311  (jitter, not a secret)
 
 
-def delivery_reschedule(*, delivery: ClaimedDelivery, error: str) -> float | None:
-    """A transient failure: retry later with backoff, or dead once the attempts ran out."""
+def delivery_reschedule(*, delivery: ClaimedDelivery, error: str) -> datetime | None:
+    """A transient failure: retry later with backoff (returns when), or dead once the
+    attempts ran out (None)."""
     max_attempts = _setting("NOTIFICATIONS_MAX_ATTEMPTS", 5)
     if delivery.attempts >= max_attempts:
         delivery.mine().update(
@@ -298,7 +300,7 @@ def delivery_reschedule(*, delivery: ClaimedDelivery, error: str) -> float | Non
         last_error=error[:2000],
         reason=f"retrying (attempt {delivery.attempts} failed)",
     )
-    return delay
+    return when
 
 
 def deliveries_sweep(*, environment, now: datetime | None = None) -> dict[str, int]:

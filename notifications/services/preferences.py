@@ -7,10 +7,12 @@ from collections import Counter
 from django.db import connection, transaction
 from django.utils import timezone
 
+from homes.models import Member
 from institutions import events
 from institutions.models import AuditEntry
 from institutions.services import audit_record
 from notifications.models import (
+    MARKETING_CATEGORIES,
     Category,
     Channel,
     ConsentRecord,
@@ -18,6 +20,7 @@ from notifications.models import (
     NotificationProfile,
     Preference,
 )
+from notifications.services.suppression import member_deliveries_suppress
 
 _WHAT = {
     Category.HOME_VALUE: "updates on my home's value",
@@ -46,12 +49,21 @@ def preference_set(
     client: str = "",
     actor=None,
 ) -> Preference | None:
-    """Record a member's choice for one category and channel, with its consent record."""
+    """Record a member's choice for one category and channel, with its consent record; an
+    opt-out also stops what was planned for that category and channel and not sent yet."""
     category, channel = Category(category), Channel(channel)
     if category == Category.ACCOUNT:
         # Account messages cannot be turned off (they bypass marketing opt-outs).
         return None
     with transaction.atomic():
+        if not enabled:
+            member_deliveries_suppress(
+                environment=environment,
+                member_id=member.pk,
+                category=category,
+                channel=channel,
+                reason=f"member opted out of {category} by {channel}",
+            )
         previous = Preference.objects.filter(
             environment=environment, member=member, category=category, channel=channel
         ).first()
@@ -92,19 +104,44 @@ def preference_set(
     return pref
 
 
+#: The unsubscribe page's words (templates/notifications/unsubscribe.html shows these, and
+#: the consent records keep them).
+UNSUBSCRIBE_ALSO = "Also stop every other update and offer email"
+ONE_CLICK_TEXT = (
+    "One-click unsubscribe (RFC 8058) from the mail program, through the email's "
+    "List-Unsubscribe header; no page of ours was shown."
+)
+
+
+def unsubscribe_question(category: str) -> str:
+    """What the unsubscribe page asks about the email's own category."""
+    return f"Stop emails with {Category(category).label.lower()}?"
+
+
 def unsubscribe(
     *, environment, member, category: str, method: str, client: str = "", all_marketing=False
 ) -> list[str]:
-    """Stop email for a category (or every marketing category); returns what was stopped."""
-    categories = (
-        [Category.HOME_VALUE, Category.OFFERS, Category.APPOINTMENTS]
-        if all_marketing
-        else [Category(category)]
-    )
+    """Stop email for the link's category and, with `all_marketing`, for every marketing
+    category too (home value updates, offers: what the page's box says; never appointment
+    messages, which a member turns off on the preferences page); returns what was stopped.
+
+    The consent records keep the page's words, or for a one-click POST (RFC 8058, from
+    the mail program) that no page was shown.
+    """
+    category = Category(category)
+    if category == Category.ACCOUNT:
+        return []
+    categories = [category]
+    if all_marketing:
+        categories += sorted(MARKETING_CATEGORIES - {category})
+    if method == ConsentRecord.Method.ONE_CLICK:
+        text = ONE_CLICK_TEXT
+    else:
+        text = "\n".join(
+            [unsubscribe_question(category), *([UNSUBSCRIBE_ALSO] if all_marketing else [])]
+        )
     stopped = []
     for cat in categories:
-        if cat == Category.ACCOUNT:
-            continue
         preference_set(
             environment=environment,
             member=member,
@@ -112,6 +149,7 @@ def unsubscribe(
             channel=Channel.EMAIL,
             enabled=False,
             method=method,
+            text_shown=text,
             client=client,
         )
         stopped.append(cat.value)
@@ -164,13 +202,31 @@ def engagement_record(*, environment, delivery_id: int, kind: str) -> Delivery |
     return delivery
 
 
-def email_bounce_record(*, environment, member_id: int, reason: str) -> None:
-    """A hard bounce marks the address dead: nothing more is sent to it, account mail included."""
-    NotificationProfile.objects.update_or_create(
-        environment=environment,
-        member_id=member_id,
-        defaults={"email_bounced_at": timezone.now(), "email_bounce_reason": reason[:200]},
-    )
+def email_bounce_record(*, environment, member_id: int, address: str, reason: str) -> None:
+    """A hard bounce marks the address dead: nothing more is sent to it, account mail
+    included, pending email too. Only that address: once the member's address is another
+    (corrected by staff, a sync, the member), email flows again."""
+    address = address.strip().lower()
+    with transaction.atomic():
+        NotificationProfile.objects.update_or_create(
+            environment=environment,
+            member_id=member_id,
+            defaults={
+                "email_bounced_at": timezone.now(),
+                "email_bounce_reason": reason[:200],
+                "email_bounced_address": address,
+            },
+        )
+        still_theirs = Member.objects.filter(
+            environment=environment, pk=member_id, email__iexact=address
+        ).exists()
+        if address and still_theirs:
+            member_deliveries_suppress(
+                environment=environment,
+                member_id=member_id,
+                channel=Channel.EMAIL,
+                reason=f"email address bounced ({reason})",
+            )
 
 
 def emails_sent_count(*, environment, member_ids: list[int]) -> None:
@@ -188,7 +244,7 @@ def emails_sent_count(*, environment, member_ids: list[int]) -> None:
             chunk = counts[i : i + 500]
             cursor.execute(
                 _PROFILE_COUNT_UPSERT.format(
-                    table=table, values=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+                    table=table, values=", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
                 ),
                 [
                     value
@@ -199,6 +255,7 @@ def emails_sent_count(*, environment, member_ids: list[int]) -> None:
                         NotificationProfile.Frequency.MONTHLY,
                         n,
                         "",
+                        "",
                         now,
                     )
                 ],
@@ -207,7 +264,7 @@ def emails_sent_count(*, environment, member_ids: list[int]) -> None:
 
 _PROFILE_COUNT_UPSERT = (
     "INSERT INTO {table} (environment_id, member_id, digest_frequency, unopened_count,"
-    " email_bounce_reason, updated_at) VALUES {values}"
+    " email_bounce_reason, email_bounced_address, updated_at) VALUES {values}"
     " ON CONFLICT (environment_id, member_id) DO UPDATE"
     " SET unopened_count = {table}.unopened_count + excluded.unopened_count"
 )

@@ -22,6 +22,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from anymail.backends.base import AnymailBaseBackend
 from anymail.exceptions import AnymailInvalidAddress, AnymailRecipientsRefused
@@ -43,6 +44,7 @@ from notifications.services.claims import ClaimedDelivery, deliveries_claim
 from notifications.services.outbox import delivery_reschedule
 from notifications.services.preferences import email_bounce_record, emails_sent_count
 from notifications.services.rendering import RenderError, TemplateCache, render_delivery
+from notifications.services.suppression import deliveries_suppress_unqualified
 from notifications.webhooks import DELIVERY_METADATA
 
 logger = logging.getLogger(__name__)
@@ -58,8 +60,9 @@ _REFUSED = frozenset({"rejected", "invalid", "bounced"})
 class BatchResult:
     sent: int = 0
     failed: int = 0
-    retry: dict[int, float] = field(default_factory=dict)  # delivery id -> delay (seconds)
+    retry: dict[int, datetime] = field(default_factory=dict)  # delivery id -> its new time
     dead: int = 0
+    suppressed: int = 0  # the member no longer qualifies (opted out, bounced, left)
 
 
 class LeaseLost(Exception):
@@ -137,11 +140,11 @@ def _mark_failed(delivery: ClaimedDelivery, reason: str, error: str = "") -> Non
 
 
 def _transient(result: BatchResult, delivery, error: str) -> None:
-    delay = delivery_reschedule(delivery=delivery, error=error)
-    if delay is None:
+    when = delivery_reschedule(delivery=delivery, error=error)
+    if when is None:
         result.dead += 1
     else:
-        result.retry[delivery.pk] = delay
+        result.retry[delivery.pk] = when
 
 
 def deliveries_send(*, environment, delivery_ids: list[int]) -> BatchResult:
@@ -155,6 +158,13 @@ def deliveries_send_claimed(*, environment, claimed: list[ClaimedDelivery]) -> B
     result = BatchResult()
     if not claimed:
         return result
+    # Planned perhaps days ago: the member may have opted out, bounced or left since.
+    suppressed = deliveries_suppress_unqualified(environment=environment, claimed=claimed)
+    if suppressed:
+        result.suppressed = len(suppressed)
+        claimed = [d for d in claimed if d.pk not in suppressed]
+        if not claimed:
+            return result
     context = _BatchContext(environment)
     emails = [d for d in claimed if d.channel == Channel.EMAIL]
     pushes = [d for d in claimed if d.channel == Channel.PUSH]
@@ -333,7 +343,10 @@ class _EmailRoute:
         _mark_failed(delivery, reason, error)
         if delivery.member_id is not None:  # a member's address is dead for every message
             email_bounce_record(
-                environment=self.ctx.environment, member_id=delivery.member_id, reason=error
+                environment=self.ctx.environment,
+                member_id=delivery.member_id,
+                address=delivery.address,
+                reason=error,
             )
         self.result.failed += 1
 

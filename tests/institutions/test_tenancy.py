@@ -139,3 +139,50 @@ def test_scope_middleware__platform_host_anonymous__leaves_no_scope(rf):
     request.session = {}
     ScopeMiddleware(view)(request)
     assert seen["env"] is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("atomic", [True, False])
+def test_for_each_environment__one_fails__logged__others_run__raised_at_the_end(
+    tenant, other_tenant, caplog, atomic
+):
+    from institutions.models import Branding
+    from institutions.tenancy import EnvironmentsFailed, for_each_environment
+
+    broken = tenant.staging
+    seen = []
+
+    def visit(environment):
+        seen.append(environment.pk)
+        assert current_environment() == environment
+        Branding.objects.filter(environment=environment).update(display_name="visited")
+        if environment == broken:
+            raise ValueError("a bad row here")
+        return environment.pk * 10
+
+    with pytest.raises(EnvironmentsFailed) as failed:
+        for_each_environment(visit, atomic=atomic)
+    everyone = {tenant.staging.pk, tenant.production.pk}
+    everyone |= {other_tenant.staging.pk, other_tenant.production.pk}
+    assert set(seen) == everyone
+    assert isinstance(failed.value.__cause__, ValueError)
+    assert failed.value.failed == {broken.pk: failed.value.__cause__}
+    assert failed.value.results == {pk: pk * 10 for pk in everyone - {broken.pk}}
+    assert str(broken) in str(failed.value)
+    assert "a bad row here" in str(failed.value)
+    (logged,) = [r for r in caplog.records if r.name == "institutions.tenancy"]
+    assert str(broken) in logged.getMessage()
+    assert logged.exc_info is not None
+    with environment_scope(broken):
+        visited = Branding.objects.get(environment=broken).display_name == "visited"
+    assert visited is not atomic  # atomic: the failed environment's writes rolled back
+
+
+@pytest.mark.django_db
+def test_for_each_environment__all_succeed__results_by_environment_id(tenant):
+    from institutions.tenancy import for_each_environment
+
+    assert for_each_environment(lambda env: env.kind, atomic=True) == {
+        tenant.staging.pk: "staging",
+        tenant.production.pk: "production",
+    }

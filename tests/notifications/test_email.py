@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from institutions.models import Branding
 from institutions.tenancy import environment_scope
@@ -235,3 +238,246 @@ def test_smtp__worker_slower_than_its_lease__sends_nothing_once_reclaimed(
         assert deliveries_send_claimed(environment=env, claimed=fresh).sent == 2
     assert len(smtp_settings.messages) == 2
     assert {d.state for d in deliveries(env)} == {Delivery.State.SENT}
+
+
+def _planned(env, campaign, people) -> list[int]:
+    """Plan a campaign for these members without sending it; the delivery ids."""
+    from notifications.services.campaigns import campaign_enqueue_members
+
+    with environment_scope(env):
+        campaign_enqueue_members(
+            environment=env, campaign=campaign, period="2026-05", member_ids=[m.pk for m in people]
+        )
+    return [d.pk for d in deliveries(env)]
+
+
+def test_send__member_opted_out_bounced_or_left_after_planning__suppressed_at_send_time(
+    tenant, django_capture_on_commit_callbacks
+):
+    from homes.models import Member
+    from notifications.models import ConsentRecord, Preference
+    from notifications.services import email_bounce_record, preference_set
+    from notifications.services.campaigns import welcome_series_enqueue
+    from notifications.services.sending import deliveries_send_claimed
+
+    env = tenant.production
+    stays, opted_out, bounced, left = members(env, 4)
+    with django_capture_on_commit_callbacks(execute=False):
+        _planned(env, "home_value", [stays, opted_out, bounced, left])
+        with environment_scope(env):
+            welcome_series_enqueue(
+                environment=env, members=[opted_out], enrolled_at=timezone.now() - timedelta(days=2)
+            )
+    ids = [d.pk for d in deliveries(env, campaign_key__in=["home_value:2026-05", "welcome_1"])]
+    with environment_scope(env):
+        Member.objects.filter(pk=left.pk).update(enrollment=Member.Enrollment.OPTED_OUT)
+        claimed = deliveries_claim(environment=env, delivery_ids=ids)
+        assert len(claimed) == 5
+        # While the batch is in flight, two members opt out or bounce.
+        preference_set(
+            environment=env,
+            member=opted_out,
+            category="home_value",
+            channel="email",
+            enabled=False,
+            method=ConsentRecord.Method.PREFERENCES,
+        )
+        email_bounce_record(
+            environment=env, member_id=bounced.pk, address=bounced.email, reason="550 gone"
+        )
+        assert Preference.objects.filter(enabled=False).count() == 1
+        result = deliveries_send_claimed(environment=env, claimed=claimed)
+    rows = {(d.member_id, d.campaign_key): d for d in deliveries(env, pk__in=ids)}
+    home = {m: rows[(m.pk, "home_value:2026-05")] for m in (stays, opted_out, bounced, left)}
+    assert home[stays].state == Delivery.State.SENT
+    assert (home[opted_out].state, home[opted_out].reason) == (
+        "suppressed",
+        "member opted out of home_value by email",
+    )
+    assert (home[bounced].state, home[bounced].reason) == (
+        "suppressed",
+        "email address bounced (550 gone)",
+    )
+    assert (home[left].state, home[left].reason) == (
+        "suppressed",
+        "member not enrolled (opted_out)",
+    )
+    # Account mail keeps its exemption from marketing opt-outs.
+    assert rows[(opted_out.pk, "welcome_1")].state == Delivery.State.SENT
+    assert (result.sent, result.suppressed) == (2, 3)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([stays.email, opted_out.email])
+
+
+@pytest.mark.parametrize("size", [2, 8])
+def test_send_time_recheck__a_fixed_number_of_queries__whatever_the_batch_size(
+    tenant, size, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import Preference
+    from notifications.services.suppression import deliveries_suppress_unqualified
+
+    env = tenant.production
+    people = members(env, size)
+    with django_capture_on_commit_callbacks(execute=False):
+        ids = _planned(env, "home_value", people)
+    with environment_scope(env):
+        claimed = deliveries_claim(environment=env, delivery_ids=ids)
+        Preference.objects.create(
+            environment=env, member=people[0], category="home_value", channel="email", enabled=False
+        )
+        with CaptureQueriesContext(connection) as queries:
+            suppressed = deliveries_suppress_unqualified(environment=env, claimed=claimed)
+    assert suppressed == {d.pk for d in claimed if d.member_id == people[0].pk}
+    assert len(queries) == 4  # profiles, preferences, push subscriptions; one UPDATE
+
+
+def test_bounce__suppresses_the_pending_email_of_that_address_only(tenant):
+    from notifications.services import email_bounce_record
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    (member,) = members(env, 1, email="gone@example.test")
+    pending = {
+        channel: DeliveryFactory(
+            environment=env,
+            member=member,
+            category="account",
+            channel=channel,
+            state=Delivery.State.PENDING,
+        )
+        for channel in ("email", "push")
+    }
+    with environment_scope(env):
+        # A bounce reported for an address the member no longer has changes nothing.
+        email_bounce_record(
+            environment=env, member_id=member.pk, address="old@example.test", reason="550 old"
+        )
+        assert Delivery.objects.get(pk=pending["email"].pk).state == Delivery.State.PENDING
+        email_bounce_record(
+            environment=env, member_id=member.pk, address="GONE@example.test", reason="550 gone"
+        )
+    (email,) = deliveries(env, pk=pending["email"].pk)
+    assert (email.state, email.reason) == ("suppressed", "email address bounced (550 gone)")
+    assert deliveries(env, pk=pending["push"].pk)[0].state == Delivery.State.PENDING
+
+
+@pytest.mark.parametrize("how", ["member_update", "any_write"])
+def test_bounced_address__corrected__email_flows_again(
+    tenant, smtp_settings, how, django_capture_on_commit_callbacks
+):
+    from homes.models import Member
+    from homes.services.members import member_update
+
+    env = tenant.production
+    (member,) = members(env, 1, email="bounce-me@example.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "home_value", [member])
+    assert deliveries(env)[0].state == Delivery.State.FAILED
+    with environment_scope(env):
+        profile = NotificationProfile.objects.get(member=member)
+        assert profile.email_bounced_address == "bounce-me@example.test"
+        if how == "member_update":
+            member_update(environment=env, member=member, email="fixed@example.test")
+        else:  # the admin, an API sync: whatever writes the address
+            Member.objects.filter(pk=member.pk).update(email="fixed@example.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "offer_summary", [member])
+    (later,) = deliveries(env, campaign_key="offer_summary:2026-05")
+    assert later.state == Delivery.State.SENT, (later.state, later.reason)
+    assert [r for r, _ in smtp_settings.messages] == [["fixed@example.test"]]
+    # Back to the address that bounced: blocked again.
+    with environment_scope(env):
+        Member.objects.filter(pk=member.pk).update(email="Bounce-Me@example.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "offer_summary", [member], "2026-06")
+    (again,) = deliveries(env, campaign_key="offer_summary:2026-06")
+    assert again.state == Delivery.State.SUPPRESSED
+    assert again.reason.startswith("email address bounced")
+
+
+def test_retry_task__queued_for_the_rows_scheduled_time__its_claim_finds_the_row(
+    tenant, smtp_settings, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    import random
+
+    from django.utils import timezone as django_timezone
+
+    from notifications.tasks import send_deliveries
+
+    settings.NOTIFICATIONS_RETRY_BASE_SECONDS = 1
+    monkeypatch.setattr(random, "uniform", lambda a, b: 0.6)  # delay 1.6 s: not whole
+    env = tenant.production
+    (member,) = members(env, 1, email="later@example.test")
+    smtp_settings.handler.transient.add("later@example.test")
+    with django_capture_on_commit_callbacks(execute=False):
+        (pk,) = _planned(env, "home_value", [member])
+    queued = []
+    monkeypatch.setattr(send_deliveries, "apply_async", lambda *a, **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        send_deliveries.run(env.pk, [pk])  # 451: rescheduled with backoff, its task queued
+    (row,) = deliveries(env, pk=pk)
+    (task,) = queued
+    assert row.state == Delivery.State.PENDING
+    assert task["args"] == [env.pk, [pk]]
+    assert task.get("countdown") is None
+    assert row.scheduled_at <= task["eta"] < row.scheduled_at + timedelta(seconds=1)
+    # Celery runs the task at its eta: its claim finds the row due.
+    monkeypatch.setattr(django_timezone, "now", lambda: task["eta"])
+    with environment_scope(env):
+        assert [d.pk for d in deliveries_claim(environment=env, delivery_ids=[pk])] == [pk]
+
+
+def test_delivery_state_changes__bump_updated_at__api_sync_and_failure_rate_see_them(
+    tenant, smtp_settings, django_capture_on_commit_callbacks
+):
+    from notifications.selectors import delivery_failure_rate
+    from notifications.services.sending import deliveries_send
+    from tests.api.helpers import api_client
+
+    env = tenant.production
+    (good,) = members(env, 1, external_id="GOOD")
+    (bad,) = members(env, 1, email="bounce-me@example.test", external_id="BAD")
+    with django_capture_on_commit_callbacks(execute=False):
+        ids = _planned(env, "home_value", [good, bad])
+    hour_ago = timezone.now() - timedelta(hours=1)
+    with environment_scope(env):
+        # Planned an hour ago; the send task runs now (a long queue).
+        Delivery.objects.filter(pk__in=ids).update(created_at=hour_ago, updated_at=hour_ago)
+        assert set(Delivery.objects.values_list("updated_at", flat=True)) == {hour_ago}
+    synced_at = timezone.now()
+    with environment_scope(env):
+        deliveries_send(environment=env, delivery_ids=ids)
+    rows = {d.member_id: d for d in deliveries(env)}
+    assert (rows[good.pk].state, rows[bad.pk].state) == ("sent", "failed")
+    assert all(r.updated_at >= synced_at for r in rows.values())
+
+    client = api_client(env, scopes=["metrics:read"])
+    listed = client.get("/api/v1/deliveries/", {"updated_since": synced_at.isoformat()})
+    assert {d["id"]: d["state"] for d in listed.json()["results"]} == {
+        rows[good.pk].pk: "sent",
+        rows[bad.pk].pk: "failed",
+    }
+    with environment_scope(env):
+        now = timezone.now() + timedelta(seconds=1)
+        finished_now = delivery_failure_rate(env, synced_at, now)
+        planned_then = delivery_failure_rate(env, hour_ago, synced_at)
+    assert (finished_now.value, finished_now.sample) == (0.5, 2)
+    assert planned_then.value is None  # created in that window, finished in the next
+
+
+def test_failure_rate__a_sent_row_opened_later__counted_when_it_was_sent(tenant):
+    from notifications.selectors import delivery_failure_rate
+    from notifications.services import engagement_record
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    sent_at = timezone.now() - timedelta(days=2)
+    row = DeliveryFactory(environment=env, state=Delivery.State.SENT, sent_at=sent_at)
+    with environment_scope(env):
+        Delivery.objects.filter(pk=row.pk).update(updated_at=sent_at)
+        engagement_record(environment=env, delivery_id=row.pk, kind="open")
+        assert Delivery.objects.get(pk=row.pk).updated_at > sent_at  # the API syncs the open
+        that_day = delivery_failure_rate(
+            env, sent_at - timedelta(hours=1), sent_at + timedelta(hours=1)
+        )
+        today = delivery_failure_rate(env, timezone.now() - timedelta(hours=1), timezone.now())
+    assert (that_day.sample, today.sample) == (1, 0)

@@ -279,3 +279,92 @@ def test_journey__other_tenants_progress__untouched_by_events_here(
     events.emit(environment=tenant.production, name="offer_saved", member=member)
     with environment_scope(other_tenant.production):
         assert not JourneyProgress.objects.filter(journey=theirs).exists()
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"type": "wait", "days": 1, "hours": "12"}, "hours"),
+        ({"type": "wait", "days": -1, "hours": 2}, "days"),
+        ({"type": "wait", "days": 1.5}, "days"),
+        ({"type": "wait", "hours": True}, "hours"),
+        ({"type": "wait", "days": 0, "hours": 0}, "positive"),
+        ({"type": "wait"}, "positive"),
+    ],
+)
+def test_journey_steps_validate__wait_with_a_bad_unit__refused_naming_the_step(step, problem):
+    from django.core.exceptions import ValidationError
+
+    from notifications.services.journeys import journey_steps_validate
+
+    steps = [{"type": "send", "template": "home_value", "channel": "email"}, step]
+    with pytest.raises(ValidationError) as refused:
+        journey_steps_validate(steps, [])
+    (message,) = refused.value.message_dict["steps"]
+    assert message.startswith("step 2:")
+    assert problem in message
+    journey_steps_validate([{"type": "wait", "days": 1, "hours": 0}], [])  # zero hours is fine
+
+
+def test_journeys_advance__a_step_that_fails__exits_that_member_visibly__others_advance(
+    tenant, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    # Saved before validation refused it (or written around it): the hours are text.
+    broken = journey(env, steps=[{"type": "wait", "days": 1, "hours": "12"}], exit_conditions=[])
+    working = journey(env, steps=[{"type": "wait", "days": 1}], exit_conditions=[])
+    (member,) = members(env, 1)
+    events.emit(environment=env, name="offer_saved", member=member)
+    beat(django_capture_on_commit_callbacks)
+    with environment_scope(env):
+        rows = {p.journey_id: p for p in JourneyProgress.objects.all()}
+    assert rows[broken.pk].state == JourneyProgress.State.EXITED
+    assert rows[broken.pk].exit_reason.startswith("step 1 failed: TypeError")
+    assert rows[broken.pk].history[-1]["exit"] == rows[broken.pk].exit_reason
+    assert (rows[working.pk].state, rows[working.pk].step_index) == ("active", 1)
+
+
+def test_beat__a_failing_environment__others_still_advance__task_fails_at_the_end(
+    tenant, other_tenant, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    import notifications.services.journeys as journeys_module
+    from institutions.tenancy import EnvironmentsFailed
+
+    real = journeys_module.journeys_advance
+
+    def advance(*, environment, **kwargs):
+        if environment == tenant.production:
+            raise RuntimeError("the journeys of this environment are broken")
+        return real(environment=environment, **kwargs)
+
+    monkeypatch.setattr(journeys_module, "journeys_advance", advance)
+    theirs = journey(other_tenant.production, steps=[{"type": "wait", "days": 1}])
+    (member,) = members(other_tenant.production, 1)
+    events.emit(environment=other_tenant.production, name="offer_saved", member=member)
+    with pytest.raises(EnvironmentsFailed) as failed:
+        beat(django_capture_on_commit_callbacks)
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert str(tenant.production) in str(failed.value)
+    assert progress_of(other_tenant.production, member).journey_id == theirs.pk
+    assert progress_of(other_tenant.production, member).step_index == 1
+    assert any(str(tenant.production) in r.getMessage() for r in caplog.records)
+
+
+def test_journey__push_step__member_without_a_subscription__suppressed_push_row_no_email(
+    tenant, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    flow = journey(
+        env,
+        steps=[{"type": "send", "template": "offer_summary", "channel": "push"}],
+        exit_conditions=[],
+    )
+    (member,) = members(env, 1)
+    events.emit(environment=env, name="offer_saved", member=member)
+    beat(django_capture_on_commit_callbacks)
+    rows = deliveries(env, campaign_key=f"journey:{flow.pk}:0")
+    assert [(r.channel, r.state, r.reason) for r in rows] == [
+        ("push", "suppressed", "no push subscription")
+    ]
+    assert mail.outbox == []
+    assert progress_of(env, member).state == JourneyProgress.State.COMPLETED

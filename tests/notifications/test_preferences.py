@@ -219,3 +219,125 @@ def test_click_redirect__signed__records_and_redirects__tampered_404(tenant):
     assert response["Location"] == "https://x.test/a"
     assert deliveries(env, pk=row.pk)[0].clicked_at is not None
     assert client.get(f"/notifications/c/{token}x/").status_code == 404
+
+
+def test_one_click_unsubscribe__after_planning__pending_row_suppressed_and_never_sent(
+    tenant, django_capture_on_commit_callbacks
+):
+    from notifications import tasks
+    from notifications.services.outbox import deliveries_enqueue
+
+    env = tenant.production  # America/New_York
+    (member,) = members(env, 1)
+    with environment_scope(env):
+        NotificationSettings.objects.create(
+            environment=env, quiet_start=time(21, 0), quiet_end=time(8, 0)
+        )
+    late = datetime(2099, 5, 2, 3, 30, tzinfo=UTC)  # 23:30 in New York: deferred to 08:00
+    plan = DeliveryPlan(
+        campaign_key="home_value:2099-05",
+        template_key="home_value",
+        category="home_value",
+        contexts={member.pk: {"home": {"value_display": "$1"}}},
+        scheduled_at=late,
+    )
+    with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
+        deliveries_enqueue(environment=env, plan=plan, members=[member])
+    assert deliveries(env)[0].state == Delivery.State.PENDING
+
+    # Before 08:00 the member one-click unsubscribes (RFC 8058).
+    response = Client(HTTP_HOST=env.host).post(
+        unsubscribe_url(member, "home_value"), {"List-Unsubscribe": "One-Click"}
+    )
+    assert response.status_code == 200
+    (row,) = deliveries(env)
+    assert (row.state, row.reason) == ("suppressed", "member opted out of home_value by email")
+
+    with environment_scope(env):  # 08:00 comes: the sweeper finds nothing to send
+        Delivery.objects.filter(pk=row.pk).update(scheduled_at=datetime(2000, 1, 1, tzinfo=UTC))
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.sweep()
+    assert deliveries(env)[0].state == Delivery.State.SUPPRESSED
+    assert mail.outbox == []
+
+
+def test_preference_set__opt_out__suppresses_that_category_and_channel_only(tenant):
+    from notifications.models import ConsentRecord as Consent
+    from notifications.services import preference_set
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    (member,) = members(env, 1)
+    pending = {
+        (category, channel): DeliveryFactory(
+            environment=env,
+            member=member,
+            category=category,
+            channel=channel,
+            state=Delivery.State.PENDING,
+        )
+        for category in ("offers", "home_value", "account")
+        for channel in ("email", "push")
+    }
+    with environment_scope(env):
+        preference_set(
+            environment=env,
+            member=member,
+            category="offers",
+            channel="email",
+            enabled=False,
+            method=Consent.Method.PREFERENCES,
+        )
+    states = {key: deliveries(env, pk=row.pk)[0].state for key, row in pending.items()}
+    assert states.pop(("offers", "email")) == Delivery.State.SUPPRESSED
+    assert set(states.values()) == {Delivery.State.PENDING}
+
+
+def test_unsubscribe_all__stops_update_and_offer_email__appointment_messages_still_arrive(tenant):
+    (member,) = members(tenant.production, 1)
+    Client(HTTP_HOST=tenant.production.host).post(unsubscribe_url(member), {"scope": "all"})
+    with environment_scope(tenant.production):
+        off = set(
+            Preference.objects.filter(member=member, enabled=False).values_list(
+                "category", flat=True
+            )
+        )
+    assert off == {"home_value", "offers"}
+
+
+def test_unsubscribe_page__consent_records_hold_the_words_the_page_showed(tenant):
+    import html
+
+    env = tenant.production
+    (member,) = members(env, 1)
+    client = Client(HTTP_HOST=env.host)
+    url = unsubscribe_url(member, "offers")
+    page = html.unescape(client.get(url).content.decode())
+    client.post(url, {"scope": "all"})
+    with environment_scope(env):
+        texts = dict(
+            ConsentRecord.objects.filter(member=member).values_list("category", "text_shown")
+        )
+    assert set(texts) == {"offers", "home_value"}
+    for text in texts.values():
+        for sentence in text.split("\n"):
+            assert sentence in page, (sentence, page)
+    assert "offers" in texts["offers"].lower()
+    assert "Also stop every other update and offer email" in texts["home_value"]
+
+
+def test_welcome_series__inside_quiet_hours__deferred_to_their_end(tenant):
+    from notifications.services.campaigns import welcome_series_enqueue
+
+    env = tenant.production  # America/New_York
+    (member,) = members(env, 1)
+    with environment_scope(env):
+        NotificationSettings.objects.create(
+            environment=env, quiet_start=time(21, 0), quiet_end=time(8, 0)
+        )
+        enrolled = datetime(2099, 5, 1, 23, 30, tzinfo=env.institution.tz)
+        welcome_series_enqueue(environment=env, members=[member], enrolled_at=enrolled)
+    for day in (1, 3, 5):
+        (row,) = deliveries(env, campaign_key=f"welcome_{day}")
+        assert row.state == Delivery.State.PENDING
+        assert row.scheduled_at == datetime(2099, 5, 2 + day, 8, 0, tzinfo=env.institution.tz)

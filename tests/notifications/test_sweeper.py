@@ -105,3 +105,26 @@ def test_sweep__other_tenants_rows__swept_in_their_own_scope(
     assert deliveries(tenant.production, pk=mine.pk)[0].state == "sent"
     assert deliveries(other_tenant.production, pk=theirs.pk)[0].state == "sent"
     assert sorted(m.to[0] for m in mail.outbox) == sorted([mine.member.email, theirs.member.email])
+
+
+def test_sweep_release_and_staff_retry__bump_updated_at(
+    tenant, settings, django_capture_on_commit_callbacks
+):
+    from notifications.services import deliveries_retry
+
+    settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 600
+    env = tenant.production
+    long_ago = timezone.now() - timedelta(hours=1)
+    stuck = row(env, state="sending", claimed_at=long_ago, dispatched_at=long_ago)
+    dead = row(env, state="dead", dispatched_at=long_ago)
+    with environment_scope(env):
+        Delivery.objects.filter(pk__in=[stuck.pk, dead.pk]).update(updated_at=long_ago)
+        assert set(Delivery.objects.values_list("updated_at", flat=True)) == {long_ago}
+        before = timezone.now()
+        with django_capture_on_commit_callbacks(execute=False):
+            deliveries_sweep(environment=env)
+            deliveries_retry(environment=env, delivery_ids=[dead.pk])
+    after = {d.pk: d for d in deliveries(env)}
+    assert after[stuck.pk].reason == "released by sweeper"
+    assert after[dead.pk].reason == "retried by staff"
+    assert all(d.updated_at >= before for d in after.values())
