@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.dispatch import Signal
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,14 @@ class Promotable:
 
 
 _registry: dict[str, Promotable] = {}
+
+#: Sent after the transaction that rewrote an environment's promotable configuration
+#: commits (a release's deploy or its rollback), with environment=<Environment> and
+#: labels=<frozenset of the registered labels whose rows changed>. A release writes rows
+#: with plain saves, past the apps' services: an app whose derived data depends on its
+#: configuration (stored offer matches, say) listens here to bring it up to date. It lives
+#: here, not in releases, because a lower app never imports a higher one.
+promoted = Signal()
 
 
 def register(label: str, *, natural_key: tuple[str, ...], exclude: tuple[str, ...] = ()) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.forms import modelform_factory
 from django.http import Http404, HttpResponse
@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_scopes import scopes_disabled
 
 from institutions import promotion
 from institutions.selectors import staff_roles
@@ -34,7 +35,8 @@ from releases.services import (
     release_watch_decide,
     staging_of,
 )
-from releases.snapshot import specs
+from releases.services.deploy import DEPLOY_ROLES
+from releases.snapshot import retired_ids, specs
 
 
 def _model_admin():
@@ -95,6 +97,7 @@ def detail_context(request, model_admin, release: Release) -> dict:
     institution = staging.institution
     roles = staff_roles(request.user, institution)
     signable = [r for r in release.required_roles if r in roles]
+    can_deploy = bool(roles & DEPLOY_ROLES)  # scheduling is deploying, later
     with timezone.override(institution.tz):
         return {
             **evidence_context(release),
@@ -102,10 +105,10 @@ def detail_context(request, model_admin, release: Release) -> dict:
             "opts": Release._meta,
             "roles": roles,
             "sign_form": SignForm(roles=signable) if signable else None,
-            "schedule_form": ScheduleForm(),
+            "schedule_form": ScheduleForm() if can_deploy else None,
             "reason_form": ReasonForm(),
             "decide_form": DecideForm(),
-            "can_deploy": bool(roles & {"admin", "it"}),
+            "can_deploy": can_deploy,
         }
 
 
@@ -249,9 +252,14 @@ def production_config(request):
     if not staff_roles(request.user, environment.institution):
         raise PermissionDenied
     production = production_of(environment)
+    retired = retired_ids(production)  # kept for member data, no longer configuration
     groups = []
     for spec in specs():
-        rows = spec.model._base_manager.filter(environment=production).order_by("pk")
+        rows = (
+            spec.model._base_manager.filter(environment=production)
+            .exclude(pk__in=retired.get(spec.label, []))
+            .order_by("pk")
+        )
         groups.append({"label": spec.label, "name": spec.verbose_name, "rows": list(rows)})
     return TemplateResponse(
         request,
@@ -271,19 +279,54 @@ def _formfield(field, **kwargs):
     return field.formfield(**kwargs)
 
 
+def _in_environment(form_class):
+    """The form checks the constraints that include the environment, as TenantAdmin's do.
+
+    The environment is not a field of the form, and Django leaves every field a form lacks
+    out of its uniqueness checks: a name taken in production would pass the form and fail
+    in the database (a server error) instead of showing the error.
+    """
+
+    class InEnvironment(form_class):
+        def _get_validation_exclusions(self):
+            return super()._get_validation_exclusions() - {"environment"}
+
+        def _post_clean(self):
+            with scopes_disabled():  # the queries filter by the instance's environment
+                super()._post_clean()
+
+    InEnvironment.__name__ = form_class.__name__
+    return InEnvironment
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    """Show a model's validation errors on the form (fields it lacks: above it)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 def emergency_change(request, label, pk):
     environment = _environment(request)
     production = production_of(environment)
     if label not in {p.label for p in promotion.registered()}:
         raise Http404("Not release-managed configuration.")
     model = promotion.Promotable(label, ()).model
-    obj = model._base_manager.filter(pk=pk, environment=production).first()
+    obj = (
+        model._base_manager.filter(pk=pk, environment=production)
+        .exclude(pk__in=retired_ids(production).get(label, []))
+        .first()
+    )
     if obj is None:
         raise Http404("No such production configuration here.")
     if "admin" not in staff_roles(request.user, environment.institution):
         raise PermissionDenied("An emergency change needs the admin role.")
     exclude = ["environment", *next(p.exclude for p in promotion.registered() if p.label == label)]
-    form_class = modelform_factory(model, exclude=exclude, formfield_callback=_formfield)
+    form_class = _in_environment(
+        modelform_factory(model, exclude=exclude, formfield_callback=_formfield)
+    )
     reason_form = ReasonForm(request.POST or None)
     form = form_class(request.POST or None, request.FILES or None, instance=obj)
     if request.method == "POST" and form.is_valid() and reason_form.is_valid():
@@ -298,6 +341,8 @@ def emergency_change(request, label, pk):
             form.save_m2m()
         except ReleaseRefused as refusal:
             reason_form.add_error("reason", refusal.message)
+        except ValidationError as error:  # the model's own checks, run again on save
+            _add_errors(form, error)
         else:
             messages.warning(
                 request,

@@ -1,7 +1,9 @@
 """Signals other apps may listen to (sent after the deploy's transaction commits)."""
 
-from django.dispatch import Signal
+from institutions import promotion
 
-#: sent with environment=<production Environment>, release=<Release> once a deploy committed,
-#: so that apps can drop caches of configuration that rows' own save signals do not cover.
-release_deployed = Signal()
+#: sent with environment=<production Environment>, labels=<frozenset of changed model
+#: labels> and release=<Release> once a deploy or a rollback (itself a release) committed.
+#: It is `institutions.promotion.promoted`, so that lower apps listen without importing
+#: releases.
+release_deployed = promotion.promoted

@@ -221,17 +221,33 @@ def key_string(values: list) -> str:
 # -- capture --------------------------------------------------------------------------------
 
 
+def retired_ids(environment: Environment) -> dict[str, list[str]]:
+    """Ids of the environment's retired rows by label (see releases.models.RetiredRow)."""
+    from releases.models import RetiredRow
+
+    out: dict[str, list[str]] = {}
+    for label, object_id in RetiredRow._base_manager.filter(environment=environment).values_list(
+        "label", "object_id"
+    ):
+        out.setdefault(label, []).append(object_id)
+    return out
+
+
 def capture(environment: Environment) -> dict:
-    """The environment's promotable configuration as a canonical snapshot."""
+    """The environment's promotable configuration as a canonical snapshot.
+
+    Retired rows (removed by a release but kept for the member data that refers to them)
+    are not part of the configuration.
+    """
     keymaps: dict = {}  # model -> {pk: key}
     out: dict[str, dict] = {}
+    retired = retired_ids(environment)
     for spec in specs():
         names = [f.attname for f in spec.fields]
-        rows = list(
-            spec.model._base_manager.filter(environment=environment)
-            .order_by("pk")
-            .values_list("pk", *names)
-        )
+        query = spec.model._base_manager.filter(environment=environment)
+        if spec.label in retired:
+            query = query.exclude(pk__in=retired[spec.label])
+        rows = list(query.order_by("pk").values_list("pk", *names))
         index = {f.attname: i + 1 for i, f in enumerate(spec.fields)}
         keys: dict = {}
         for row in rows:

@@ -2,7 +2,7 @@
 staging data runs (mock data, anonymized copies of production)."""
 
 from releases.models.policy import DeployWindow, FreezePeriod, ReleasePolicy
-from releases.models.release import Release, SignOff
+from releases.models.release import Release, RetiredRow, SignOff
 from releases.models.staging import StagingDataJob, StagingDataKey
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "FreezePeriod",
     "Release",
     "ReleasePolicy",
+    "RetiredRow",
     "SignOff",
     "StagingDataJob",
     "StagingDataKey",

@@ -34,6 +34,7 @@ class Release(TenantModel):
         FAILED = "fail", "Failed"
         NEEDS_DECISION = "decide", "Inconclusive: needs a decision"
         ACCEPTED = "accepted", "Accepted by a person"
+        ENDED = "ended", "Ended: rolled back"
 
     OPEN_STATES = (State.PENDING, State.APPROVED, State.SCHEDULED)
 
@@ -99,6 +100,13 @@ class Release(TenantModel):
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
 
+    @property
+    def watch_period_minutes(self) -> int | None:
+        """The watch period this deploy was given (the policy may have changed since)."""
+        if self.watch_until is None or self.deployed_at is None:
+            return None
+        return round((self.watch_until - self.deployed_at).total_seconds() / 60)
+
 
 class SignOff(TenantModel):
     """One signer's decision for one role on one release."""
@@ -127,3 +135,31 @@ class SignOff(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} for {self.role} by {self.signer}"
+
+
+class RetiredRow(TenantModel):
+    """A production configuration row that a release removed but kept, made inactive,
+    because member data refers to it (a member's saved offer, say).
+
+    Snapshots leave retired rows out, so production still equals the release; a later
+    release or a rollback that brings the row's key back revives this very row, and the
+    member data with it.
+    """
+
+    label = models.CharField(max_length=100, help_text="The registered model (app.Model).")
+    object_id = models.CharField(max_length=64)
+    retired_by = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retired_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True, help_text="What refers to the row.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "label", "object_id"], name="retiredrow_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Retired {self.label} #{self.object_id}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -78,6 +80,15 @@ def audit_release(
         changes=changes or {},
         reason=reason,
     )
+
+
+def mail_after_commit(subject: str, body: str, people) -> None:
+    """Mail these people (None and duplicates skipped) once the transaction commits."""
+    recipients = sorted({p.email for p in people if p is not None and p.email})
+    if recipients:
+        transaction.on_commit(
+            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+        )
 
 
 def now() -> dt.datetime:

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from institutions.models import Environment
+from releases.apply import production_notes
 from releases.diff import diff_snapshots, summarize
 from releases.models import Release
 from releases.services.common import (
@@ -19,9 +20,19 @@ from releases.services.common import (
 from releases.snapshot import capture, snapshot_hash
 
 
-def _next_number(environment: Environment) -> int:
+def next_number(environment: Environment) -> int:
+    """The environment's next release number; the caller's transaction holds the lock.
+
+    Numbers are MAX + 1: two releases made at once would both read the same MAX (and one
+    would fail on the unique number), so they take turns on the environment's row.
+    """
+    Environment.objects.select_for_update().filter(pk=environment.pk).first()
+    return _max_number(environment) + 1
+
+
+def _max_number(environment: Environment) -> int:
     top = Release._base_manager.filter(environment=environment).aggregate(n=Max("number"))["n"]
-    return (top or 0) + 1
+    return top or 0
 
 
 def _supersede_open(environment: Environment, by: Release, reason: str) -> None:
@@ -47,17 +58,19 @@ def release_create(
     if actor is not None and not roles_of(actor, institution):
         raise ReleaseRefused("Only staff of this institution can make a release.")
     staging = capture(environment)
-    production = capture(production_of(environment))
+    production_environment = production_of(environment)
+    production = capture(production_environment)
     entries = diff_snapshots(production, staging)
     if not entries:
         raise ReleaseRefused(
             "Nothing to release: staging's configuration is the same as production's."
         )
+    production_notes(environment=production_environment, entries=entries)
     policy = policy_for(institution)
     with transaction.atomic():
         release = Release._base_manager.create(
             environment=environment,
-            number=_next_number(environment),
+            number=next_number(environment),
             title=title[:200] or summarize(entries).capitalize(),
             notes=notes,
             author=author if author is not None else actor,

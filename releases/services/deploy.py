@@ -17,6 +17,7 @@ from releases.services.common import (
     ReleaseRefused,
     audit_release,
     check_release_environment,
+    mail_after_commit,
     now,
     policy_for,
     production_of,
@@ -30,6 +31,11 @@ from releases.snapshot import capture, snapshot_hash
 from releases.windows import is_open, next_opening
 
 DEPLOY_ROLES = frozenset({"admin", "it"})
+
+#: Beat dispatches due deploys each minute: one planned inside a window (in its last
+#: minute, say) still runs when its tick lands a little after the window closed. A worker
+#: down for hours does not deploy at peak time.
+LATE_GRACE = dt.timedelta(minutes=15)
 
 
 class _Conflict(Exception):
@@ -88,8 +94,9 @@ def release_schedule(
     if refusal:
         raise ReleaseRefused(refusal)
     roles = roles_of(actor, environment.institution)
-    if not roles:
-        raise ReleaseRefused("Only staff of this institution can schedule a release.")
+    if not roles & DEPLOY_ROLES:
+        # Scheduling is deciding to deploy: the same roles as "Deploy now".
+        raise ReleaseRefused("Scheduling a deploy needs the IT or admin role.")
     if at.tzinfo is None:
         raise ReleaseRefused("Give the deploy time with its time zone.")
     if at <= now():
@@ -149,7 +156,10 @@ def release_deploy(
         if release.state != Release.State.SCHEDULED or release.scheduled_for > moment:
             raise ReleaseRefused(f"Release #{release.number} is not due yet.")
         closed = window_refusal(environment, moment)
-        if closed and not release.window_override_reason:
+        planned = release.scheduled_for
+        on_time = moment - planned <= LATE_GRACE and not window_refusal(environment, planned)
+        if closed and not release.window_override_reason and not on_time:
+            scheduler = release.scheduled_by
             _record_failure(
                 release,
                 state=Release.State.APPROVED,
@@ -157,6 +167,13 @@ def release_deploy(
                 last_error="The deploy window closed before the deploy could run: "
                 + closed
                 + " Schedule it again.",
+            )
+            mail_after_commit(
+                f"{environment.institution}: release #{release.number} was not deployed",
+                f"Release #{release.number} was scheduled for "
+                f"{planned.astimezone(environment.institution.tz):%c %Z} but did not deploy.\n\n"
+                f"{release.last_error}\n",
+                [scheduler, release.author],
             )
             raise ReleaseRefused(release.last_error)
     elif release.kind == Release.Kind.PROMOTION:
@@ -182,7 +199,9 @@ def release_deploy(
             if snapshot_hash(current) != release.base_hash:
                 raise _Conflict(diff_snapshots(release.base_snapshot, current))
             with environment_scope(production):
-                changes = apply_snapshot(environment=production, snapshot=release.snapshot)
+                changes = apply_snapshot(
+                    environment=production, snapshot=release.snapshot, release=release
+                )
             _audit_changes(production, release, changes, actor)
             _mark_deployed(release, current, actor, reason)
             audit_release(
@@ -191,8 +210,11 @@ def release_deploy(
                 actor=actor,
                 reason=reason or release.window_override_reason,
             )
+            labels = frozenset(change.label for change in changes)
             transaction.on_commit(
-                lambda: release_deployed.send(Release, environment=production, release=release)
+                lambda: release_deployed.send(
+                    Release, environment=production, release=release, labels=labels
+                )
             )
     except _Conflict as conflict:
         _record_failure(
@@ -235,6 +257,8 @@ def _audit_changes(production: Environment, release: Release, changes, actor) ->
         "added": AuditEntry.Action.CREATE,
         "changed": AuditEntry.Action.UPDATE,
         "removed": AuditEntry.Action.DELETE,
+        "retired": AuditEntry.Action.UPDATE,
+        "restored": AuditEntry.Action.UPDATE,
     }
     for change in changes:
         audit_record(
@@ -245,7 +269,7 @@ def _audit_changes(production: Environment, release: Release, changes, actor) ->
             object_type=change.label,
             object_id=change.key[:64],
             object_repr=str(change.obj)[:200],
-            changes={"fields": change.fields},
+            changes={"fields": change.fields, "change": change.change},
             reason=f"Release #{release.number}",
         )
 

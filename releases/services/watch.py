@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -20,9 +22,10 @@ from releases.services.common import (
     production_of,
     roles_of,
 )
-from releases.services.rollback import release_rollback
+from releases.services.rollback import record_rollback_refusal, release_rollback
 
 HISTORY_LIMIT = 100
+logger = logging.getLogger(__name__)
 
 
 def _recipients(release: Release, *, with_admins: bool = False) -> list[str]:
@@ -61,6 +64,10 @@ def release_watch_check(*, environment: Environment, release: Release) -> Releas
         release = Release._base_manager.select_for_update().get(pk=release.pk)
         if release.watch_state != Release.Watch.WATCHING:
             return release
+        if release.state != Release.State.DEPLOYED:  # rolled back before rollbacks ended it
+            release.watch_state = Release.Watch.ENDED
+            release.save(update_fields=["watch_state"])
+            return release
         release.watch_verdict = record
         release.watch_history = [*release.watch_history, record][-HISTORY_LIMIT:]
         ended = moment >= release.watch_until
@@ -71,7 +78,7 @@ def release_watch_check(*, environment: Environment, release: Release) -> Releas
             release.save()
             audit_release(release, what="watch failed", reason=why)
             rollback_note = (
-                "Production is being rolled back to the previous configuration automatically."
+                _auto_rollback(environment, release, why)
                 if policy.auto_rollback
                 else "Automatic rollback is off: roll it back from the admin if needed."
             )
@@ -81,13 +88,6 @@ def release_watch_check(*, environment: Environment, release: Release) -> Releas
                 f"The oracle failed release #{release.number} after deploy.\n\n"
                 f"Why: {why}\n\n{rollback_note}\n",
             )
-            if policy.auto_rollback:
-                release_rollback(
-                    environment=environment,
-                    release=release,
-                    actor=None,
-                    reason=f"The oracle failed the watch: {why}",
-                )
         elif ended and record["verdict"] == watch.PASS:
             release.watch_state = Release.Watch.PASSED
             release.save()
@@ -107,6 +107,33 @@ def release_watch_check(*, environment: Environment, release: Release) -> Releas
             release.save(update_fields=["watch_verdict", "watch_history"])
     release.refresh_from_db()
     return release
+
+
+def _auto_rollback(environment: Environment, release: Release, why: str) -> str:
+    """Roll back in a savepoint, so that whatever happens the failed watch and its alert
+    stand; a rollback that cannot happen is recorded on the release. Says what happened."""
+    try:
+        with transaction.atomic():
+            rollback = release_rollback(
+                environment=environment,
+                release=release,
+                actor=None,
+                reason=f"The oracle failed the watch: {why}",
+            )
+    except ReleaseRefused as refused:
+        refusal = refused
+    except Exception as error:  # the alert must still go out; the error is kept and logged
+        logger.exception("automatic rollback of release %s failed", release.pk)
+        refusal = ReleaseRefused(f"The rollback failed, production unchanged: {error}")
+    else:
+        return (
+            "Production was rolled back to the previous configuration automatically "
+            f"(release #{rollback.number})."
+        )
+    release.refresh_from_db()
+    refusal.message = f"Automatic rollback did not happen: {refusal.message}"
+    record_rollback_refusal(release, refusal, what="automatic rollback refused")
+    return refusal.message + " Production still runs this release: decide by hand in the admin."
 
 
 def release_watch_decide(

@@ -101,7 +101,9 @@ class ProductionTraffic:
             )
             if not self._deliveries:
                 DeliveryFactory.create_batch(60, environment=self.environment)
-                Delivery.objects.filter(environment=self.environment).update(updated_at=self.minute)
+                Delivery.objects.filter(environment=self.environment).update(
+                    sent_at=self.minute, updated_at=self.minute
+                )
                 self._deliveries = True
 
 

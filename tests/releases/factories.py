@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from releases.models import Release, SignOff, StagingDataJob, StagingDataKey
+from releases.models import Release, RetiredRow, SignOff, StagingDataJob, StagingDataKey
 from releases.snapshot import capture, snapshot_hash
 from tests.factories import staff_user, tenant_factory
 
@@ -53,3 +53,10 @@ def staging_data_job_factory(environment, **kwargs) -> StagingDataJob:
     fields = {"kind": StagingDataJob.Kind.MOCK, "parameters": {"count": 10, "seed": 1}}
     fields.update(kwargs)
     return StagingDataJob._base_manager.create(environment=environment, **fields)
+
+
+@tenant_factory(RetiredRow)
+def retired_row_factory(environment, **kwargs) -> RetiredRow:
+    fields = {"label": "homes.OfferProduct", "object_id": str(next(_numbers))}
+    fields.update(kwargs)
+    return RetiredRow._base_manager.create(environment=environment, **fields)

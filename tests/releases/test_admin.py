@@ -230,3 +230,75 @@ def test_emergency_change__staging_object__answers_404(tenant, people):
     client = staff_client(other, tenant.production)
     url = reverse("admin:releases_release_emergency", args=["institutions.Branding", branding.pk])
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_release_admin__schedule_form__shown_only_to_it_and_admin(tenant, people, clock):
+    from tests.releases.test_release_flow import approved
+
+    release = approved(tenant, people)
+    url = reverse("admin:releases_release_change", args=[release.pk])
+    for person, shown in ((people.marketing, False), (people.lending, False), (people.it, True)):
+        page = staff_client(person, tenant.staging).get(url).content.decode()
+        assert ("Schedule the deploy" in page) is shown, person
+        assert ("Deploy now" in page) is shown, person
+    response = staff_client(people.marketing, tenant.staging).post(
+        reverse("admin:releases_release_schedule", args=[release.pk]),
+        {"at": "2025-03-04T23:00"},
+        follow=True,
+    )
+    assert "needs the IT or admin role" in " ".join(messages_of(response))
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+
+
+@pytest.mark.django_db
+def test_emergency_change__name_taken_in_production__form_error_and_nothing_saved(tenant, people):
+    from homes.models import OfferProduct
+    from tests.homes.factories import OfferProductFactory
+
+    product = OfferProductFactory(environment=tenant.production, name="HELOC A")
+    OfferProductFactory(environment=tenant.production, name="HELOC B")
+    OfferProductFactory(environment=tenant.staging, name="HELOC B")  # other environment
+    url = reverse("admin:releases_release_emergency", args=["homes.OfferProduct", product.pk])
+    admin = staff_client(people.admin, tenant.production)
+    form = admin.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(name="HELOC B", reason="Fix the product name")
+    response = admin.post(url, data)
+    assert response.status_code == 400
+    assert response.context["form"].non_field_errors() == [
+        "Offer product with this Environment and Name already exists."
+    ]
+    product.refresh_from_db()
+    assert product.name == "HELOC A"
+    assert not AuditEntry.objects.filter(reason__startswith="Emergency change").exists()
+    data["name"] = "HELOC C"  # a free name goes through
+    assert admin.post(url, data).status_code == 302
+    assert OfferProduct._base_manager.get(pk=product.pk).name == "HELOC C"
+
+
+@pytest.mark.django_db
+def test_evidence__watch_period__is_the_one_the_deploy_was_given(
+    tenant, people, clock, oracle, django_capture_on_commit_callbacks
+):
+    from releases.services import policy_for, release_deploy, release_watch_check
+    from tests.releases.test_release_flow import approved
+
+    policy = policy_for(tenant.institution)
+    policy.watch_minutes = 45
+    policy.save()
+    release = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    oracle.rate, oracle.sample = 0.5, 20  # too few requests: inconclusive, still watching
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=10))
+    release_watch_check(environment=tenant.staging, release=release)
+    policy.watch_minutes = 120  # changed afterwards: the evidence keeps what was used
+    policy.save()
+    page = staff_client(people.it, tenant.staging).get(
+        reverse("admin:releases_release_evidence", args=[release.pk])
+    )
+    text = page.content.decode()
+    assert "watch period 45 minutes" in text
+    assert "120" not in text

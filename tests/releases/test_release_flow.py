@@ -347,3 +347,74 @@ def test_signoffs__recorded_with_times_and_comments(tenant, people, clock):
         ("marketing", SignOff.Decision.APPROVE),
     ]
     assert all(s.at == clock.moment for s in rows)
+
+
+def deployed_pair(tenant, people, clock) -> tuple[Release, Release]:
+    """Release 1 (a colour) deployed, then release 2 (an accent) deployed on top of it."""
+    first = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=first, actor=people.it)
+    second = approved(tenant, people, accent_color="#aa0000")
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=2))
+    release_deploy(environment=tenant.staging, release=second, actor=people.it)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    return first, second
+
+
+@pytest.mark.django_db
+def test_release_rollback__later_release_still_deployed__refused_naming_it(tenant, people, clock):
+    first, second = deployed_pair(tenant, people, clock)
+    with pytest.raises(ReleaseRefused, match=f"Release #{second.number} was deployed after"):
+        release_rollback(environment=tenant.staging, release=first, actor=people.it, reason="x")
+    assert environment_branding(tenant.production).accent_color == "#aa0000"
+
+
+@pytest.mark.django_db
+def test_release_rollback__earlier_release_after_the_later_was_rolled_back__is_allowed(
+    tenant, people, clock
+):
+    first, second = deployed_pair(tenant, people, clock)
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=4))
+    release_rollback(environment=tenant.staging, release=second, actor=people.it, reason="Accent")
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=6))
+    first.refresh_from_db()
+    rollback = release_rollback(
+        environment=tenant.staging, release=first, actor=people.it, reason="Colour too"
+    )
+    assert rollback.state == Release.State.DEPLOYED
+    assert snapshot_hash(capture(tenant.production)) == snapshot_hash(first.previous_snapshot)
+    assert environment_branding(tenant.production).primary_color == "#1f4e79"
+
+
+@pytest.mark.django_db
+def test_release_rollback__production_changed_after_deploy__stops_with_the_conflict(
+    tenant, people, clock
+):
+    release = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    # An audited emergency fix made after the deploy.
+    branding_update(environment=tenant.production, actor=people.admin, footer_text="Emergency")
+    before = capture(tenant.production)
+    release.refresh_from_db()
+    with pytest.raises(ReleaseRefused, match="production changed after it was deployed"):
+        release_rollback(environment=tenant.staging, release=release, actor=people.it, reason="x")
+    assert capture(tenant.production) == before
+    release.refresh_from_db()
+    assert release.state == Release.State.DEPLOYED
+    assert [f["field"] for f in release.conflict[0]["fields"]] == ["footer_text"]
+    assert "production changed after it was deployed" in release.last_error
+    assert Release._base_manager.filter(kind=Release.Kind.ROLLBACK).count() == 0
+
+
+@pytest.mark.django_db
+def test_release_schedule__without_it_or_admin_role__is_refused(tenant, people, clock):
+    release = approved(tenant, people)
+    for person in (people.marketing, people.lending):
+        with pytest.raises(ReleaseRefused, match="needs the IT or admin role"):
+            release_schedule(
+                environment=tenant.staging, release=release, at=TUESDAY_23, actor=person
+            )
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.APPROVED, None)

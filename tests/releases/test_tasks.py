@@ -7,7 +7,7 @@ import pytest
 from chimney.celery import app
 from releases.models import Release
 from releases.tasks import deploy_due
-from tests.releases.test_release_flow import TUESDAY_23, approved
+from tests.releases.test_release_flow import NY, TUESDAY_23, approved
 
 
 def test_beat_schedule__has_the_release_dispatchers():
@@ -49,3 +49,40 @@ def test_deploy_due__window_closed_before_it_ran__returns_to_approved_with_reaso
     release.refresh_from_db()
     assert release.state == Release.State.APPROVED
     assert "window closed" in release.last_error
+
+
+@pytest.mark.django_db
+def test_deploy_due__planned_in_the_last_minute_tick_after_the_window__deploys(
+    tenant, people, clock
+):
+    from releases.services import release_schedule
+
+    release = approved(tenant, people)
+    last_minute = dt.datetime(2025, 3, 5, 4, 59, 30, tzinfo=NY)  # the window closes at 05:00
+    release_schedule(environment=tenant.staging, release=release, at=last_minute, actor=people.it)
+    clock.set(last_minute + dt.timedelta(minutes=1))  # the tick lands at 05:00:30
+    assert deploy_due() == 1
+    release.refresh_from_db()
+    assert release.state == Release.State.DEPLOYED
+    assert release.last_error == ""
+
+
+@pytest.mark.django_db
+def test_deploy_due__window_closed_hours_before_the_tick__the_scheduler_is_told(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from releases.services import release_schedule
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    clock.set(TUESDAY_23 + dt.timedelta(hours=7))  # a worker down all night
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+    (message,) = mail.outbox
+    assert "ivan@cu.test" in message.to
+    assert "was not deployed" in message.subject
+    assert "window closed" in message.body

@@ -13,6 +13,7 @@ from releases.services import (
     ReleaseRefused,
     policy_for,
     release_deploy,
+    release_rollback,
     release_watch_check,
     release_watch_decide,
 )
@@ -122,3 +123,84 @@ def test_watch__pass__settles_at_the_end_of_the_period(tenant, clock, oracle, de
     deployed.refresh_from_db()
     assert deployed.watch_state == Release.Watch.PASSED
     assert deployed.watch_verdict["verdict"] == "pass"
+
+
+@pytest.fixture
+def auto_rollback(tenant):
+    policy = policy_for(tenant.institution)
+    policy.auto_rollback = True
+    policy.save()
+    return policy
+
+
+@pytest.mark.django_db
+def test_watch__rolled_back_by_hand_while_watching__the_watch_ends(
+    tenant, people, clock, oracle, auto_rollback, deployed, django_capture_on_commit_callbacks
+):
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=3))
+    deployed.refresh_from_db()
+    release_rollback(
+        environment=tenant.staging, release=deployed, actor=people.it, reason="5xx spike seen"
+    )
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.ENDED
+    oracle.rate, oracle.sample = 0.12, 400
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert watch_due() == 0
+        release_watch_check(environment=tenant.staging, release=deployed)  # a late tick
+    deployed.refresh_from_db()
+    assert (deployed.state, deployed.watch_state) == (
+        Release.State.ROLLED_BACK,
+        Release.Watch.ENDED,
+    )
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_watch__fail_after_a_later_release__alerts_and_records_why_it_did_not_roll_back(
+    tenant, people, clock, oracle, auto_rollback, deployed, django_capture_on_commit_callbacks
+):
+    later = approved(tenant, people, accent_color="#aa0000")
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=2))
+    release_deploy(environment=tenant.staging, release=later, actor=people.it)
+    oracle.rate, oracle.sample = 0.12, 400
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    deployed.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        release_watch_check(environment=tenant.staging, release=deployed)  # does not raise
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.FAILED
+    assert deployed.state == Release.State.DEPLOYED
+    assert deployed.last_error.startswith("Automatic rollback did not happen")
+    assert f"Release #{later.number} was deployed after" in deployed.last_error
+    (message,) = mail.outbox
+    assert "failed its watch" in message.subject
+    assert "Automatic rollback did not happen" in message.body
+    assert environment_branding(tenant.production).accent_color == "#aa0000"
+    assert watch_due() == 1  # the later release only
+
+
+@pytest.mark.django_db
+def test_watch__fail_after_an_emergency_change__auto_rollback_stops_with_the_conflict(
+    tenant, people, clock, oracle, auto_rollback, deployed, django_capture_on_commit_callbacks
+):
+    from institutions.services import branding_update
+
+    branding_update(
+        environment=tenant.production, actor=people.admin, footer_text="Rates fixed by hand"
+    )
+    oracle.rate, oracle.sample = 0.12, 400
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        release_watch_check(environment=tenant.staging, release=deployed)
+    deployed.refresh_from_db()
+    assert (deployed.state, deployed.watch_state) == (
+        Release.State.DEPLOYED,
+        Release.Watch.FAILED,
+    )
+    assert [f["field"] for f in deployed.conflict[0]["fields"]] == ["footer_text"]
+    assert "production changed after it was deployed" in deployed.last_error
+    assert "production changed after it was deployed" in mail.outbox[0].body
+    branding = environment_branding(tenant.production)
+    assert (branding.footer_text, branding.primary_color) == ("Rates fixed by hand", "#00aa00")
