@@ -331,6 +331,10 @@ MAGIC_LINK_TTL = timedelta(minutes=15)
 LAUNCH_LINK_MAX_TTL = timedelta(minutes=5)
 MEMBER_LOGIN_RATE_PER_ADDRESS = env.int("MEMBER_LOGIN_RATE_PER_ADDRESS", default=5)  # per hour
 MEMBER_LOGIN_RATE_PER_CLIENT = env.int("MEMBER_LOGIN_RATE_PER_CLIENT", default=20)  # per hour
+# How many proxies of ours (load balancer, CDN) sit in front of gunicorn: per-client limits
+# take the client's address that many entries from the right of X-Forwarded-For. 0: no
+# proxy, REMOTE_ADDR is the client and the header (which anyone can send) is ignored.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
 
 # Notifications. Staging email that is not for an allowlisted test address goes to this
 # sink (an EMAIL_URL: filemail://, consolemail://, smtp://); staging push to a JSON-lines file.

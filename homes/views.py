@@ -17,6 +17,7 @@ from homes.services import (
     magic_link_redeem,
     member_visit_redeem,
 )
+from institutions.clients import client_address
 from institutions.pages import not_an_object_page
 
 
@@ -30,10 +31,6 @@ def member_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _client(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _login_error(request, error: LoginError, status: int = 400):
@@ -57,7 +54,7 @@ def login(request):
             magic_link_issue(
                 environment=request.environment,
                 email=form.cleaned_data["email"],
-                client=_client(request),
+                client=client_address(request),
             )
         except LoginError as error:
             return _login_error(request, error, status=429)

@@ -1,7 +1,13 @@
+from django import forms
 from django.contrib import admin
-from django.db import models
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db import models, transaction
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
 
 from institutions.admin_base import (
     NotFoundInsteadOfRedirectMixin,
@@ -10,7 +16,17 @@ from institutions.admin_base import (
 )
 from institutions.models import AuditEntry, Branding, Domain, Institution, StaffRole
 from institutions.selectors import staff_institutions, staff_roles
-from institutions.services import branding_update, institution_update
+from institutions.services import (
+    audit_record,
+    audited_save,
+    branding_update,
+    institution_update,
+    model_snapshot,
+    staff_role_grant,
+    staff_role_revoke,
+    tenant_object_delete,
+)
+from institutions.services.audit import REDACTED
 
 
 @admin.register(Institution)
@@ -66,15 +82,41 @@ class InstitutionAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
         )
 
 
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ["domain", "environment"]
+
+    def clean_domain(self):
+        # Hosts are resolved in lower case: a domain saved as typed ("Home.Example.COM")
+        # would never match, and would slip past the uniqueness check beside its lower
+        # case twin. Normalised here, before the form's own validation runs.
+        return self.cleaned_data["domain"].strip().lower().rstrip(".")
+
+
 @admin.register(Domain)
 class DomainAdmin(admin.ModelAdmin):
     """Custom domains: platform operators only (they route traffic across tenants)."""
 
+    form = DomainForm
     list_display = ["domain", "environment"]
+
+    def save_model(self, request, obj, form, change):
+        obj.domain = obj.domain.strip().lower().rstrip(".")
+        audited_save(obj, actor=request.user, environment=obj.environment)
+
+    def delete_model(self, request, obj):
+        tenant_object_delete(environment=obj.environment, obj=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("environment"):
+            self.delete_model(request, obj)
 
 
 @admin.register(StaffRole)
 class StaffRoleAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
+    """Roles are granted and revoked by the services: audited, and the grantee made staff."""
+
     list_display = ["user", "institution", "role", "granted_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "user__email"]
@@ -89,6 +131,33 @@ class StaffRoleAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            if change:  # a changed row is the old role revoked and the new one granted
+                old = StaffRole.objects.select_related("user", "institution").get(pk=obj.pk)
+                if (old.user_id, old.institution_id, old.role) == (
+                    obj.user_id,
+                    obj.institution_id,
+                    obj.role,
+                ):
+                    return
+                staff_role_revoke(
+                    institution=old.institution, user=old.user, role=old.role, actor=request.user
+                )
+            grant = staff_role_grant(
+                institution=obj.institution, user=obj.user, role=obj.role, actor=request.user
+            )
+        obj.pk, obj.granted_at = grant.pk, grant.granted_at
+
+    def delete_model(self, request, obj):
+        staff_role_revoke(
+            institution=obj.institution, user=obj.user, role=obj.role, actor=request.user
+        )
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("user", "institution"):
+            self.delete_model(request, obj)
 
 
 @admin.register(AuditEntry)
@@ -183,6 +252,86 @@ class BrandingAdmin(TenantAdmin):
             else ""
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """Django's user admin, with every save, password change and deletion audited (the
+    password hash never: snapshots redact it)."""
+
+    def save_model(self, request, obj, form, change):
+        if change:  # group and permission changes are saved after, by save_related
+            obj._audit_access_before = _access(obj)
+        audited_save(obj, actor=request.user)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before = getattr(form.instance, "_audit_access_before", None)
+        after = _access(form.instance)
+        changes = {
+            name: {"before": before[name], "after": after[name]}
+            for name in after
+            if before is not None and before[name] != after[name]
+        }
+        if changes:
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                actor=request.user,
+                obj=form.instance,
+                changes=changes,
+            )
+
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        user = self.get_object(request, unquote(id))
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                before = user.password
+                user.refresh_from_db(fields=["password"])
+                if user.password != before:
+                    audit_record(
+                        action=AuditEntry.Action.UPDATE,
+                        actor=request.user,
+                        obj=user,
+                        changes={"password": {"before": REDACTED, "after": REDACTED}},
+                        reason="password set in the admin",
+                    )
+        return response
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            for grant in StaffRole.objects.filter(user=obj).select_related("institution"):
+                staff_role_revoke(
+                    institution=grant.institution, user=obj, role=grant.role, actor=request.user
+                )
+            audit_record(
+                action=AuditEntry.Action.DELETE,
+                actor=request.user,
+                obj=obj,
+                before=model_snapshot(obj),
+            )
+            obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+def _access(user) -> dict[str, list[str]]:
+    return {
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "user_permissions": sorted(
+            f"{app}.{codename}"
+            for app, codename in user.user_permissions.values_list(
+                "content_type__app_label", "codename"
+            )
+        ),
+    }
 
 
 from institutions import admin_keys  # noqa: E402, F401  (registers the API key admin)

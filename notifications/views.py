@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from homes.models import Member
 from homes.views import member_required
+from institutions.clients import client_address
 from institutions.pages import not_an_object_page
 from notifications import tokens
 from notifications.forms import PreferencesForm, PushSubscriptionForm
@@ -32,10 +33,6 @@ from notifications.services.preferences import UNSUBSCRIBE_ALSO, unsubscribe_que
 from notifications.services.push import push_subscription_remove, push_subscription_save
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-
-
-def _client(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _preferences_page(
@@ -65,7 +62,7 @@ def _preferences_page(
                             method=ConsentRecord.Method.PREFERENCES
                             if method == "page"
                             else ConsentRecord.Method.UNSUBSCRIBE_LINK,
-                            client=_client(request),
+                            client=client_address(request),
                         )
                 profile_update(
                     environment=environment,
@@ -138,7 +135,7 @@ def unsubscribe_view(request, token: str):
         method=ConsentRecord.Method.ONE_CLICK
         if one_click
         else ConsentRecord.Method.UNSUBSCRIBE_LINK,
-        client=_client(request),
+        client=client_address(request),
         all_marketing=request.POST.get("scope") == "all",
     )
     if one_click:
@@ -204,7 +201,7 @@ def push_subscribe(request):
         subscription = push_subscription_save(
             environment=request.environment,
             member=request.member,
-            client=_client(request),
+            client=client_address(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
             **form.cleaned_data,
         )
@@ -223,7 +220,7 @@ def push_unsubscribe(request):
         environment=request.environment,
         member=request.member,
         endpoint=str(data["endpoint"]),
-        client=_client(request),
+        client=client_address(request),
     )
     return JsonResponse({"removed": removed})
 

@@ -5,6 +5,7 @@ retries, and a week calendar of the officers' appointments."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import partial
 from itertools import pairwise
 
 from django import forms
@@ -27,9 +28,11 @@ from homes.services import (
     officer_availability_set,
     officer_calendar_check,
 )
+from homes.services.officers import CALENDAR_FIELDS, PreviousCalendarError
 from institutions.admin_base import TenantAdmin
 
 LENDING = frozenset({"admin", "lending"})
+CALENDAR_REACH = timedelta(days=10 * 366)  # how far from today the week calendar goes
 
 
 @admin.register(AppointmentSettings)
@@ -116,6 +119,13 @@ class LoanOfficerForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text="Stored encrypted and never shown. Leave blank to keep the current one.",
     )
+    keep_previous_events = forms.BooleanField(
+        label="Leave upcoming appointments in the previous calendar",
+        required=False,
+        help_text="When the calendar URL changes or is removed, the officer's upcoming "
+        "appointments are removed from the previous calendar, then written to the new one. "
+        "Tick this only if the previous calendar cannot be reached any more.",
+    )
 
     class Meta:
         model = LoanOfficer
@@ -180,6 +190,7 @@ class LoanOfficerAdmin(TenantAdmin):
                     "caldav_url",
                     "caldav_username",
                     "caldav_password",
+                    "keep_previous_events",
                     "calendar",
                     "caldav_checked_at",
                     "caldav_error",
@@ -213,16 +224,29 @@ class LoanOfficerAdmin(TenantAdmin):
 
     def save_model(self, request, obj, form, change):
         previous = LoanOfficer.objects.filter(pk=obj.pk).first() if obj.pk else None
-        calendar = ("caldav_url", "caldav_username", "caldav_password")
         changed = previous is None or any(
-            getattr(previous, name) != getattr(obj, name) for name in calendar
+            getattr(previous, name) != getattr(obj, name) for name in CALENDAR_FIELDS
         )
-        loan_officer_save(
+        save = partial(
+            loan_officer_save,
             environment=self._environment(request),
             officer=obj,
             offers=form.cleaned_data.get("offers"),
             actor=request.user,
         )
+        try:
+            save(
+                previous_events="keep"
+                if form.cleaned_data.get("keep_previous_events")
+                else "remove"
+            )
+        except PreviousCalendarError as error:
+            # Everything else is saved; the calendar stays as it was, and staff are told why.
+            for name in CALENDAR_FIELDS:
+                setattr(obj, name, getattr(previous, name))
+            save()
+            self.message_user(request, f"{obj}: {' '.join(error.messages)}", messages.ERROR)
+            return
         if obj.has_calendar and changed:
             self._check(request, obj)
 
@@ -430,6 +454,9 @@ class AppointmentAdmin(TenantAdmin):
             week = date.fromisoformat(request.GET.get("week", ""))
         except ValueError:
             week = today
+        # Within years of today: a week at the ends of the calendar (year 1, 9999) has no
+        # Monday before it or week after it that dates can hold.
+        week = min(max(week, today - CALENDAR_REACH), today + CALENDAR_REACH)
         week -= timedelta(days=week.weekday())
         officer = None
         if request.GET.get("officer", "").isdigit():

@@ -6,13 +6,15 @@ failing calendar server never loses or doubles a booking.
 
 Two members can never hold the same time: bookings of one officer are serialized by a lock
 on the officer's row, checked against every active appointment (with the buffer), and a
-unique constraint on (officer, start) of active appointments backs the check up.
+unique constraint on (officer, start) of active appointments backs the check up. A member
+never holds two times at once: the member's row is locked next (always officer, then
+member), and their active appointments are checked under it.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings as django_settings
@@ -141,6 +143,12 @@ def _check_free(officer, start, end, *, calendar, tz, exclude: Appointment | Non
         raise _taken(tz, start)
 
 
+def _lock_member(environment, member) -> None:
+    """Serialize the member's bookings: the officer's lock alone lets one member book two
+    officers at once. Always taken after the officer's lock (one order: no deadlock)."""
+    Member.objects.select_for_update().filter(environment=environment, pk=member.pk).first()
+
+
 def _check_member_free(environment, member, start, end, tz, exclude_id=None) -> None:
     clash = Appointment.objects.filter(
         environment=environment,
@@ -167,10 +175,23 @@ def _calendar_busy(environment, officer, start, end):
     ).periods
 
 
+# Posted times are checked against these first: a start near datetime's limits (year 1,
+# year 9999) cannot be shown in every time zone, nor have days added to it.
+EARLIEST_START = datetime(2, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(9998, 1, 1, tzinfo=UTC)
+
+
 def _utc(start: datetime) -> datetime:
+    invalid = AppointmentError("That time is not valid.", code="invalid", field="start")
     if timezone.is_naive(start):
-        raise AppointmentError("That time is not valid.", code="invalid", field="start")
-    return start.astimezone(ZoneInfo("UTC"))
+        raise invalid
+    try:
+        start = start.astimezone(UTC)
+    except OverflowError:  # an offset that moves it past year 1 or 9999
+        raise invalid from None
+    if not EARLIEST_START <= start <= LATEST_START:
+        raise invalid
+    return start
 
 
 # -- messages -----------------------------------------------------------------------------
@@ -291,6 +312,7 @@ def appointment_book(
     calendar = _calendar_busy(environment, officer, start, end)
     with transaction.atomic():
         officer = LoanOfficer.objects.select_for_update().get(pk=officer.pk)
+        _lock_member(environment, member)
         _check_free(officer, start, end, calendar=calendar, tz=tz)
         _check_member_free(environment, member, start, end, tz)
         appointment = Appointment(
@@ -349,6 +371,7 @@ def appointment_reschedule(
     calendar = _calendar_busy(environment, officer, start, end)
     with transaction.atomic():
         officer = LoanOfficer.objects.select_for_update().get(pk=officer.pk)
+        _lock_member(environment, appointment.member)
         current = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if current.status != Appointment.Status.BOOKED or current.sequence != appointment.sequence:
             raise AppointmentError(

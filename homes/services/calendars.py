@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from homes import caldav_client, ical
@@ -171,9 +172,19 @@ class SyncOutcome:
     retry_in: float | None = None
 
 
+SYNC_ROUNDS = 5
+
+
 def appointment_calendar_sync(*, environment, appointment_id: int) -> SyncOutcome:
-    """Make the officer's calendar match the appointment as it is now."""
-    for _ in range(3):
+    """Make the officer's calendar match the appointment as it is now.
+
+    Another worker may sync a newer state (a cancel, a move) while our write is on the wire,
+    and ours may land after theirs. So the result is recorded only if the appointment did
+    not change while we wrote; when it did, ours may have overwritten the newer state, and
+    the current one is written again, even if the other worker marked it synced meanwhile.
+    """
+    overwritten = False
+    for _ in range(SYNC_ROUNDS):
         appointment = (
             Appointment.objects.select_related("officer", "member", "offer", "environment")
             .filter(environment=environment, pk=appointment_id)
@@ -190,7 +201,8 @@ def appointment_calendar_sync(*, environment, appointment_id: int) -> SyncOutcom
         if appointment.caldav_state == Appointment.CalendarSync.FAILED:
             return SyncOutcome(Appointment.CalendarSync.FAILED)  # staff retry sets it pending
         if (
-            appointment.caldav_state == Appointment.CalendarSync.SYNCED
+            not overwritten
+            and appointment.caldav_state == Appointment.CalendarSync.SYNCED
             and appointment.caldav_synced_sequence == appointment.sequence
         ):
             return SyncOutcome(Appointment.CalendarSync.SYNCED)
@@ -204,9 +216,13 @@ def appointment_calendar_sync(*, environment, appointment_id: int) -> SyncOutcom
         except CalendarError as exc:
             return _sync_failed(appointment, exc)
         officer_calendar_record(officer=officer, error=None)
-        # Recorded only if the appointment did not change while we wrote; else write again.
+        # Recorded only if nothing changed while we wrote: not the appointment, and no
+        # change, retry or resync asked for a write since (each sets the next attempt).
         done = Appointment.objects.filter(
-            pk=appointment.pk, sequence=appointment.sequence, status=appointment.status
+            pk=appointment.pk,
+            sequence=appointment.sequence,
+            status=appointment.status,
+            caldav_next_attempt_at=appointment.caldav_next_attempt_at,
         ).update(
             caldav_state=Appointment.CalendarSync.SYNCED,
             caldav_synced_sequence=appointment.sequence,
@@ -217,7 +233,15 @@ def appointment_calendar_sync(*, environment, appointment_id: int) -> SyncOutcom
         )
         if done:
             return SyncOutcome(Appointment.CalendarSync.SYNCED)
-    return SyncOutcome(Appointment.CalendarSync.PENDING)  # its latest change queued its own
+        overwritten = True
+    # Still changing under us: whatever landed last may be stale. Leave it pending, written
+    # again shortly (by this task's retry, else the sweep).
+    Appointment.objects.filter(pk=appointment_id).update(
+        caldav_state=Appointment.CalendarSync.PENDING,
+        caldav_synced_sequence=None,
+        caldav_next_attempt_at=timezone.now(),
+    )
+    return SyncOutcome(Appointment.CalendarSync.PENDING, _backoff(1))
 
 
 def _sync_failed(appointment: Appointment, exc: CalendarError) -> SyncOutcome:
@@ -292,6 +316,48 @@ def appointments_calendar_retry(*, environment, appointment_ids, actor=None) -> 
             )
         appointment_calendar_dispatch(environment=environment, appointment_ids=ids)
     return len(ids)
+
+
+def officer_calendar_vacate(*, environment, officer: LoanOfficer) -> int:
+    """Remove the officer's upcoming appointments from their calendar as it is now, before
+    it is changed or removed (the new calendar gets them by resync); returns how many.
+
+    Raises CalendarError when the calendar cannot be cleared; it then stays the officer's
+    calendar, and the events removed already are queued to be written back to it.
+    """
+    if not officer.has_calendar:
+        return 0
+    rows = list(
+        Appointment.objects.filter(environment=environment, officer=officer, end__gt=timezone.now())
+        .filter(
+            Q(status=Appointment.Status.BOOKED)
+            | (
+                Q(status=Appointment.Status.CANCELLED)
+                & ~Q(caldav_state=Appointment.CalendarSync.SYNCED)
+            )
+        )
+        .exclude(caldav_state=Appointment.CalendarSync.NONE)
+        .order_by("pk")
+    )
+    access = CalendarAccess.of(officer)
+    removed: list[int] = []
+    try:
+        for row in rows:
+            caldav_client.event_delete(access, resource_name(row))
+            if row.status == Appointment.Status.BOOKED:
+                removed.append(row.pk)
+    except CalendarError as exc:
+        officer_calendar_record(officer=officer, error=exc.message)
+        if removed:
+            Appointment.objects.filter(pk__in=removed).update(
+                caldav_state=Appointment.CalendarSync.PENDING,
+                caldav_attempts=0,
+                caldav_synced_sequence=None,
+                caldav_next_attempt_at=timezone.now(),
+            )
+            appointment_calendar_dispatch(environment=environment, appointment_ids=removed)
+        raise
+    return len(rows)
 
 
 def officer_appointments_resync(*, environment, officer: LoanOfficer) -> int:

@@ -144,6 +144,10 @@ def _launch_payload(environment: Environment, token: str) -> dict:
     forged = LoginError(
         "invalid", "This sign-in link is not valid. Open it again from online banking."
     )
+    # Both halves are base64url: anything else is forged (and compare_digest refuses
+    # non-ASCII text with a TypeError, which must not become a server error).
+    if not token.isascii():
+        raise forged
     try:
         payload_b64, signature = token.split(".")
     except ValueError:

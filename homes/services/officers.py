@@ -1,5 +1,6 @@
 """Loan officers, their weekly availability and the environment's appointment settings:
-validated, audited writes. A changed calendar gets the officer's upcoming appointments."""
+validated, audited writes. A changed calendar gets the officer's upcoming appointments,
+removed from the previous one first."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from homes.appointment_selectors import appointments_bookable_forget
+from homes.caldav_client import CalendarError
 from homes.models import AppointmentSettings, LoanOfficer, OfferProduct, OfficerAvailability
 from homes.models.appointments import Weekday
-from homes.services.calendars import officer_appointments_resync
+from homes.services.calendars import officer_appointments_resync, officer_calendar_vacate
 from institutions.models import AuditEntry
-from institutions.services import audit_record, audited_save
+from institutions.services import audit_record, audited_save, tenant_full_clean
 
 CALENDAR_FIELDS = ("caldav_url", "caldav_username", "caldav_password")
+
+
+class PreviousCalendarError(ValidationError):
+    """The officer's calendar was not changed: the previous one could not be cleared."""
+
+
+def _collection(url: str) -> str:
+    return url.strip().rstrip("/")
 
 
 def loan_officer_save(
@@ -27,10 +37,19 @@ def loan_officer_save(
     offers: Iterable[OfferProduct] | None = None,
     actor=None,
     actor_label: str = "",
+    previous_events: str = "remove",
 ) -> LoanOfficer:
-    """Create or change an officer (validated, audited with the credentials redacted)."""
+    """Create or change an officer (validated, audited with the credentials redacted).
+
+    When the officer's calendar moves elsewhere or is removed, their upcoming appointments
+    are first removed from the previous calendar (`previous_events="keep"` leaves them
+    there, for a calendar that cannot be reached any more), then written to the new one.
+    If the previous calendar cannot be cleared, nothing is saved: PreviousCalendarError.
+    """
     if officer.pk is not None and officer.environment_id not in (None, environment.pk):
         raise ValueError("The officer belongs to another environment.")
+    if previous_events not in ("remove", "keep"):
+        raise ValueError(f"previous_events is 'remove' or 'keep', not {previous_events!r}.")
     previous = (
         LoanOfficer._base_manager.filter(pk=officer.pk, environment=environment).first()
         if officer.pk
@@ -40,10 +59,33 @@ def loan_officer_save(
         getattr(officer, name) != (getattr(previous, name) if previous else "")
         for name in CALENDAR_FIELDS
     )
+    # Same collection with other credentials: the resync rewrites the events in place.
+    moved_away = (
+        previous is not None
+        and previous.has_calendar
+        and _collection(officer.caldav_url) != _collection(previous.caldav_url)
+    )
     offers = list(offers) if offers is not None else None
     if offers and any(p.environment_id != environment.pk for p in offers):
         raise ValidationError({"offers": "These offers belong to another environment."})
     officer.environment = environment
+    reason = ""
+    if moved_away and previous_events == "keep":
+        reason = "calendar changed; upcoming appointments left in the previous calendar"
+    elif moved_away:
+        tenant_full_clean(officer)  # a change that would be refused removes nothing
+        try:
+            count = officer_calendar_vacate(environment=environment, officer=previous)
+        except CalendarError as exc:
+            raise PreviousCalendarError(
+                {
+                    "caldav_url": f"The calendar was not changed: {officer.name}'s upcoming "
+                    f"appointments could not be removed from the previous calendar "
+                    f"({exc.message}). Try again when it answers, or choose to leave them "
+                    "there."
+                }
+            ) from exc
+        reason = f"calendar changed; {count} upcoming appointments removed from the previous one"
     if calendar_changed:
         officer.caldav_status = (
             LoanOfficer.CalendarStatus.UNCHECKED
@@ -58,6 +100,7 @@ def loan_officer_save(
             actor=actor,
             actor_label=actor_label,
             environment=environment,
+            reason=reason,
         )
         if offers is not None:
             officer.offers.set(offers)

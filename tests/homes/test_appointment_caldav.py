@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from homes import caldav_client
 from homes.appointment_selectors import appointment_settings, booking_range, officer_free_slots
 from homes.models import Appointment, LoanOfficer
 from homes.services import (
@@ -19,10 +20,13 @@ from homes.services import (
     officer_busy,
     officer_calendar_check,
 )
-from homes.services.calendars import appointments_calendar_sweep
+from homes.services.calendars import appointment_calendar_sync, appointments_calendar_sweep
+from homes.services.officers import PreviousCalendarError
+from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory
 from tests.homes.appointment_helpers import book, thursday
+from tests.homes.caldav_server import Radicale
 from tests.homes.factories import officer_with_week
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +196,210 @@ def test_sync_task_lost__sweep_queues_it_again(env, radicale, django_capture_on_
             assert appointments_calendar_sweep(environment=env, now=later) == 1
     assert _reload(appointment).caldav_state == Appointment.CalendarSync.SYNCED
     assert len(calendar.our_events()) == 1
+
+
+@pytest.fixture
+def while_next_put_is_on_the_wire(monkeypatch):
+    """Run a step (another worker) after the next PUT has left and before it lands, so that
+    the PUT reaches the server after everything the step wrote."""
+    steps = []
+    put = caldav_client.event_put
+
+    def late_put(access, name, ics):
+        if steps:
+            steps.pop()()
+        put(access, name, ics)
+
+    monkeypatch.setattr(caldav_client, "event_put", late_put)
+    return steps.append
+
+
+def _sync(env, appointment):
+    with environment_scope(env):
+        return appointment_calendar_sync(environment=env, appointment_id=appointment.pk)
+
+
+def test_sync__late_write_lands_after_the_cancel_was_synced__event_removed_again(
+    env, radicale, while_next_put_is_on_the_wire
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+
+    def member_cancels_and_another_worker_syncs():
+        with environment_scope(env):
+            appointment_cancel(environment=env, appointment=appointment)
+        assert _sync(env, appointment).state == Appointment.CalendarSync.SYNCED
+
+    while_next_put_is_on_the_wire(member_cancels_and_another_worker_syncs)
+    assert _sync(env, appointment).state == Appointment.CalendarSync.SYNCED
+    row = _reload(appointment)
+    assert (row.status, row.caldav_state) == ("cancelled", Appointment.CalendarSync.SYNCED)
+    assert calendar.our_events() == []  # not resurrected by the late write
+
+
+def test_sync__late_write_lands_after_the_move_was_synced__calendar_shows_the_new_time(
+    env, radicale, while_next_put_is_on_the_wire
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+    two = thursday(env, 14)
+
+    def member_moves_and_another_worker_syncs():
+        with environment_scope(env):
+            appointment_reschedule(environment=env, appointment=appointment, start=two)
+        assert _sync(env, appointment).state == Appointment.CalendarSync.SYNCED
+
+    while_next_put_is_on_the_wire(member_moves_and_another_worker_syncs)
+    assert _sync(env, appointment).state == Appointment.CalendarSync.SYNCED
+    row = _reload(appointment)
+    assert (row.sequence, row.caldav_synced_sequence) == (1, 1)
+    (event,) = calendar.our_events()
+    assert (event["SEQUENCE"], event["DTSTART"].dt) == (1, two)  # not the old 10:00
+
+
+def test_sync__appointment_keeps_changing_while_written__left_pending_and_retried(
+    env, radicale, while_next_put_is_on_the_wire
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+    hours = iter(range(11, 17))
+
+    def member_moves_again():
+        with environment_scope(env):
+            current = Appointment.objects.get(pk=appointment.pk)
+            appointment_reschedule(
+                environment=env, appointment=current, start=thursday(env, next(hours))
+            )
+
+    for _ in range(5):  # during every write of the task's run
+        while_next_put_is_on_the_wire(member_moves_again)
+    outcome = _sync(env, appointment)
+    assert outcome.state == Appointment.CalendarSync.PENDING
+    assert outcome.retry_in is not None  # the task queues itself again
+    assert _reload(appointment).caldav_synced_sequence is None
+
+    assert _sync(env, appointment).state == Appointment.CalendarSync.SYNCED  # the retry
+    (event,) = calendar.our_events()
+    assert (event["SEQUENCE"], event["DTSTART"].dt) == (5, thursday(env, 15))
+
+
+# -- the officer's calendar changes ---------------------------------------------------------
+
+
+@pytest.fixture
+def previous_server(tmp_path):
+    """A second CalDAV server, for the calendar an officer moves away from."""
+    server = Radicale(tmp_path / "previous").start()
+    yield server
+    server.stop()
+
+
+def _move_calendar(env, officer, calendar, **kwargs):
+    officer.caldav_url = calendar.url if calendar else ""
+    officer.caldav_username = calendar.username if calendar else ""
+    officer.caldav_password = calendar.password if calendar else ""
+    with environment_scope(env):
+        return loan_officer_save(environment=env, officer=officer, **kwargs)
+
+
+def _two_booked(env, officer, capture):
+    with capture(execute=True):
+        first = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+        second = book(env, MemberFactory(environment=env), officer, thursday(env, 11))
+    return first, second
+
+
+def test_calendar_moved__upcoming_events_leave_the_previous_calendar_for_the_new_one(
+    env, radicale, django_capture_on_commit_callbacks
+):
+    old, new = radicale.calendar(), radicale.calendar()
+    officer = _officer(env, old)
+    first, second = _two_booked(env, officer, django_capture_on_commit_callbacks)
+    assert len(old.our_events()) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _move_calendar(env, officer, new)
+    assert old.our_events() == []
+    assert sorted(str(e["UID"]) for e in new.our_events()) == sorted([first.uid, second.uid])
+    assert {_reload(a).caldav_state for a in (first, second)} == {"synced"}
+    with environment_scope(env):
+        entry = AuditEntry.objects.filter(object_type="homes.LoanOfficer").latest("id")
+    assert "2 upcoming appointments removed from the previous one" in entry.reason
+
+
+def test_calendar_removed__upcoming_events_removed_from_it(
+    env, radicale, django_capture_on_commit_callbacks
+):
+    old = radicale.calendar()
+    officer = _officer(env, old)
+    first, _ = _two_booked(env, officer, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        _move_calendar(env, officer, None)
+    assert old.our_events() == []
+    assert _reload(first).caldav_state == Appointment.CalendarSync.NONE
+
+
+def test_calendar_moved__previous_server_down__change_refused__events_kept__later_moved(
+    env, radicale, previous_server, django_capture_on_commit_callbacks
+):
+    old, new = previous_server.calendar(), radicale.calendar()
+    officer = _officer(env, old)
+    _two_booked(env, officer, django_capture_on_commit_callbacks)
+    previous_server.stop()
+
+    with pytest.raises(PreviousCalendarError, match="could not be removed"):
+        _move_calendar(env, officer, new)
+    assert _reload(officer).caldav_url == old.url  # nothing saved: still the calendar
+    assert new.our_events() == []
+
+    previous_server.start()
+    with django_capture_on_commit_callbacks(execute=True):
+        _move_calendar(env, officer, new)
+    assert old.our_events() == []
+    assert len(new.our_events()) == 2
+
+
+def test_calendar_moved__previous_gone_for_good__staff_leave_the_events_there(
+    env, radicale, previous_server, django_capture_on_commit_callbacks
+):
+    officer = _officer(env, previous_server.calendar())
+    _two_booked(env, officer, django_capture_on_commit_callbacks)
+    previous_server.stop()
+    new = radicale.calendar()
+    with django_capture_on_commit_callbacks(execute=True):
+        _move_calendar(env, officer, new, previous_events="keep")
+    assert _reload(officer).caldav_url == new.url
+    assert len(new.our_events()) == 2
+    with environment_scope(env):
+        entry = AuditEntry.objects.filter(object_type="homes.LoanOfficer").latest("id")
+    assert "left in the previous calendar" in entry.reason
+
+
+def test_calendar_moved__removal_fails_midway__removed_events_written_back(
+    env, radicale, monkeypatch, django_capture_on_commit_callbacks
+):
+    old, new = radicale.calendar(), radicale.calendar()
+    officer = _officer(env, old)
+    first, second = _two_booked(env, officer, django_capture_on_commit_callbacks)
+    delete = caldav_client.event_delete
+    calls = []
+
+    def second_delete_fails(access, name):
+        calls.append(name)
+        if len(calls) == 2:
+            raise caldav_client.CalendarError("The calendar server answered 503 while removing.")
+        delete(access, name)
+
+    monkeypatch.setattr(caldav_client, "event_delete", second_delete_fails)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(PreviousCalendarError, match="answered 503"),
+    ):
+        _move_calendar(env, officer, new)
+    # The first was removed before the failure: it is written back to the calendar in use.
+    assert _reload(officer).caldav_url == old.url
+    assert sorted(str(e["UID"]) for e in old.our_events()) == sorted([first.uid, second.uid])
+    assert new.our_events() == []

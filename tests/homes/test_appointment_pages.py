@@ -142,6 +142,40 @@ def test_book__bad_time__clear_message_and_nothing_booked(
     assert _appointments(env) == []
 
 
+EXTREME_STARTS = [
+    "9999-12-31T23:00:00+00:00",  # next year in Tokyo: past datetime's last year
+    "0001-01-01T00:00:00+00:00",  # year 0 in New York
+    "0001-01-01T00:00:00+05:00",  # year 0 in UTC already
+    "9999-12-31T23:59:00-05:00",  # year 10000 in UTC
+]
+
+
+@pytest.mark.parametrize("tz", ["Asia/Tokyo", "America/New_York"])
+@pytest.mark.parametrize("start", EXTREME_STARTS)
+def test_book__start_at_the_ends_of_the_calendar__not_valid_and_nothing_booked(
+    env, member, officer, start, tz
+):
+    response = member_client(member).post(
+        "/appointments/book/", {"officer": officer.pk, "start": start, "tz": tz}
+    )
+    assert response.status_code == 400
+    assert "That time is not valid." in response.content.decode()
+    assert _appointments(env) == []
+
+
+@pytest.mark.parametrize("start", EXTREME_STARTS)
+def test_move__to_the_ends_of_the_calendar__not_valid_and_nothing_changed(
+    env, member, officer, start
+):
+    appointment = book(env, member, officer, thursday(env, 10), time_zone="Asia/Tokyo")
+    client = member_client(member)
+    response = client.post(f"/appointments/{appointment.pk}/move/", {"start": start})
+    assert response.status_code == 400
+    assert "That time is not valid." in response.content.decode()
+    (kept,) = _appointments(env)
+    assert (kept.start, kept.sequence) == (appointment.start, 0)
+
+
 def test_book__slot_taken_meanwhile__409_with_other_times(env, member, officer):
     start = thursday(env, 10)
     book(env, MemberFactory(environment=env), officer, start)

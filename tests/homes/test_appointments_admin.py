@@ -15,9 +15,18 @@ from institutions.tenancy import environment_scope
 from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
 from tests.homes.appointment_helpers import book, thursday
+from tests.homes.caldav_server import Radicale
 from tests.homes.factories import OfferProductFactory, officer_with_week
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def previous_server(tmp_path):
+    """A second CalDAV server, for the calendar an officer moves away from."""
+    server = Radicale(tmp_path / "previous").start()
+    yield server
+    server.stop()
 
 
 def _officer_form(**overrides):
@@ -93,6 +102,48 @@ def test_officer__created_with_weekly_availability_and_an_encrypted_calendar_log
         officer.refresh_from_db()
         assert OfficerAvailability.objects.filter(officer=officer).count() == 2  # not posted
     assert (officer.name, officer.caldav_password) == ("Dana W.", calendar.password)
+
+
+def test_officer__calendar_changed_while_the_previous_is_down__kept_and_staff_told__or_left(
+    tenant, radicale, previous_server, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    old = previous_server.calendar()
+    officer = officer_with_week(
+        env, caldav_url=old.url, caldav_username=old.username, caldav_password=old.password
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = book(env, MemberFactory(environment=env), officer, thursday(env, 10))
+    previous_server.stop()
+    new = radicale.calendar()
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    url = reverse("admin:homes_loanofficer_change", args=[officer.pk])
+    data = _officer_form(
+        name="Sam Rivera",
+        email=officer.email,
+        caldav_url=new.url,
+        caldav_username=new.username,
+        caldav_password=new.password,
+        **{"availability-TOTAL_FORMS": 0},
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data, follow=True)
+    html = response.content.decode()
+    assert "The calendar was not changed" in html
+    assert "could not be removed from the previous calendar" in html
+    with environment_scope(env):
+        officer.refresh_from_db()
+    assert (officer.name, officer.caldav_url) == ("Sam Rivera", old.url)  # the rest is saved
+    assert new.our_events() == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**data, "keep_previous_events": "on"}, follow=True)
+    assert "The calendar was not changed" not in response.content.decode()
+    with environment_scope(env):
+        officer.refresh_from_db()
+    assert officer.caldav_url == new.url
+    assert [str(e["UID"]) for e in new.our_events()] == [appointment.uid]
 
 
 def test_officer__overlapping_windows_or_duplicate_email__form_errors_nothing_saved(tenant):
@@ -226,3 +277,19 @@ def test_week_calendar__officers_appointments_by_day_and_hour__own_environment_o
     )
     marketing = staff_client(staff_user(tenant.institution, "marketing"), env)
     assert marketing.get(url).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("week", "days_from_today"),
+    [("9999-12-31", 10 * 366), ("0001-01-01", -10 * 366), ("2024-02-30", 0)],
+    ids=["year-9999", "year-1", "no-such-day"],
+)
+def test_week_calendar__week_at_the_ends_of_the_calendar__shows_the_nearest_week_in_reach(
+    tenant, week, days_from_today
+):
+    env = tenant.production
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    response = client.get(reverse("admin:homes_appointment_calendar"), {"week": week})
+    assert response.status_code == 200
+    day = dt.datetime.now(env.institution.tz).date() + dt.timedelta(days=days_from_today)
+    assert response.context["grid"].start == day - dt.timedelta(days=day.weekday())

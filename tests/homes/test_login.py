@@ -105,6 +105,28 @@ def test_magic_link__throttled_per_address_and_per_client(tenant, settings):
 
 
 @pytest.mark.django_db
+def test_magic_link__behind_a_load_balancer__throttled_per_forwarded_client(tenant, settings):
+    settings.TRUSTED_PROXY_HOPS = 1
+    settings.MEMBER_LOGIN_RATE_PER_CLIENT = 3
+
+    def via_balancer(forwarded):  # every request reaches us from the balancer's address
+        return Client(
+            HTTP_HOST=tenant.production.host,
+            REMOTE_ADDR="10.1.0.1",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    busy = via_balancer("203.0.113.5")
+    codes = [_request_link(busy, f"user{i}@example.test").status_code for i in range(4)]
+    assert codes == [200] * 3 + [429]
+    # Another client behind the same balancer keeps its own limit...
+    assert _request_link(via_balancer("203.0.113.6"), "other@example.test").status_code == 200
+    # ...and the throttled one cannot escape it by sending a header of its own.
+    spoofed = via_balancer("198.51.100.77, 203.0.113.5")
+    assert _request_link(spoofed, "again@example.test").status_code == 429
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("email", ["", "not-an-email", "a" * 300 + "@x.test"])
 def test_magic_link__bad_email__shows_the_form_error(tenant, host_client, email):
     response = _request_link(host_client, email)
@@ -151,8 +173,23 @@ def test_launch_link__replayed__is_refused_and_changes_nothing(tenant, host_clie
         lambda t: "",
         lambda t: t.split(".")[0],
         lambda t: "eyJzdWIiOjF9." + t.split(".")[1],
+        lambda t: t.split(".")[0] + ".\u00e9",
+        lambda t: "abc.\u00e9",
+        lambda t: "e30.\u00fcber",
+        lambda t: "\u00e9" + t,
     ],
-    ids=["bad-signature", "bad-payload", "garbage", "empty", "unsigned", "swapped-payload"],
+    ids=[
+        "bad-signature",
+        "bad-payload",
+        "garbage",
+        "empty",
+        "unsigned",
+        "swapped-payload",
+        "non-ascii-signature",
+        "short-non-ascii-signature",
+        "non-ascii-signature-of-empty-payload",
+        "non-ascii-payload",
+    ],
 )
 def test_launch_link__forged__is_refused_without_a_member(tenant, host_client, mangle):
     token = launch_link_build(environment=tenant.production, external_id="CORE-9")

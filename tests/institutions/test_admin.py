@@ -1,9 +1,10 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django_scopes import scopes_disabled
 
-from institutions.models import AuditEntry, Branding
+from institutions.models import AuditEntry, Branding, Domain, StaffRole
 from institutions.services import institution_update
 from tests.conftest import staff_client, totp_now
 from tests.factories import MemberFactory, UserFactory, staff_user
@@ -220,3 +221,152 @@ def test_member_admin__changes_are_audited_and_visit_links_respect_environment(t
     )
     assert entry.changes["first_name"]["after"] == "Renamed"
     assert entry.actor == user
+
+
+def _entries(object_type, object_id):
+    return list(
+        AuditEntry.objects.filter(object_type=object_type, object_id=str(object_id)).order_by("id")
+    )
+
+
+@pytest.mark.django_db
+def test_staff_role_admin__grant_change_revoke__audited_and_the_grantee_made_staff(tenant):
+    root = UserFactory(is_superuser=True)
+    client = staff_client(root, tenant.staging)
+    newcomer = UserFactory(is_staff=False)
+    response = client.post(
+        reverse("admin:institutions_staffrole_add"),
+        {"user": newcomer.pk, "institution": tenant.institution.pk, "role": "lending"},
+    )
+    assert response.status_code == 302
+    grant = StaffRole.objects.get(user=newcomer)
+    newcomer.refresh_from_db()
+    assert newcomer.is_staff  # else the role would not reach the admin
+    (created,) = _entries("institutions.StaffRole", grant.pk)
+    assert (created.action, created.actor, created.institution) == (
+        "create",
+        root,
+        tenant.institution,
+    )
+    assert created.changes["role"] == {"before": None, "after": "lending"}
+
+    response = client.post(
+        reverse("admin:institutions_staffrole_change", args=[grant.pk]),
+        {"user": newcomer.pk, "institution": tenant.institution.pk, "role": "marketing"},
+    )
+    assert response.status_code == 302
+    (now,) = StaffRole.objects.filter(user=newcomer)
+    assert now.role == "marketing"
+    assert [e.action for e in _entries("institutions.StaffRole", grant.pk)] == ["create", "delete"]
+    assert [e.action for e in _entries("institutions.StaffRole", now.pk)] == ["create"]
+
+    response = client.post(
+        reverse("admin:institutions_staffrole_delete", args=[now.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not StaffRole.objects.filter(user=newcomer).exists()
+    revoked = _entries("institutions.StaffRole", now.pk)[-1]
+    assert (revoked.action, revoked.actor) == ("delete", root)
+    assert revoked.changes["role"] == {"before": "marketing", "after": None}
+
+
+@pytest.mark.django_db
+def test_domain_admin__typed_in_capitals__saved_lower_case__resolves__audited(tenant):
+    root = UserFactory(is_superuser=True)
+    client = staff_client(root, tenant.production)
+    response = client.post(
+        reverse("admin:institutions_domain_add"),
+        {"domain": "Home.Example.COM.", "environment": tenant.production.pk},
+    )
+    assert response.status_code == 302
+    domain = Domain.objects.get(environment=tenant.production)
+    assert domain.domain == "home.example.com"
+    assert Client(HTTP_HOST="HOME.example.com").get("/login/").status_code == 200
+    (created,) = _entries("institutions.Domain", domain.pk)
+    assert (created.action, created.actor, created.environment) == (
+        "create",
+        root,
+        tenant.production,
+    )
+
+    # The same domain in other capitals is the same domain: refused, nothing changes.
+    response = client.post(
+        reverse("admin:institutions_domain_add"),
+        {"domain": "HOME.example.com", "environment": tenant.staging.pk},
+    )
+    assert response.status_code == 200
+    assert "domain" in response.context["adminform"].form.errors
+    assert Domain.objects.count() == 1
+
+    response = client.post(
+        reverse("admin:institutions_domain_delete", args=[domain.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert [e.action for e in _entries("institutions.Domain", domain.pk)] == ["create", "delete"]
+
+
+@pytest.mark.django_db
+def test_user_admin__changes_password_and_deletion__audited_without_the_hash(tenant):
+    root = UserFactory(is_superuser=True)
+    client = staff_client(root)
+    response = client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": "newcomer",
+            "usable_password": "true",
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    newcomer = get_user_model().objects.get(username="newcomer")
+    (created,) = _entries("auth.User", newcomer.pk)
+    assert (created.action, created.actor) == ("create", root)
+    assert created.changes["password"] == {"before": None, "after": "[redacted]"}
+
+    user = staff_user(tenant.institution, "it", first_name="Ada")
+    response = client.post(
+        reverse("admin:auth_user_change", args=[user.pk]),
+        {
+            "username": user.username,
+            "first_name": "Ada",
+            "last_name": "Park",
+            "email": user.email,
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "date_joined_0": "2024-01-02",
+            "date_joined_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    changed = _entries("auth.User", user.pk)[-1]
+    assert (changed.action, changed.actor) == ("update", root)
+    assert changed.changes["is_superuser"] == {"before": False, "after": True}
+    assert changed.changes["last_name"] == {"before": "", "after": "Park"}
+    assert "password" not in changed.changes  # unchanged
+
+    old_hash = user.password
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {
+            "password1": "a much longer passphrase",
+            "password2": "a much longer passphrase",
+            "set_usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    password = _entries("auth.User", user.pk)[-1]
+    assert password.changes == {"password": {"before": "[redacted]", "after": "[redacted]"}}
+
+    response = client.post(reverse("admin:auth_user_delete", args=[user.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    entries = _entries("auth.User", user.pk)
+    assert entries[-1].action == "delete"
+    assert entries[-1].changes["username"]["before"] == user.username
+    revoked = AuditEntry.objects.filter(object_type="institutions.StaffRole", action="delete")
+    assert revoked.count() == 1  # the role went with the user, recorded as revoked
+    dumped = str(list(AuditEntry.objects.values_list("changes", flat=True)))
+    assert old_hash not in dumped
+    assert user.password not in dumped

@@ -72,6 +72,20 @@ def test_preferences_page__saving__records_consent_and_emits_the_event(tenant, r
     assert event.properties["category"] == "offers"
 
 
+def test_preferences_page__behind_a_load_balancer__consent_names_the_member_address(
+    tenant, settings
+):
+    settings.TRUSTED_PROXY_HOPS = 1
+    (member,) = members(tenant.production, 1)
+    client = member_client(member)
+    data = {"digest_frequency": "monthly", "home_value__email": "on"}
+    forwarded = {"HTTP_X_FORWARDED_FOR": "10.9.9.9, 203.0.113.7", "REMOTE_ADDR": "10.0.0.2"}
+    assert client.post("/notifications/preferences/", data, **forwarded).status_code == 200
+    with environment_scope(tenant.production):
+        clients = set(ConsentRecord.objects.filter(member=member).values_list("client", flat=True))
+    assert clients == {"203.0.113.7"}  # not the balancer's 10.0.0.2, nor the forged entry
+
+
 def test_preferences_page__half_quiet_hours__shows_the_error_and_changes_nothing(tenant):
     (member,) = members(tenant.production, 1)
     response = member_client(member).post(
