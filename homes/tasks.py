@@ -125,13 +125,19 @@ def appointments_tick() -> dict:
 @shared_task(name="homes.equity_tick", acks_late=True, ignore_result=True)
 def equity_tick() -> dict:
     """Beat, every hour: recompute the homes not computed yet today in every environment,
-    so stored equity, borrowing power and offers follow the liens' amortization."""
+    so stored equity, borrowing power and offers follow the liens' amortization; then value
+    and recompute the homes a sync left waiting (its task was never queued, or lost).
+    Returns the number of stale homes recomputed, by environment."""
     from homes.services.recompute import properties_recompute_stale
+    from homes.services.sync import properties_refresh_waiting
+
+    def tick(environment) -> int:
+        stale = properties_recompute_stale(environment=environment)
+        properties_refresh_waiting(environment=environment)  # logs what it found waiting
+        return stale
 
     # Not one transaction per environment: each batch of homes is stored in its own.
-    return for_each_environment(
-        lambda environment: properties_recompute_stale(environment=environment), atomic=False
-    )
+    return for_each_environment(tick, atomic=False)
 
 
 @tenant_task(

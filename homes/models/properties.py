@@ -72,6 +72,10 @@ class Property(TenantModel):
     cltv = ratio_field("CLTV", null=True, blank=True, editable=False)
     borrowing_power = money_field(null=True, blank=True, editable=False)
     computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Work a sync asked for, written with its data (a queued task can be lost): cleared by
+    # the valuation or recompute that does it; homes.equity_tick does what is left waiting.
+    valuation_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    recompute_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "properties"

@@ -48,10 +48,14 @@ LIEN_FIELDS = (
 )  # fmt: skip
 BATCH = 2000
 
+#: The marks of work a sync asked for (homes.services.sync), cleared by the work.
+REQUEST_FIELDS = ("valuation_requested_at", "recompute_requested_at")
+
 _READ = (
     "id", "member_id", "member__is_test", "owner_occupied", "value", "value_low",
     "value_high", "confidence", "valued_on", "latitude", "longitude", "living_sqft",
     "lot_sqft", "bedrooms", "bathrooms", "year_built", "grade", "condition", "postal_code",
+    *REQUEST_FIELDS,
 )  # fmt: skip
 _ATTRS = ("pk", *(name.replace("member__", "member_") for name in _READ[1:]))
 
@@ -233,14 +237,18 @@ class Recomputer:
                 )
                 for rank, m in enumerate(ranked, start=1)
             )
+        fields = list(fields)
         with transaction.atomic():
             before = batch_store(
                 environment=self.environment,
                 rows=rows,
-                fields=list(fields),
+                fields=fields,
                 valuations=valuations,
                 matches=matches,
             )
+            # A revaluation (homes.services.valuations) writes the value too.
+            done = REQUEST_FIELDS if "value" in fields else REQUEST_FIELDS[1:]
+            _requests_clear(self.environment, rows, done)
             self._emit_new_matches(rows, matches, before)
         return len(rows)
 
@@ -269,6 +277,22 @@ class Recomputer:
                 if (m.property_id, m.product_id) not in before
             ],
         )
+
+
+def _requests_clear(environment, rows: list[HomeRow], names: Iterable[str]) -> None:
+    """The work these marks asked for is done with the rows as read: clear each mark unless
+    a sync marked the home again since (its data came after this read; it waits on)."""
+    for name in names:
+        by_mark: dict[datetime, list[int]] = defaultdict(list)
+        for row in rows:
+            mark = getattr(row, name)
+            if mark is not None:
+                by_mark[mark].append(row.pk)
+        # One statement per marking sync (usually one for the whole batch).
+        for mark, ids in by_mark.items():
+            Property.objects.filter(environment=environment, pk__in=ids, **{name: mark}).update(
+                **{name: None}
+            )
 
 
 def copy_back(rows: list[HomeRow], properties: list[Property], fields: Iterable[str]) -> None:

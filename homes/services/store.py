@@ -4,6 +4,9 @@ On PostgreSQL a large batch is streamed with COPY into temporary tables and appl
 one INSERT … ON CONFLICT and one UPDATE … FROM, and the matches are replaced with one
 DELETE … RETURNING and one COPY: a handful of statements per thousands of homes. Other
 databases (SQLite, the embedded default) and small batches use the ORM.
+
+A member's homes, with their figures, are part of the member the API's incremental sync
+sends: the owners' `updated_at` moves with every batch (one UPDATE for the batch).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.utils import timezone
 
-from homes.models import OfferMatch, Property, Valuation
+from homes.models import Member, OfferMatch, Property, Valuation
 from homes.services.bulk import fast_bulk_update
 
 #: Below this many homes the ORM path is as fast, and simpler to follow in a query log.
@@ -59,15 +62,25 @@ def batch_store(
     valuations: list[ValuationRow],
     matches: list[MatchRow],
 ) -> set[tuple[int, int]]:
-    """Store a batch (the caller holds the transaction): upsert the valuations, write the
-    rows' `fields`, replace the rows' matches. Returns the (property, product) pairs that
-    were matched before."""
+    """Store a batch (the caller holds the transaction): mark the owners changed, upsert the
+    valuations, write the rows' `fields`, replace the rows' matches. Returns the (property,
+    product) pairs that were matched before."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         return _store_copy(environment, rows, fields, valuations, matches)
     return _store_orm(environment, rows, fields, valuations, matches)
 
 
+def _owners(rows) -> list[int]:
+    # Sorted: members are locked in id order, before the homes, as a sync locks them.
+    return sorted({row.member_id for row in rows if row.member_id is not None})
+
+
 def _store_orm(environment, rows, fields, valuations, matches) -> set[tuple[int, int]]:
+    owners = _owners(rows)
+    if owners:
+        Member.objects.filter(environment=environment, pk__in=owners).update(
+            updated_at=timezone.now()
+        )
     Valuation.objects.bulk_create(
         [Valuation(environment=environment, **v._asdict()) for v in valuations],
         batch_size=1000,
@@ -114,6 +127,13 @@ def _store_copy(environment, rows, fields, valuations, matches) -> set[tuple[int
     now = timezone.now()
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
+        owners = _owners(rows)
+        if owners:
+            cursor.execute(
+                f"UPDATE {Member._meta.db_table} SET updated_at = %s "  # noqa: S608
+                "WHERE environment_id = %s AND id = ANY(%s::bigint[])",
+                [now, env_id, int_array(owners)],
+            )
         if valuations:
             table = Valuation._meta.db_table
             names = ["environment", *ValuationRow._fields, "created_at"]

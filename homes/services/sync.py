@@ -6,8 +6,10 @@ values change are written, so a repeated batch changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -19,7 +21,12 @@ from institutions.models import AuditEntry
 from institutions.services import audit_record
 from institutions.services.batch import RowErrors
 
+log = logging.getLogger(__name__)
+
 MAX_BATCH = 1000
+#: How long the task a sync queues has to value or recompute its homes before the sweep
+#: of homes.equity_tick does it instead (the homes are marked with the sync's data).
+REFRESH_GRACE = timedelta(minutes=10)
 MEMBER_FIELDS = ("email", "first_name", "last_name", "is_test")
 PROPERTY_FIELDS = (
     "street", "city", "state", "postal_code", "latitude", "longitude", "bedrooms",
@@ -118,7 +125,9 @@ def member_bulk_upsert(
     """Create or update members (by external id), their homes (by external id) and, where
     given, replace a home's liens; refuse the whole batch when any row is bad.
 
-    New and moved homes are revalued, homes with changed liens recomputed, after commit.
+    New and moved homes are revalued, homes with changed liens recomputed, by a task queued
+    after commit. The homes are marked as waiting in the same transaction, so a task that
+    cannot be queued (or is lost) loses nothing: properties_refresh_waiting does the work.
     """
     if len(rows) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} members per batch.")
@@ -139,11 +148,26 @@ def member_bulk_upsert(
 def _refresh_later(environment, result: UpsertResult) -> None:
     if not (result.revalue_ids or result.recompute_ids):
         return
+    transaction.on_commit(
+        lambda: _queue_refresh(environment.pk, result.revalue_ids, result.recompute_ids)
+    )
+
+
+def _queue_refresh(environment_id: int, revalue_ids: list[int], recompute_ids: list[int]):
     from homes.tasks import properties_sync
 
-    transaction.on_commit(
-        lambda: properties_sync.delay(environment.pk, result.revalue_ids, result.recompute_ids)
-    )
+    try:
+        properties_sync.delay(environment_id, revalue_ids, recompute_ids)
+    except Exception:
+        # The sync is committed and its homes are marked as waiting: the sweep does the work
+        # after REFRESH_GRACE. The caller's answer must not say the sync failed.
+        log.exception(
+            "Could not queue properties_sync for environment %s (%d homes to value, %d to "
+            "recompute); homes.equity_tick will do it.",
+            environment_id,
+            len(revalue_ids),
+            len(recompute_ids),
+        )
 
 
 def _upsert(environment, rows, actor, actor_label) -> UpsertResult:
@@ -334,7 +358,18 @@ class _HomesWriter:
 
     def write(self) -> None:
         env = self.environment.pk
-        new_ids = bulk_insert_rows(Property, self.new_properties)
+        # Revalued or recomputed after commit: marked now, with the data (see REFRESH_GRACE).
+        if self.revalue:
+            Property.objects.filter(
+                environment=self.environment, pk__in=sorted(self.revalue)
+            ).update(valuation_requested_at=self.now)
+        if recompute_only := sorted(self.recompute - self.revalue):
+            Property.objects.filter(environment=self.environment, pk__in=recompute_only).update(
+                recompute_requested_at=self.now
+            )
+        new_ids = bulk_insert_rows(
+            Property, [{**home, "valuation_requested_at": self.now} for home in self.new_properties]
+        )
         for pk, liens in zip(new_ids, self.new_property_liens, strict=True):
             self.revalue.add(pk)
             self.changed_ids.add(pk)
@@ -359,8 +394,35 @@ class _HomesWriter:
 REFRESH_BATCH = 1000
 
 
+def properties_refresh_waiting(*, environment) -> dict[str, int]:
+    """Revalue and recompute the homes a sync marked more than REFRESH_GRACE ago whose task
+    has not done it (the broker was down, the task was lost); homes.equity_tick calls this.
+    """
+    cutoff = timezone.now() - REFRESH_GRACE
+    homes = Property.objects.filter(environment=environment).order_by("pk")
+    revalue = list(homes.filter(valuation_requested_at__lt=cutoff).values_list("pk", flat=True))
+    marked = set(revalue)
+    recompute = [
+        pk
+        for pk in homes.filter(recompute_requested_at__lt=cutoff).values_list("pk", flat=True)
+        if pk not in marked  # a revaluation recomputes too
+    ]
+    if revalue or recompute:
+        log.warning(
+            "Environment %s: %d homes waited over %s for their valuation, %d for their "
+            "recompute; doing it now.",
+            environment.pk,
+            len(revalue),
+            REFRESH_GRACE,
+            len(recompute),
+        )
+        properties_refresh(environment=environment, revalue_ids=revalue, recompute_ids=recompute)
+    return {"revalued": len(revalue), "recomputed": len(recompute)}
+
+
 def properties_refresh(*, environment, revalue_ids: list[int], recompute_ids: list[int]) -> None:
-    """Revalue some homes and recompute others, in batches (each batch commits on its own)."""
+    """Revalue some homes and recompute others, in batches (each batch commits on its own);
+    each home's waiting mark is cleared with its new figures."""
     from homes.services.recompute import properties_recompute
     from homes.services.valuations import Revaluer
 

@@ -61,14 +61,14 @@ def _decimal(raw, row, field, errors, *, required=False, lo=None, hi=None):
     return value
 
 
-def _date(raw, row, field, errors):
+def _date(raw, row, field, errors, *, today: date):
     text = (raw or "").strip()
     try:
         value = date.fromisoformat(text)
     except ValueError:
         errors.append(RowError(row, field, f"{text!r} is not a date (YYYY-MM-DD)."))
         return None
-    if value > timezone.localdate():
+    if value > today:
         errors.append(RowError(row, field, f"{value} is in the future."))
         return None
     return value
@@ -110,6 +110,8 @@ def vendor_values_import(
             "pk", flat=True
         )
     )
+    # "In the future" where the institution is: its own today may not have begun in UTC.
+    today = timezone.now().astimezone(environment.institution.tz).date()
     errors: list[RowError] = []
     values: list[VendorValue] = []
     seen: dict[tuple, int] = {}
@@ -127,7 +129,7 @@ def vendor_values_import(
         low = _decimal(raw.get("low"), number, "low", row_errors, lo=0)
         high = _decimal(raw.get("high"), number, "high", row_errors, lo=0)
         fsd = _decimal(raw.get("fsd"), number, "fsd", row_errors, lo=Decimal("0.0001"), hi=1)
-        as_of = _date(raw.get("as_of"), number, "as_of", row_errors)
+        as_of = _date(raw.get("as_of"), number, "as_of", row_errors, today=today)
         if value is not None and low is not None and low > value:
             row_errors.append(RowError(number, "low", f"{low} is above the value {value}."))
         if value is not None and high is not None and high < value:
@@ -176,7 +178,7 @@ def vendor_values_import(
             changes={"imported": {"before": None, "after": len(values)}},
         )
         ids = sorted({v.property_id for v in values})
-        revaluer = Revaluer(environment)
+        revaluer = Revaluer(environment, as_of=today)  # values of today are used today
         for start in range(0, len(ids), 1000):
             revaluer.revalue(list(Property.objects.filter(pk__in=ids[start : start + 1000])))
     return len(values)

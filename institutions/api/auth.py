@@ -65,8 +65,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="api"'
 
 
+#: The scope of an operation any valid key of the environment may call.
+ANY_KEY = "any-key"
+
+
 class HasScope(permissions.BasePermission):
-    """The view's `required_scopes[method]` (or `required_scope`) must be granted to the key."""
+    """The view's `scope_for(method)` must be granted to the key. A method the view handles
+    without naming its scope is refused (a forgotten declaration must not open it); one it
+    does not handle is let through to its 405."""
 
     message = "This API key lacks the scope this operation needs."
 
@@ -75,8 +81,13 @@ class HasScope(permissions.BasePermission):
         if not isinstance(key, ApiKey):
             return False
         needed = view.scope_for(request.method)
-        if needed is None:
+        if needed == ANY_KEY:
             return True
+        if needed is None:
+            if hasattr(view, request.method.lower()):
+                self.message = "No scope is declared for this operation; it is refused."
+                return False
+            return True  # not an operation of this path: the view answers 405
         if needed not in key.granted_scopes():
             self.message = f"This API key lacks the {needed} scope."
             return False

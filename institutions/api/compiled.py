@@ -145,7 +145,10 @@ def _float(field) -> Check:
     def check(value):
         if type(value) is not int and type(value) is not float:
             raise Unsure
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError as error:  # an integer beyond a float: the serializer names it
+            raise Unsure from error
         if not math.isfinite(number):
             raise Unsure
         if (low is not None and number < low) or (high is not None and number > high):

@@ -10,22 +10,29 @@ from __future__ import annotations
 import datetime
 import decimal
 import re
-import time
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from institutions.tenancy import current_environment
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_today: tuple[float, datetime.date] = (0.0, datetime.date.min)
+#: time zone -> (the UTC minute, the date there then). Every UTC offset is whole minutes,
+#: so the date cannot change within a minute (batches check thousands of dates).
+_today: dict[str, tuple[datetime.datetime, datetime.date]] = {}
 
 
 def today() -> datetime.date:
-    """timezone.localdate(), read at most once a second (batches check thousands of dates)."""
-    global _today
-    now = time.monotonic()
-    if now - _today[0] > 1.0:
-        _today = (now, timezone.localdate())
-    return _today[1]
+    """Today where the active environment's institution is (the server's time zone when no
+    environment is active): a date "not in the future" is one that has begun there."""
+    environment = current_environment()
+    tz = environment.institution.tz if environment is not None else timezone.get_current_timezone()
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    cached = _today.get(str(tz))
+    if cached is None or cached[0] != minute:
+        cached = _today[str(tz)] = (minute, now.astimezone(tz).date())
+    return cached[1]
 
 
 class StrictCharField(serializers.CharField):
@@ -67,11 +74,25 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictFloatField(serializers.FloatField):
-    default_error_messages = {"invalid": "Must be a number."}
+    default_error_messages = {
+        "invalid": "Must be a number.",
+        "overflow": "Must be a number; this one is too large.",
+    }
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
+        if isinstance(data, int):
+            # JSON integers have no bound; one beyond a float (10**400) is out of range,
+            # named by the limit it passes, never an OverflowError.
+            if self.max_value is not None and data > self.max_value:
+                self.fail("max_value", max_value=self.max_value)
+            if self.min_value is not None and data < self.min_value:
+                self.fail("min_value", min_value=self.min_value)
+            try:
+                return float(data)
+            except OverflowError:
+                self.fail("overflow")
         return super().to_internal_value(data)
 
 

@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
+from institutions.api.auth import ANY_KEY
+
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
     type=OpenApiTypes.STR,
@@ -17,9 +19,10 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description=(
         "Makes a retry safe: the first request with a key is processed and its response is "
         "stored for 24 hours; a retry with the same key and body gets that response again "
-        "(header `Idempotent-Replayed: true`) and changes nothing. The same key with a "
-        "different body is refused (422); while the first request runs, others with its key "
-        "get 409. 1-255 printable ASCII characters, e.g. a UUID."
+        "(header `Idempotent-Replayed: true`) and changes nothing. An answer asking for a "
+        "retry (409, 429, 5xx) is not stored: the retry is processed afresh. The same key "
+        "with a different body is refused (422); while the first request runs, others with "
+        "its key get 409. 1-255 printable ASCII characters, e.g. a UUID."
     ),
 )
 
@@ -73,7 +76,7 @@ class ChimneyAutoSchema(AutoSchema):
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
         scope = getattr(self.view, "scope_for", lambda method: None)(self.method)
-        if operation is not None and scope:
+        if operation is not None and scope and scope != ANY_KEY:
             description = operation.get("description", "")
             operation["description"] = f"{description}\n\nNeeds the `{scope}` scope.".strip()
         return operation

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from institutions.api import schema  # noqa: F401  (registers the key scheme)
-from institutions.api.auth import ApiKeyAuthentication, ApiKeyThrottle, HasScope
+from institutions.api.auth import ANY_KEY, ApiKeyAuthentication, ApiKeyThrottle, HasScope
 from institutions.api.compiled import Unsure, compiled
 from institutions.api.errors import (
     BatchRowsInvalid,
@@ -36,6 +36,9 @@ from institutions.services.idempotency import (
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
+#: Answers that ask the client to retry (a conflict with a concurrent request, a throttle)
+#: are not the request's answer: like a server error, they are not stored for its key.
+NOT_STORED = frozenset({409, 429})
 
 
 class _Replay(Exception):
@@ -57,7 +60,9 @@ class ApiView(APIView):
     """An operation of the integration API on an environment's host.
 
     Subclasses say which scope each method needs (`required_scope`, or per method in
-    `required_scopes`). Every POST honours `Idempotency-Key`.
+    `required_scopes`; ANY_KEY: any key of the environment). HEAD needs what GET needs;
+    OPTIONS, which only describes the operation, any key. A method the view handles but
+    names no scope for is refused. Every POST honours `Idempotency-Key`.
     """
 
     authentication_classes = [ApiKeyAuthentication]
@@ -69,6 +74,10 @@ class ApiView(APIView):
     required_scopes: dict[str, str] = {}
 
     def scope_for(self, method: str) -> str | None:
+        """The scope `method` needs (ANY_KEY: none); None when the view names none."""
+        if method == "OPTIONS":
+            return ANY_KEY
+        method = "GET" if method == "HEAD" else method  # a GET without its body
         return self.required_scopes.get(method, self.required_scope)
 
     @property
@@ -131,8 +140,8 @@ class ApiView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         record, self._idempotency = getattr(self, "_idempotency", None), None
         if record is not None:
-            if response.status_code >= 500:
-                idempotency_abandon(record=record)  # our failure: a retry must do the work
+            if response.status_code >= 500 or response.status_code in NOT_STORED:
+                idempotency_abandon(record=record)  # "try again": a retry must do the work
             else:
                 response.render()  # the bytes a retry will get, exactly
                 body = response.content.decode()
@@ -151,6 +160,8 @@ class KeySerializer(serializers.Serializer):
 
 class KeyView(ApiView):
     """The key making the request: which environment it is for and what it may do."""
+
+    required_scope = ANY_KEY
 
     @extend_schema(operation_id="key_retrieve", responses=KeySerializer, tags=["key"])
     def get(self, request):

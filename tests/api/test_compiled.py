@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
 
 from homes.api.serializers import MemberBatchSerializer, SaleBatchSerializer
 from homes.api.serializers import VendorValueBatchSerializer as ValuesSerializer
 from institutions.api.compiled import Unsure, compiled
+from institutions.api.fields import StrictFloatField
 from tests.api.helpers import member_row
 
 SALE = {
@@ -125,3 +128,18 @@ def test_good_batches__take_the_fast_path():
     assert compiled(MemberBatchSerializer)(members)["members"][49]["external_id"] == "M000049"
     assert compiled(SaleBatchSerializer)({"sales": [SALE]})["sales"][0]["price"] == 650000.5
     assert compiled(ValuesSerializer)({"valuations": [VALUE]})["valuations"][0]["as_of"]
+
+
+@pytest.mark.parametrize("number", [10**400, -(10**400)], ids=["huge", "-huge"])
+def test_numbers_beyond_a_float__are_refused_by_both_paths_never_raised(number):
+    row = member_row(1)
+    row["properties"][0]["latitude"] = number
+    with pytest.raises(Unsure):
+        compiled(MemberBatchSerializer)({"members": [row]})
+    serializer = MemberBatchSerializer(data={"members": [row]})
+    assert not serializer.is_valid()
+    assert "latitude" in serializer.errors["members"][0]["properties"][0]
+    with pytest.raises(Unsure):
+        compiled(SaleBatchSerializer)({"sales": [{**SALE, "floors": number}]})
+    with pytest.raises(ValidationError, match="too large"):
+        StrictFloatField().run_validation(number)  # no limits to name: still refused

@@ -3,13 +3,16 @@ same error format (413, 429); nothing is saved from a refused batch."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
+from django.utils import timezone
 
 from homes.models import Member
 from institutions.tenancy import environment_scope
 from tests.api.helpers import api_client, member_row
+from tests.conftest import make_tenant
 from tests.factories import MemberFactory
 from tests.institutions.factories import api_key_with_secret
 
@@ -143,6 +146,22 @@ def test_batch__over_a_thousand_rows__is_refused(tenant):
         (
             {
                 "external_id": "E1",
+                "properties": [{"external_id": "H1", "street": "1 A St", "latitude": 10**400}],
+            },
+            "properties.0.latitude",
+            "Ensure this value is less than or equal to 90.",
+        ),
+        (
+            {
+                "external_id": "E1",
+                "properties": [{"external_id": "H1", "street": "1 A St", "longitude": -(10**400)}],
+            },
+            "properties.0.longitude",
+            "Ensure this value is greater than or equal to -180.",
+        ),
+        (
+            {
+                "external_id": "E1",
                 "properties": [
                     {"external_id": "H1", "street": "1 A St", "purchase_price": "400000"}
                 ],
@@ -180,6 +199,83 @@ def test_wrong_types_and_values__are_bad_input_never_a_server_error(tenant, row,
     (only,) = error["rows"]
     assert only["index"] == 0
     assert any(m.startswith(message) for m in only["fields"][field]), only
+
+
+@pytest.mark.django_db
+def test_sales__numbers_beyond_a_float__are_bad_input_naming_row_and_field(tenant):
+    env = tenant.production
+    sale = {"price": 100000, "latitude": 47.6, "longitude": -122.3, "living_sqft": 1500}
+    sales = [
+        {**sale, "external_id": "S-0"},
+        {**sale, "external_id": "S-1", "latitude": 10**400},
+        {**sale, "external_id": "S-2", "longitude": -(10**400), "bathrooms": 10**400},
+        {**sale, "external_id": "S-3", "floors": 10**400},
+    ]
+    response = api_client(env).post("/api/v1/sales/", {"sales": sales}, format="json")
+    error = _error(response, 400)
+    assert error["rows"] == [
+        {"index": 1, "fields": {"latitude": ["Ensure this value is less than or equal to 90."]}},
+        {
+            "index": 2,
+            "fields": {
+                "longitude": ["Ensure this value is greater than or equal to -180."],
+                "bathrooms": ["Ensure this value is less than or equal to 99."],
+            },
+        },
+        {"index": 3, "fields": {"floors": ["Ensure this value is less than or equal to 200."]}},
+    ]
+
+
+def _dated_rows(day: str) -> tuple[dict, dict, dict]:
+    """A member whose home was bought on `day`, a vendor value and a sale of that day."""
+    row = member_row(1)
+    row["properties"][0]["purchase_date"] = day
+    value = {"property": "MH000001", "value": 500000, "fsd": 0.08, "as_of": day}
+    sale = {"external_id": "S-1", "price": 1, "sale_date": day, "living_sqft": 1500}
+    return row, value, {**sale, "latitude": 47.6, "longitude": -122.3}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("time_zone", "utc_now", "today"),
+    [
+        # 01:30 on 11 March in Tokyo, still 10 March in UTC.
+        ("Asia/Tokyo", datetime.datetime(2026, 3, 10, 16, 30, tzinfo=datetime.UTC), "2026-03-11"),
+        # 21:00 on 10 March in New York, already 11 March in UTC.
+        (
+            "America/New_York",
+            datetime.datetime(2026, 3, 11, 1, 0, tzinfo=datetime.UTC),
+            "2026-03-10",
+        ),
+    ],
+)
+def test_not_in_the_future__is_checked_against_the_institutions_own_today(
+    monkeypatch, time_zone, utc_now, today
+):
+    env = make_tenant(time_zone=time_zone).production
+    client = api_client(env)
+    monkeypatch.setattr(timezone, "now", lambda: utc_now)
+    tomorrow = (datetime.date.fromisoformat(today) + datetime.timedelta(days=1)).isoformat()
+
+    row, value, sale = _dated_rows(tomorrow)
+    error = _error(client.post("/api/v1/members/", {"members": [row]}, format="json"), 400)
+    assert error["rows"][0]["fields"] == {
+        "properties.0.purchase_date": ["Cannot be in the future."]
+    }
+    error = _error(client.post("/api/v1/sales/", {"sales": [sale]}, format="json"), 400)
+    assert error["rows"][0]["fields"] == {"sale_date": ["Cannot be in the future."]}
+
+    row, value, sale = _dated_rows(today)
+    assert client.post("/api/v1/members/", {"members": [row]}, format="json").status_code == 200
+    assert client.post("/api/v1/sales/", {"sales": [sale]}, format="json").status_code == 200
+    response = client.post("/api/v1/valuations/", {"valuations": [value]}, format="json")
+    assert response.status_code == 200, response.content
+    response = client.post(
+        "/api/v1/valuations/", {"valuations": [{**value, "as_of": tomorrow}]}, format="json"
+    )
+    assert _error(response, 400)["rows"][0]["fields"] == {
+        "as_of": [f"{tomorrow} is in the future."]
+    }
 
 
 @pytest.mark.django_db

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 from homes.models import Member
+from homes.services.sync import ConcurrentChange, member_bulk_upsert
 from institutions.models import AuditEntry, IdempotencyRecord
 from institutions.services.idempotency import (
     IdempotencyError,
@@ -80,6 +82,35 @@ def test_refused_batch__is_stored_too__a_retry_gets_the_same_400(tenant):
     assert again.status_code == 400
     assert again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [(ConcurrentChange("lost the race three times"), 409), (Throttled(wait=1), 429)],
+)
+def test_conflict_or_throttle__is_not_stored__a_retry_with_the_same_key_does_the_work(
+    tenant, monkeypatch, refusal, status
+):
+    env = tenant.production
+    client = api_client(env)
+    calls = []
+
+    def refused_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise refusal
+        return member_bulk_upsert(**kwargs)
+
+    monkeypatch.setattr("homes.api.views.member_bulk_upsert", refused_once)
+    body = {"members": [member_row(1)]}
+    assert _post(client, body, key="k-retry").status_code == status
+    assert _members(env) == []
+    again = _post(client, body, key="k-retry")
+    assert again.status_code == 200
+    assert "Idempotent-Replayed" not in again
+    assert again.json()["created"] == 1
+    assert len(calls) == 2
 
 
 @pytest.mark.django_db

@@ -8,11 +8,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
 
-from institutions.models import ApiKey, AuditEntry
+from institutions.api.views import ApiView
+from institutions.models import ApiKey, ApiScope, AuditEntry
 from institutions.services.api_keys import api_key_revoke, api_key_rotate
 from institutions.tenancy import environment_scope
-from tests.api.helpers import api_client
+from tests.api.helpers import api_client, member_row
 from tests.conftest import make_tenant, staff_client
 from tests.factories import staff_user
 from tests.institutions.factories import api_key_with_secret
@@ -196,6 +199,55 @@ def test_scopes__a_key_without_the_scope__is_refused_403_naming_it(tenant):
     )
     response = api_client(tenant.production, scopes=["events:write"]).get("/api/v1/members/")
     assert _error(response)["message"] == "This API key lacks the members:read scope."
+
+
+@pytest.mark.django_db
+def test_scopes__head_needs_the_scope_of_get__options_only_describes_the_operation(tenant):
+    env = tenant.production
+    assert (
+        api_client(env)
+        .post("/api/v1/members/", {"members": [member_row(1)]}, format="json")
+        .status_code
+        == 200
+    )
+    lacking = api_client(env, scopes=["events:write"])
+    assert lacking.get("/api/v1/members/").status_code == 403
+    assert lacking.head("/api/v1/members/").status_code == 403
+    assert api_client(env, scopes=["members:read"]).head("/api/v1/members/").status_code == 200
+    # OPTIONS tells what the operation is (as the public schema does), no data of the tenant.
+    options = lacking.options("/api/v1/members/")
+    assert options.status_code == 200
+    assert set(options.json()) == {"name", "description", "renders", "parses"}
+
+
+class _PartlyDeclared(ApiView):
+    required_scopes = {"GET": ApiScope.MEMBERS_READ}
+
+    def get(self, request):
+        return Response({"read": True})
+
+    def delete(self, request):
+        return Response({"deleted": True})
+
+
+@pytest.mark.django_db
+def test_scopes__a_method_the_view_names_no_scope_for__is_refused(tenant):
+    env = tenant.production
+    _, raw = api_key_with_secret(env)  # every scope
+    view = _PartlyDeclared.as_view()
+    factory = APIRequestFactory()
+
+    def call(method):
+        request = getattr(factory, method)("/api/v1/partly/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        request.environment = env
+        with environment_scope(env):
+            return view(request)
+
+    assert call("get").status_code == 200
+    response = call("delete")
+    assert response.status_code == 403
+    assert response.data["error"]["code"] == "permission_denied"
+    assert call("put").status_code == 405  # not an operation of the view at all
 
 
 @pytest.mark.django_db
