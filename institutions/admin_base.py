@@ -45,6 +45,34 @@ class NotFoundInsteadOfRedirectMixin:
         return super().history_view(request, object_id, extra_context)
 
 
+def in_environment(form_class, environment=None):
+    """The form's instance belongs to the environment before it is validated, and the
+    constraints that include the environment are checked.
+
+    The environment is not a field of the form, and Django leaves every field the form
+    lacks out of its uniqueness checks: a second row with a name taken in this
+    environment would pass the form and fail in the database (a server error). Here the
+    instance carries its environment (`environment`, for a new row) and the form shows
+    the error instead.
+    """
+
+    class InEnvironment(form_class):
+        def __init__(self, *args, **form_kwargs):
+            super().__init__(*args, **form_kwargs)
+            if environment is not None and self.instance.environment_id is None:
+                self.instance.environment = environment
+
+        def _get_validation_exclusions(self):
+            return super()._get_validation_exclusions() - {"environment"}
+
+        def _post_clean(self):
+            with scopes_disabled():  # the queries filter by the instance's environment
+                super()._post_clean()
+
+    InEnvironment.__name__ = form_class.__name__
+    return InEnvironment
+
+
 class TenantAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
     """Admin for a TenantModel: scoped to the selected environment, permissions by role."""
 
@@ -89,32 +117,8 @@ class TenantAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
         return (*(super().get_exclude(request, obj) or ()), "environment")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        """The form's instance belongs to the selected environment before it is validated.
-
-        The environment is not a field of the form, and Django leaves every field the form
-        lacks out of its uniqueness checks: a second row with a name taken in this
-        environment would pass the form and fail in the database (a server error). Here the
-        instance carries its environment and the constraints that include it are checked,
-        so the form shows the error instead.
-        """
         form = super().get_form(request, obj, change, **kwargs)
-        environment = self._environment(request)
-
-        class InEnvironment(form):
-            def __init__(self, *args, **form_kwargs):
-                super().__init__(*args, **form_kwargs)
-                if environment is not None and self.instance.environment_id is None:
-                    self.instance.environment = environment
-
-            def _get_validation_exclusions(self):
-                return super()._get_validation_exclusions() - {"environment"}
-
-            def _post_clean(self):
-                with scopes_disabled():  # the queries filter by the instance's environment
-                    super()._post_clean()
-
-        InEnvironment.__name__ = form.__name__
-        return InEnvironment
+        return in_environment(form, self._environment(request))
 
     def save_model(self, request, obj, form, change):
         tenant_object_save(environment=self._environment(request), obj=obj, actor=request.user)

@@ -13,9 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_scopes import scopes_disabled
 
 from institutions import promotion
+from institutions.admin_base import in_environment
 from institutions.selectors import staff_roles
 from releases.forms import DecideForm, ReasonForm, ScheduleForm, SignForm
 from releases.models import Release
@@ -279,26 +279,6 @@ def _formfield(field, **kwargs):
     return field.formfield(**kwargs)
 
 
-def _in_environment(form_class):
-    """The form checks the constraints that include the environment, as TenantAdmin's do.
-
-    The environment is not a field of the form, and Django leaves every field a form lacks
-    out of its uniqueness checks: a name taken in production would pass the form and fail
-    in the database (a server error) instead of showing the error.
-    """
-
-    class InEnvironment(form_class):
-        def _get_validation_exclusions(self):
-            return super()._get_validation_exclusions() - {"environment"}
-
-        def _post_clean(self):
-            with scopes_disabled():  # the queries filter by the instance's environment
-                super()._post_clean()
-
-    InEnvironment.__name__ = form_class.__name__
-    return InEnvironment
-
-
 def _add_errors(form, error: ValidationError) -> None:
     """Show a model's validation errors on the form (fields it lacks: above it)."""
     if not hasattr(error, "error_dict"):
@@ -324,7 +304,7 @@ def emergency_change(request, label, pk):
     if "admin" not in staff_roles(request.user, environment.institution):
         raise PermissionDenied("An emergency change needs the admin role.")
     exclude = ["environment", *next(p.exclude for p in promotion.registered() if p.label == label)]
-    form_class = _in_environment(
+    form_class = in_environment(
         modelform_factory(model, exclude=exclude, formfield_callback=_formfield)
     )
     reason_form = ReasonForm(request.POST or None)
