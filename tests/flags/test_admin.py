@@ -145,8 +145,9 @@ def test_dashboard__delivery_failures__charted_per_hour_with_counts_test_members
     with environment_scope(env):
         for at, member, state, count in plan:
             rows = DeliveryFactory.create_batch(count, environment=env, member=member)
+            finished = at + timedelta(minutes=10)  # sent rows count by sent_at
             Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
-                state=state, updated_at=at + timedelta(minutes=10)
+                state=state, updated_at=finished, sent_at=finished if state == "sent" else None
             )
     client = staff_client(staff_user(tenant.institution, "it"), env)
     url = reverse("admin:flags_dashboard")
