@@ -18,21 +18,31 @@ SKIP = {"harness", "__main__", "estimator_accuracy"}
 
 
 def modules(names: list[str]) -> list[str]:
+    """The benchmarks to run: all, or those named; a name that is none of them is an error."""
     found = sorted(
         info.name
         for info in pkgutil.iter_modules([str(Path(__file__).parent)])
         if info.name not in SKIP and not info.name.startswith("_")  # _x: helpers
     )
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        hint = (
+            " (the estimator's accuracy needs no services: python bench/estimator_accuracy.py)"
+            if "estimator_accuracy" in unknown
+            else ""
+        )
+        sys.exit(f"no benchmark named {', '.join(unknown)}; there are: {', '.join(found)}{hint}")
     return [n for n in found if not names or n in names]
 
 
 def main(argv: list[str]) -> int:
+    names = modules(argv)
     ctx = Context()
     print("preparing a fresh benchmark database …", flush=True)
     ctx.prepare_database()
     ctx.setup_django()
     figures: list[Figure] = []
-    for name in modules(argv):
+    for name in names:
         module = importlib.import_module(f"bench.{name}")
         started = time.monotonic()
         print(f"running {name} …", flush=True)
@@ -45,6 +55,9 @@ def main(argv: list[str]) -> int:
     print()
     for figure in figures:
         print(figure.line())
+    if not figures:
+        print("no figure was measured: that is a failure, not a pass")
+        return 1
     return 1 if any(f.meets_target is False for f in figures) else 0
 
 

@@ -170,7 +170,7 @@ def figures(result: dict) -> list:
             "members/s",
             "plain bulk insert of the same rows",
             result["plain"],
-            None,
+            target_value=TARGET_MEMBERS_PER_SECOND,
         ),
         Figure(
             f"API upsert, changed members ({db})",

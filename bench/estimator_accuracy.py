@@ -29,13 +29,13 @@ sys.path[0] = str(REPO_ROOT)
 import numpy as np  # noqa: E402
 
 from homes.valuation.estimator import (  # noqa: E402
+    KING_COUNTY_SALES_CSV,
     Comparable,
     ComparableSalesEstimator,
     Subject,
     load_king_county_csv,
 )
 
-DEFAULT_CSV = REPO_ROOT.parent / "shared" / "data" / "king_county_sales_train.csv"
 SPLIT_SEED = 20240601
 HELD_OUT_FRACTION = 0.15
 SUBJECT_FIELDS = tuple(Subject.__dataclass_fields__)
@@ -81,8 +81,8 @@ def main() -> None:
     parser.add_argument(
         "--csv",
         type=Path,
-        default=Path(os.environ.get("CHIMNEY_SALES_CSV", DEFAULT_CSV)),
-        help="sales CSV (default: $CHIMNEY_SALES_CSV or ../shared/data/... beside the repo)",
+        default=Path(os.environ.get("CHIMNEY_SALES_CSV", KING_COUNTY_SALES_CSV)),
+        help="sales CSV (default: $CHIMNEY_SALES_CSV or homes/data/king_county_sales_train.csv)",
     )
     parser.add_argument(
         "--folds",

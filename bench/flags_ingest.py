@@ -97,7 +97,7 @@ def figures(result: dict) -> list:
             "events/s",
             "plain bulk insert of the same rows",
             result["plain"],
-            None,
+            target_value=TARGET_EVENTS_PER_SECOND,
         )
     ]
 

@@ -17,7 +17,9 @@ VAR_DIR = Path(environ.Env().str("CHIMNEY_VAR_DIR", default=str(BASE_DIR / "var"
 
 env = environ.Env()
 env_file = BASE_DIR / ".env"
-if env_file.exists():
+# The tests and benchmarks never read .env: it may name a developer's own database or Redis,
+# which the suite would otherwise use (and flush between tests).
+if env_file.exists() and not env.bool("CHIMNEY_TESTING", default=False):
     environ.Env.read_env(env_file)
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -40,7 +42,9 @@ else:
 BASE_DOMAIN = env.str("BASE_DOMAIN", default="localhost")
 ALLOWED_HOSTS = ["*"]
 PUBLIC_SCHEME = env.str("PUBLIC_SCHEME", default="http" if DEBUG else "https")
-PUBLIC_PORT = env.str("PUBLIC_PORT", default="")
+# Links the platform prints or sends (magic links, launch links) name this port; the
+# development server listens on 8000, so that is the default while DEBUG is on.
+PUBLIC_PORT = env.str("PUBLIC_PORT", default="8000" if DEBUG else "")
 
 INSTALLED_APPS = [
     "institutions.apps.ChimneyAdminConfig",
@@ -340,6 +344,8 @@ TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
 # sink (an EMAIL_URL: filemail://, consolemail://, smtp://); staging push to a JSON-lines file.
 NOTIFICATIONS_STAGING_EMAIL_URL = env.str("NOTIFICATIONS_STAGING_EMAIL_URL", default="")
 NOTIFICATIONS_STAGING_PUSH_SINK = env.str("NOTIFICATIONS_STAGING_PUSH_SINK", default="")
+# Staging data rewrites every member's email to an address at this domain.
+STAGING_EMAIL_SINK_DOMAIN = env.str("STAGING_EMAIL_SINK_DOMAIN", default="staging-sink.invalid")
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30)
 NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=600)

@@ -9,14 +9,13 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from homes.finance.equity import balance_after, monthly_payment
 from homes.models import HomeSettings, Lien, Member, OfferProduct, Property, Sale, Valuation
 from homes.services import offer_product_save, properties_recompute
 from homes.services.valuations import Revaluer
-from homes.valuation.estimator import load_king_county_csv
+from homes.valuation.estimator import KING_COUNTY_SALES_CSV, load_king_county_csv
 from institutions.demo import DemoReport
 from institutions.models import Institution
 from institutions.tenancy import environment_scope
@@ -96,7 +95,7 @@ def sales_csv_path() -> Path:
     configured = os.environ.get("CHIMNEY_SALES_CSV")
     if configured:
         return Path(configured)
-    return django_settings.BASE_DIR.parent / "shared" / "data" / "king_county_sales_train.csv"
+    return KING_COUNTY_SALES_CSV
 
 
 def _load_sales(environment, comparables) -> None:

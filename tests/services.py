@@ -32,6 +32,30 @@ def require_redis() -> str:
     raise AssertionError("unreachable")
 
 
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+
+
+def require_chromium() -> str:
+    """The Chromium for browser tests: Debian's, else the one `playwright install` fetched;
+    fail under CHIMNEY_REQUIRE_SERVICES, else skip, when there is neither."""
+    if os.path.exists(DEBIAN_CHROMIUM):
+        return DEBIAN_CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        bundled = p.chromium.executable_path
+    if bundled and os.path.exists(bundled):
+        return bundled
+    message = (
+        f"no Chromium at {DEBIAN_CHROMIUM} nor from `playwright install chromium` "
+        "(apt-get install chromium, or .venv/bin/python -m playwright install chromium)"
+    )
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (required: CHIMNEY_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
 def require_postgres() -> None:
     """Tests that only mean something on PostgreSQL (row locks, concurrency)."""
     from django.db import connection

@@ -51,6 +51,10 @@ _FILL_NEIGHBOURS = 15  # unknown descriptors are filled from this many nearest s
 _BATCH = 8192  # subjects valued per vectorized pass
 _CALIBRATION_SALES = 1500  # sales valued leave-one-out to calibrate the FSD
 
+# The region's recorded sales shipped with the platform (public record, May 2014 - May
+# 2015): the estimator's benchmark and tests, the demo and staging mock data use them.
+KING_COUNTY_SALES_CSV = Path(__file__).resolve().parents[1] / "data" / "king_county_sales_train.csv"
+
 _KM_PER_DEG_LAT = 111.2
 _THOUSAND = Decimal(1000)
 _DESCRIPTORS = (

@@ -27,7 +27,7 @@ def no_progress(step: str, done: int, total: int) -> None:
 
 
 def sink_domain() -> str:
-    return getattr(settings, "STAGING_EMAIL_SINK_DOMAIN", "staging-sink.invalid")
+    return settings.STAGING_EMAIL_SINK_DOMAIN
 
 
 def check_can_fill(environment: Environment, actor, what: str) -> None:

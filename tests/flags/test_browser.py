@@ -12,6 +12,7 @@ from institutions.tenancy import environment_scope
 from tests.celery_worker import wait_until
 from tests.conftest import member_client
 from tests.factories import MemberFactory
+from tests.services import require_chromium
 
 
 def _browser_cookie(member, base: str) -> dict:
@@ -28,6 +29,7 @@ def _browser_cookie(member, base: str) -> dict:
 def test_browser__consent_then_beacon__page_events_arrive_with_is_test_from_the_member(
     tenant, live_server, settings
 ):
+    chromium = require_chromium()
     # The live server speaks plain HTTP: secure-only cookies would never come back.
     settings.CSRF_COOKIE_SECURE = settings.SESSION_COOKIE_SECURE = False
     env = tenant.production
@@ -38,7 +40,7 @@ def test_browser__consent_then_beacon__page_events_arrive_with_is_test_from_the_
     # (No database access inside the Playwright block: it runs an event loop.)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
+            executable_path=chromium,
             args=["--host-resolver-rules=MAP *.chimney.test 127.0.0.1", "--no-sandbox"],
         )
         # Without JavaScript the pages and the consent control work as plain HTML forms.

@@ -12,6 +12,7 @@ from homes.models import MemberOffer
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory
 from tests.homes.test_member_pages import _home
+from tests.services import require_chromium
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
@@ -19,6 +20,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_browser__magic_link_dashboard_slider_select_offer(tenant, live_server, settings):
+    chromium = require_chromium()
     # The live server speaks plain HTTP: secure-only cookies would never come back.
     settings.CSRF_COOKIE_SECURE = settings.SESSION_COOKIE_SECURE = False
     member = MemberFactory(environment=tenant.production, email="ada@example.test")
@@ -28,7 +30,7 @@ def test_browser__magic_link_dashboard_slider_select_offer(tenant, live_server, 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
+            executable_path=chromium,
             args=["--host-resolver-rules=MAP *.chimney.test 127.0.0.1", "--no-sandbox"],
         )
         page = browser.new_page(viewport={"width": 390, "height": 844})

@@ -1,6 +1,5 @@
 import pytest
 
-from homes.demo_homes import sales_csv_path
 from homes.models import OfferMatch, Property, Sale, Valuation
 from institutions.demo import demo_load
 from institutions.models import Environment
@@ -10,8 +9,6 @@ from institutions.tenancy import environment_scope
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_demo_load__homes_with_sales_values_history_and_offers__idempotent():
-    if not sales_csv_path().exists():
-        pytest.skip(f"no sales CSV at {sales_csv_path()}")
     demo_load()
     counts = {}
     for env in Environment.objects.all():

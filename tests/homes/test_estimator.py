@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from homes.valuation.estimator import (
+    KING_COUNTY_SALES_CSV,
     Comparable,
     ComparableSalesEstimator,
     Estimate,
@@ -21,12 +22,7 @@ from homes.valuation.estimator import (
     round_to_thousand,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SALES_CSV = Path(
-    os.environ.get(
-        "CHIMNEY_SALES_CSV", REPO_ROOT.parent / "shared" / "data" / "king_county_sales_train.csv"
-    )
-)
+SALES_CSV = Path(os.environ.get("CHIMNEY_SALES_CSV", KING_COUNTY_SALES_CSV))
 # Same deterministic split as bench/estimator_accuracy.py.
 SPLIT_SEED = 20240601
 HELD_OUT_FRACTION = 0.15
@@ -78,8 +74,6 @@ def as_subject(sale: Comparable) -> Subject:
 
 @pytest.fixture(scope="module")
 def king_county() -> tuple[list[Comparable], list[Comparable]]:
-    if not SALES_CSV.exists():
-        pytest.skip(f"sales data not found at {SALES_CSV}")
     sales = load_king_county_csv(SALES_CSV)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(sales))
     n_held = round(HELD_OUT_FRACTION * len(sales))

@@ -1,6 +1,7 @@
 """Settings read from the environment; production values pass Django's deploy checks."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,66 @@ def test_settings__embedded_defaults_need_no_server():
     assert settings.CELERY_TASK_SERIALIZER == "json"  # ids in, never model instances
     assert settings.SESSION_COOKIE_AGE == 30 * 60
     assert settings.SESSION_IDLE_TOUCH_SECONDS <= 60
+
+
+def _setting(name, env_overrides):
+    result = _manage(
+        "shell", "-c", f"from django.conf import settings; print('setting=' + settings.{name})",
+        env_overrides=env_overrides,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (line,) = (line for line in result.stdout.splitlines() if line.startswith("setting="))
+    return line.removeprefix("setting=")
+
+
+@pytest.mark.slow
+def test_settings__staging_email_sink_domain__read_from_the_environment():
+    assert _setting("STAGING_EMAIL_SINK_DOMAIN", {"DEBUG": "1"}) == "staging-sink.invalid"
+    domain = {"DEBUG": "1", "STAGING_EMAIL_SINK_DOMAIN": "sink.example"}
+    assert _setting("STAGING_EMAIL_SINK_DOMAIN", domain) == "sink.example"
+
+
+@pytest.mark.slow
+def test_settings__public_port__the_dev_servers_with_debug_none_in_production():
+    # `manage.py launch_link` from a second shell must print links to the dev server (:8000).
+    assert _setting("PUBLIC_PORT", {"DEBUG": "1"}) == "8000"
+    assert _setting("PUBLIC_PORT", {"DEBUG": "1", "PUBLIC_PORT": "8123"}) == "8123"
+    assert _setting("PUBLIC_PORT", PRODUCTION) == ""
+
+
+def test_settings__tests_never_read_dotenv(tmp_path):
+    """A .env may name the developer's own Redis or database: the suite would use it and
+    flush it between tests (cache.clear() is FLUSHDB)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in {"chimney", ".env", "var", ".git"}:
+            (checkout / entry.name).symlink_to(entry)
+    shutil.copytree(ROOT / "chimney", checkout / "chimney")  # BASE_DIR is found from it
+    (checkout / ".env").write_text(
+        "REDIS_URL=redis://127.0.0.1:6379/13\nDATABASE_URL=postgres://nobody@127.0.0.1/theirs\n"
+    )
+    dropped = {"DATABASE_URL", "REDIS_URL", "CHIMNEY_TESTING"}  # this run's own choices
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CACHES['default']['BACKEND'], settings.DATABASES['default']['ENGINE'])"
+    )
+    read = {}
+    for module in ("chimney.settings_test", "chimney.settings"):
+        env.update(DJANGO_SETTINGS_MODULE=module, CHIMNEY_VAR_DIR=str(tmp_path), DEBUG="1")
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=checkout, env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        read[module] = result.stdout.split()
+    assert read["chimney.settings_test"] == [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.db.backends.sqlite3",
+    ]
+    # The platform itself still reads it (the control: the .env above is well-formed).
+    assert read["chimney.settings"] == [
+        "chimney.cache.ChimneyRedisCache",
+        "django.db.backends.postgresql",
+    ]

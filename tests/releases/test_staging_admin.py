@@ -15,7 +15,6 @@ from tests.conftest import staff_client
 from tests.factories import MemberFactory
 from tests.homes.factories import PropertyFactory
 from tests.releases.test_admin import messages_of
-from tests.releases.test_staging_mock import KING_COUNTY
 
 URL = reverse("admin:releases_release_staging_data")
 
@@ -128,8 +127,6 @@ def test_admin_staging_data__running_job__shows_its_progress(tenant, people):
 def test_admin_mock__queued_and_run__members_with_homes(
     tenant, people, django_capture_on_commit_callbacks
 ):
-    if not KING_COUNTY.sales_file().exists():
-        pytest.skip("King County sales data not found (set CHIMNEY_SALES_CSV)")
     client = staff_client(people.admin, tenant.staging)
     form = {"kind": "mock", "region": "king-county-wa", "count": 25, "seed": 4}
     with django_capture_on_commit_callbacks(execute=True):
