@@ -17,6 +17,7 @@ from homes.services import (
     lien_save,
     parse_vendor_csv,
     property_save,
+    refresh_continue,
     refresh_start,
     vendor_values_import,
 )
@@ -217,15 +218,9 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
 
     @admin.action(description="Resume the selected runs from where they stopped")
     def resume(self, request, queryset):
-        from django.db import transaction
-
-        from homes.tasks import refresh_valuations
-
+        environment = self._environment(request)
         for run in queryset.exclude(status=RefreshRun.Status.DONE):
-            environment = self._environment(request)
-            transaction.on_commit(
-                lambda run=run, env=environment: refresh_valuations.delay(env.pk, run.pk)
-            )
+            refresh_continue(environment=environment, run=run, actor=request.user)
             self.message_user(
                 request, f"Refresh {run.pk} resumes where each of its chunks stopped."
             )

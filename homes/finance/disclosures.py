@@ -14,7 +14,10 @@ TRIGGER_TERMS = [
             r"\$\s?[\d,]+(\.\d\d)?\s*(/\s*|per\s+|a\s+|each\s+|every\s+)?(mo\b|month)", re.I
         ),
     ),
-    ("a stated payment", re.compile(r"\b(monthly )?payments? (of|as low as|from)\b", re.I)),
+    (
+        "a stated payment",
+        re.compile(r"\b(monthly )?payments? (of|as low as|from|starting at|under|just)\b", re.I),
+    ),
     ("a term in years", re.compile(r"\b\d{1,2}[- ]?(year|yr)s?\b", re.I)),
     # "over 180 months", "a term of 120 months", "pay it back in 60 months" (not an
     # introductory rate's "for 12 months", which INTRO below discloses)
@@ -26,8 +29,10 @@ TRIGGER_TERMS = [
             re.I,
         ),
     ),
+    # "a 120-month term", "a 180 month repayment period"
+    ("a repayment period", re.compile(r"\b\d+[- ]?months?\s+(term|repayment period)\b", re.I)),
     ("a number of payments", re.compile(r"\b\d+ (monthly )?(payments|install?ments)\b", re.I)),
-    ('"prime minus"', re.compile(r"\bprime\s*(minus|-|\u2013)", re.I)),
+    ('"prime minus"', re.compile(r"\bprime\s*(minus|-|\u2013|\u2212)", re.I)),
     ("a down payment", re.compile(r"\bdown payment\b", re.I)),
     ("a finance charge", re.compile(r"\bfinance charge\b", re.I)),
 ]

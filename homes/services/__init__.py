@@ -48,7 +48,12 @@ from homes.services.officers import (
     officer_availability_set,
 )
 from homes.services.recompute import properties_recompute
-from homes.services.refresh import refresh_resume, refresh_run, refresh_start
+from homes.services.refresh import (
+    refresh_continue,
+    refresh_resume,
+    refresh_run,
+    refresh_start,
+)
 from homes.services.sales import sales_check, sales_import
 from homes.services.sync import (
     ConcurrentChange,
@@ -104,6 +109,7 @@ __all__ = [
     "properties_refresh",
     "property_revalue",
     "property_save",
+    "refresh_continue",
     "refresh_resume",
     "refresh_run",
     "refresh_start",

@@ -20,6 +20,8 @@ from homes.models import Property, RefreshChunk, RefreshRun
 from homes.services.recompute import home_rows
 from homes.services.valuations import Revaluer
 from homes.valuation.providers import sales_estimator
+from institutions.models import AuditEntry
+from institutions.services import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,14 @@ def refresh_start(
             requested_by=actor_label or (getattr(actor, "get_username", lambda: "")() or ""),
         )
         _chunks_create(run, ids, chunk_size)
+        audit_record(
+            action=AuditEntry.Action.ACTION,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            obj=run,
+            reason=f"refresh started: {len(ids):,} properties",
+        )
         if enqueue:
             from homes.tasks import refresh_valuations
 
@@ -105,6 +115,26 @@ def refresh_resume(*, environment, run: RefreshRun) -> list[int]:
     if not pending:
         _run_finish_if_complete(run.pk)
     return pending
+
+
+def refresh_continue(
+    *, environment, run: RefreshRun, actor=None, actor_label: str = "", enqueue=True
+) -> None:
+    """Staff ask an unfinished run to go on from where its chunks stopped: recorded in the
+    audit trail, then queued (or, with enqueue=False, left to the caller to run)."""
+    with transaction.atomic():
+        audit_record(
+            action=AuditEntry.Action.ACTION,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            obj=run,
+            reason=f"refresh resumed at {run.progress_text}",
+        )
+        if enqueue:
+            from homes.tasks import refresh_valuations
+
+            transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
 
 
 def refresh_chunk_run(*, environment, run_id: int, chunk_id: int, estimator=None) -> None:
@@ -227,7 +257,9 @@ def _run_finish_if_complete(run_id: int) -> bool:
         if run.chunks.exclude(status=Status.DONE).exists():
             return False
         run.status, run.finished_at = Status.DONE, timezone.now()
-        run.total = max(run.total, run.processed)
+        # Every home left in the chunks was processed; those deleted during the run were
+        # counted at its start, and would leave a finished run short of 100%.
+        run.total = run.processed
         run.cursor = _watermark(run.pk)
         run.save(update_fields=["status", "finished_at", "total", "cursor"])
     log.info("refresh %s done: %s", run.pk, run.progress_text)

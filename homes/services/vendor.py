@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -11,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
+from homes.finance.rounding import cents
 from homes.models import Property, VendorValue
 from homes.services.valuations import Revaluer
 from institutions.models import AuditEntry
@@ -39,8 +41,21 @@ class VendorImportError(Exception):
         self.errors = errors
 
 
+# The largest amount a money field holds (14 digits, 2 after the point).
+MAX_MONEY = Decimal("999999999999.99")
+# Commas are thousands separators only: "512,000.50". "512000,50" (a decimal comma) is
+# refused rather than read as a hundred times the value.
+_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
+_MAX_ID = 2**63 - 1  # the database's largest key
+
+
 def _decimal(raw, row, field, errors, *, required=False, lo=None, hi=None):
-    text = (raw if raw is not None else "").strip().replace(",", "").lstrip("$")
+    text = (raw if raw is not None else "").strip().lstrip("$").strip()
+    if "," in text:
+        if not _GROUPED.match(text):
+            errors.append(RowError(row, field, f"{raw!r} is not a number (use . for decimals)."))
+            return None
+        text = text.replace(",", "")
     if not text:
         if required:
             errors.append(RowError(row, field, "is required."))
@@ -74,16 +89,31 @@ def _date(raw, row, field, errors, *, today: date):
     return value
 
 
+def _pk(ref: str) -> int | None:
+    """The property id of a `#<id>` reference, or None."""
+    digits = ref[1:]
+    if ref.startswith("#") and digits.isascii() and digits.isdigit() and len(digits) <= 19:
+        number = int(digits)
+        return number if number <= _MAX_ID else None
+    return None
+
+
 def parse_vendor_csv(content: bytes | str) -> list[dict]:
     """Rows of a vendor CSV as dicts; a missing column is an error naming it."""
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
     reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise VendorImportError([RowError(0, c, "column is missing.") for c in missing])
-    reader.fieldnames = columns
-    return list(reader)
+    try:
+        columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise VendorImportError([RowError(0, c, "column is missing.") for c in missing])
+        reader.fieldnames = columns
+        return list(reader)
+    except csv.Error as error:  # an unclosed quote, a field over the size limit, a NUL
+        line = max(reader.line_num - 1, 0)
+        raise VendorImportError(
+            [RowError(line, "file", f"is not a readable CSV here: {error}.")]
+        ) from error
 
 
 def vendor_values_import(
@@ -104,7 +134,7 @@ def vendor_values_import(
             "external_id", "pk"
         )
     )
-    pk_refs = [int(r[1:]) for r in refs if r.startswith("#") and r[1:].isdigit()]
+    pk_refs = [_pk(r) for r in refs if _pk(r) is not None]
     by_pk = set(
         Property.objects.filter(environment=environment, pk__in=pk_refs).values_list(
             "pk", flat=True
@@ -119,15 +149,17 @@ def vendor_values_import(
         row_errors: list[RowError] = []
         ref = str(raw.get("property") or "").strip()
         pid = by_external.get(ref)
-        if pid is None and ref.startswith("#") and ref[1:].isdigit() and int(ref[1:]) in by_pk:
-            pid = int(ref[1:])
+        if pid is None and _pk(ref) in by_pk:
+            pid = _pk(ref)
         if not ref:
             row_errors.append(RowError(number, "property", "is required."))
         elif pid is None:
             row_errors.append(RowError(number, "property", f"no property {ref!r} here."))
-        value = _decimal(raw.get("value"), number, "value", row_errors, required=True, lo=1)
-        low = _decimal(raw.get("low"), number, "low", row_errors, lo=0)
-        high = _decimal(raw.get("high"), number, "high", row_errors, lo=0)
+        value = _decimal(
+            raw.get("value"), number, "value", row_errors, required=True, lo=1, hi=MAX_MONEY
+        )
+        low = _decimal(raw.get("low"), number, "low", row_errors, lo=0, hi=MAX_MONEY)
+        high = _decimal(raw.get("high"), number, "high", row_errors, lo=0, hi=MAX_MONEY)
         fsd = _decimal(raw.get("fsd"), number, "fsd", row_errors, lo=Decimal("0.0001"), hi=1)
         as_of = _date(raw.get("as_of"), number, "as_of", row_errors, today=today)
         if value is not None and low is not None and low > value:
@@ -147,6 +179,8 @@ def vendor_values_import(
             continue
         if fsd is not None:
             fsd = fsd.quantize(Decimal("0.0001"))
+        # Kept as given, to the cent (homes.finance.rounding), the same on every database.
+        value, low, high = (None if v is None else cents(v) for v in (value, low, high))
         values.append(
             VendorValue(
                 environment=environment,

@@ -212,6 +212,10 @@ def test_equity_tick__recomputes_the_stale_homes_of_every_environment(tenant):
         ("Pay it back over 180 months", "a repayment period"),
         ("A term of 120 months", "a repayment period"),
         ("Repay in 120 monthly installments", "a number of payments"),
+        ("Payments starting at $199.", "a stated payment"),
+        ("Fixed rate for a 120-month term.", "a repayment period"),
+        ("Borrow with a 180-month repayment period.", "a repayment period"),
+        ("Prime \u2212 0.25% for well-qualified borrowers", '"prime minus"'),
     ],
 )
 def test_offer_product__other_phrasings_of_trigger_terms__refused(scoped, copy, trigger):

@@ -1,7 +1,9 @@
 """Revalue every property of an environment, printing progress; --resume continues a run."""
 
+from django.core.management import CommandError
+
 from homes.models import RefreshRun
-from homes.services import refresh_run, refresh_start
+from homes.services import refresh_continue, refresh_run, refresh_start
 from institutions.tenancy import TenantCommand
 
 
@@ -20,7 +22,15 @@ class Command(TenantCommand):
                 self.stdout.write(f"{run.pk:>6} {run.status:<8} {run.progress_text} {run.as_of}")
             return
         if options["resume"]:
-            run = RefreshRun.objects.get(environment=environment, pk=options["resume"])
+            run = RefreshRun.objects.filter(environment=environment, pk=options["resume"]).first()
+            if run is None:
+                raise CommandError(f"No refresh run {options['resume']} in this environment.")
+            refresh_continue(
+                environment=environment, run=run, actor_label="manage.py", enqueue=options["queue"]
+            )
+            if options["queue"]:
+                self.stdout.write(f"Queued the rest of refresh {run.pk}.")
+                return
         else:
             run = refresh_start(
                 environment=environment, actor_label="manage.py", enqueue=options["queue"]
