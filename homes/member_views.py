@@ -10,7 +10,9 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 from waffle import flag_is_active
@@ -28,6 +30,7 @@ from homes.services import (
     offer_select,
     offer_view,
 )
+from homes.services.login import LoginError, launch_link_redeem, tile_link_build
 from homes.views import member_required
 from institutions.pages import tenant_object_page
 
@@ -59,8 +62,8 @@ def _what_if(request, board) -> Decimal | None:
         return None
     if not value.is_finite():
         return None
-    low, high = board.property.value / 2, board.property.value * Decimal("1.5")
-    return min(max(value.quantize(Decimal(1)), low), high)
+    # Into the slider's range first: a huge number has no whole-dollar form to round to.
+    return min(max(value, board.slider_min), board.slider_max).quantize(Decimal(1))
 
 
 #: The dashboard's part that shows the home (value, chart, equity, borrowing, offers) is
@@ -118,7 +121,8 @@ def offers(request):
     if gate is not None:
         return gate
     board = selectors.dashboard(request.environment, request.member)
-    return render(request, "homes/offers.html", {"board": board})
+    saved = selectors.saved_products(request.environment, board)
+    return render(request, "homes/offers.html", {"board": board, "saved": saved})
 
 
 def _product(request, pk) -> OfferProduct:
@@ -143,7 +147,11 @@ def offer_detail(request, pk: int):
             .order_by("rank")
             .first()
         )
-    state = offer_view(environment=request.environment, member=request.member, product=product)
+    if request.method == "HEAD":
+        # A HEAD (a link checker, a preview) is not a member viewing the offer.
+        state = request.signed_in.states.get(product.pk)
+    else:
+        state = offer_view(environment=request.environment, member=request.member, product=product)
     can_book = appointment_selectors.offer_can_book(request.environment, product)
     return render(
         request,
@@ -182,6 +190,8 @@ def offer_select_view(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def enroll(request):
     member = request.member
+    if member.enrollment == Member.Enrollment.ENROLLED:
+        return redirect("homes:home")  # nothing to confirm again (and nothing to record)
     form = OptInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -200,29 +210,61 @@ def enroll(request):
 def no_home(request):
     settings = selectors.page_home_settings(request.environment)
     if request.method == "POST":
-        member_opt_out(environment=request.environment, member=request.member)
+        if request.member.enrollment != Member.Enrollment.OPTED_OUT:  # once, not per press
+            member_opt_out(environment=request.environment, member=request.member)
         return render(request, "homes/opted_out.html", {"settings": settings})
     return render(request, "homes/no_home_confirm.html", {"settings": settings})
+
+
+def _tile_figures(request, member):
+    """The member's home and whether the tile may show its figures: to enrolled members,
+    and to members not yet enrolled where the institution enrolls them automatically."""
+    if member is None or member.enrollment == Member.Enrollment.OPTED_OUT:
+        return None, False
+    settings = selectors.page_home_settings(request.environment)
+    if (
+        member.enrollment != Member.Enrollment.ENROLLED
+        and settings.enrollment_mode != settings.Enrollment.AUTO
+    ):
+        return None, False
+    prop = selectors.member_home(request.environment, member)
+    return prop, selectors.visibility(settings, prop, timezone.localdate()).show_value
 
 
 @xframe_options_exempt
 def tile(request):
     """Compact tile for digital banking; only the institution's banking origins may frame it.
 
-    Figures are shown to enrolled members, and to members not yet enrolled where the
-    institution enrolls them automatically; a member who must opt in first sees only the
-    "Check my home value" link, which leads to the opt-in page."""
-    member = request.member
-    prop, shown = None, False
-    if member and member.enrollment != Member.Enrollment.OPTED_OUT:
-        settings = selectors.page_home_settings(request.environment)
-        if (
-            member.enrollment == Member.Enrollment.ENROLLED
-            or settings.enrollment_mode == settings.Enrollment.AUTO
-        ):
-            prop = selectors.member_home(request.environment, member)
-            shown = selectors.visibility(settings, prop, timezone.localdate()).show_value
-    response = render(request, "homes/tile.html", {"prop": prop, "shown": shown})
-    origins = " ".join(request.environment.institution.digital_banking_origins or [])
+    Inside the bank's frame our session cookie is a third-party cookie, which browsers
+    refuse: there digital banking opens `/tile/?token=<launch token>`, and the tile shows
+    the figures of the token's member (verified and spent like a launch link) without a
+    session. Its buttons then open, at the top level, single-use sign-in links minted for
+    that member (homes.services.login.tile_link_build). Opened without a token (at the
+    top level, or by a browser that keeps the cookie), the tile shows the session's member.
+
+    A member who must opt in first sees only the buttons, which lead to the opt-in page."""
+    environment = request.environment
+    context = {}
+    token = request.GET.get("token")
+    if token is not None:
+        try:
+            member = launch_link_redeem(environment=environment, token=token)
+        except LoginError as error:
+            member, context["error"] = None, error
+        else:
+            context["links"] = {
+                name: tile_link_build(environment=environment, member=member, next_path=path)
+                for name, path in (("home", reverse("homes:home")),
+                                   ("no_home", reverse("homes:no-home")))
+            }  # fmt: skip
+    else:
+        member = request.member
+    context["prop"], context["shown"] = _tile_figures(request, member)
+    response = render(
+        request, "homes/tile.html", context, status=400 if "error" in context else 200
+    )
+    # The page names the member's figures and, by token, links that sign them in.
+    add_never_cache_headers(response)
+    origins = " ".join(environment.institution.digital_banking_origins or [])
     response["Content-Security-Policy"] = f"frame-ancestors 'self' {origins}".strip()
     return response

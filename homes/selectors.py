@@ -171,14 +171,16 @@ class Dashboard:
         return value_chart(self.history)
 
     @cached_property
-    def matches(self) -> list[OfferMatch]:
+    def _offers(self) -> tuple[list[OfferMatch], bool]:
         if self.property is None:
-            return []
-        return list(
-            OfferMatch.objects.filter(member=self.member, property=self.property)
-            .select_related("product")
-            .order_by("rank")
-        )
+            return [], False
+        return _matches_and_lines(self.environment, self.member, self.property)
+
+    @property
+    def matches(self) -> list[OfferMatch]:
+        """The home's offers, best first; a product withdrawn since the last recompute is
+        left out (its page answers 404)."""
+        return self._offers[0]
 
     @property
     def top_matches(self) -> list[OfferMatch]:
@@ -190,25 +192,32 @@ class Dashboard:
         the best line offer's terms; the default CLTV where no line product is offered; None
         where line products are offered but none fits this home (its power is then zero,
         which no what-if of the default CLTV would reproduce)."""
-        lines = [m for m in self.matches if m.product.is_line]
+        matches, line_products_offered = self._offers
+        lines = [m for m in matches if m.product.is_line]
         if lines:
             p = max(lines, key=lambda m: m.amount or 0).product
             return BorrowingFormula(p.max_cltv, p.min_amount, p.max_amount, p.title)
-        line_products = OfferProduct.objects.filter(
-            environment=self.environment, is_active=True, kind__in=OfferProduct.LINE_KINDS
-        )
-        if line_products.exists():
+        if line_products_offered:
             return None
         return BorrowingFormula(self.settings.default_max_cltv, None, None, "")
 
     # -- the borrowing power and its what-if ---------------------------------------------
+    #: The what-if slider moves in steps of this many dollars from the home's value.
+    slider_step = Decimal(1000)
+
+    @property
+    def _slider_span(self) -> Decimal:
+        """Whole steps from the home's value to either end (about half its value): the
+        range input's steps count from its min, so the value must be min + k steps."""
+        return (self.property.value / 2 // self.slider_step) * self.slider_step
+
     @property
     def slider_min(self) -> Decimal:
-        return (self.property.value / 2).quantize(Decimal(1000))
+        return self.property.value.quantize(Decimal(1)) - self._slider_span
 
     @property
     def slider_max(self) -> Decimal:
-        return (self.property.value * Decimal("1.5")).quantize(Decimal(1000))
+        return self.property.value.quantize(Decimal(1)) + self._slider_span
 
     @property
     def slider_value(self) -> Decimal:
@@ -221,6 +230,13 @@ class Dashboard:
     @property
     def cltv_percent(self) -> Decimal:
         return (self.formula.max_cltv * 100).normalize()
+
+    @property
+    def cltv_factor(self) -> Decimal:
+        """The max CLTV as the formula multiplies by it: every significant digit (0.875),
+        and at least two (0.80)."""
+        factor = self.formula.max_cltv.normalize()
+        return factor if factor.as_tuple().exponent < -2 else factor.quantize(Decimal("0.01"))
 
     @property
     def cltv_of_value(self) -> Decimal:
@@ -371,6 +387,70 @@ def member_home_and_states(environment, member) -> tuple[Property | None, dict[i
     return _HOME.instance(rows[0]), states
 
 
+_MATCH = ModelColumns(OfferMatch, "om")
+_PRODUCT = ModelColumns(OfferProduct, "op")
+
+
+@functools.cache
+def _matches_sql() -> str:
+    """Whether the environment offers an active line product, with one row per match of
+    the home whose product is active, best first (none: one row of NULLs): the dashboard
+    needs both, and reading the first only where no line matches would make the page's
+    query count depend on the member's offers."""
+    om, op = OfferMatch._meta.db_table, OfferProduct._meta.db_table
+    kinds = ", ".join(["%s"] * len(OfferProduct.LINE_KINDS))
+    line_products = (
+        f"SELECT 1 FROM {op} WHERE environment_id = %s "  # noqa: S608
+        f"AND is_active = %s AND kind IN ({kinds})"
+    )
+    active = f"SELECT id FROM {op} WHERE environment_id = %s AND is_active = %s"  # noqa: S608
+    return (
+        f"SELECT EXISTS ({line_products}), {_MATCH.select()}, {_PRODUCT.select()} "  # noqa: S608
+        f"FROM (SELECT 1 AS one) o LEFT JOIN {om} om ON om.environment_id = %s "
+        f"AND om.property_id = %s AND om.member_id = %s AND om.product_id IN ({active}) "
+        f"LEFT JOIN {op} op ON op.id = om.product_id "
+        "ORDER BY om.rank, om.id"
+    )
+
+
+def _matches_and_lines(environment, member, prop) -> tuple[list[OfferMatch], bool]:
+    """The home's matches of active products, best first (their products attached), and
+    whether the environment offers any active line product; one query."""
+    params = [
+        environment.pk, True, *OfferProduct.LINE_KINDS,
+        environment.pk, prop.pk, member.pk, environment.pk, True,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_matches_sql(), params)
+        rows = cursor.fetchall()
+    matches = []
+    for row in rows:
+        if row[1] is None:  # the row of NULLs: no match
+            continue
+        match = _MATCH.instance(row, 1)
+        match.product = _PRODUCT.instance(row, 1 + len(_MATCH))
+        matches.append(match)
+    return matches, bool(rows[0][0])
+
+
+def saved_products(environment, board: Dashboard) -> list[OfferProduct]:
+    """The active products the member saved that are not among the home's offers (the
+    offers page lists them under "Saved offers"), newest first."""
+    # Matches are listed only where the display filters let the page show them.
+    matched = {m.product_id for m in board.matches} if board.visible.show_value else set()
+    saved = sorted(
+        (s for s in board.states.values() if s.saved_at and s.product_id not in matched),
+        key=lambda s: s.saved_at,
+        reverse=True,
+    )
+    if not saved:
+        return []
+    products = OfferProduct.objects.filter(
+        environment=environment, is_active=True, pk__in=[s.product_id for s in saved]
+    ).in_bulk()
+    return [products[s.product_id] for s in saved if s.product_id in products]
+
+
 def dashboard(
     environment, member, *, today: date | None = None, signed_in: SignedIn | None = None
 ) -> Dashboard:
@@ -439,11 +519,17 @@ def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
         .values_list("property_id", "rate")
     ):
         first_rate.setdefault(pid, rate)
+    # The best match of an active product: one withdrawn since the last recompute (which
+    # renumbers the ranks) must not be offered with a link that answers 404.
     top: dict[int, tuple[str, int]] = {}
-    for pid, title, product_id in OfferMatch.objects.filter(
-        environment=environment, property_id__in=property_ids, rank=1
-    ).values_list("property_id", "product__title", "product_id"):
-        top[pid] = (title, product_id)
+    for pid, title, product_id in (
+        OfferMatch.objects.filter(
+            environment=environment, property_id__in=property_ids, product__is_active=True
+        )
+        .order_by("property_id", "rank", "id")
+        .values_list("property_id", "product__title", "product_id")
+    ):
+        top.setdefault(pid, (title, product_id))
 
     summaries = {}
     for member_id, prop in props.items():

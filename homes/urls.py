@@ -31,6 +31,7 @@ urlpatterns = [
     path("enroll/", member_views.enroll, name="enroll"),
     path("no-home/", member_views.no_home, name="no-home"),
     path("tile/", member_views.tile, name="tile"),
+    path("tile/sign-in/<str:token>/", views.tile_sign_in, name="tile-sign-in"),
     path("login/", views.login, name="login"),
     path("login/<str:token>/", views.magic_link, name="magic-link"),
     path("launch/", views.launch, name="launch"),

@@ -1,15 +1,22 @@
 """Member pages: server-rendered, branded, host-scoped (one environment per host)."""
 
 from functools import wraps
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from homes.forms import MagicLinkRequestForm
-from homes.middleware import member_login, member_logout, settle_member
+from homes.middleware import (
+    LOGIN_NEXT_SESSION_KEY,
+    member_login,
+    member_logout,
+    settle_member,
+)
 from homes.services import (
     LoginError,
     launch_link_login,
@@ -17,18 +24,24 @@ from homes.services import (
     magic_link_redeem,
     member_visit_redeem,
 )
+from homes.services.login import tile_link_redeem
 from institutions.clients import client_address
 from institutions.pages import not_an_object_page
 
 
 def member_required(view):
-    """Member pages need a signed-in member of this host's environment."""
+    """Member pages need a signed-in member of this host's environment.
+
+    Their answers are the member's own: no shared cache (a proxy, a CDN) may keep them."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if settle_member(request) is None:
-            return redirect(f"{reverse('homes:login')}?next={request.get_full_path()}")
-        return view(request, *args, **kwargs)
+            query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('homes:login')}?{query}")
+        response = view(request, *args, **kwargs)
+        patch_cache_control(response, private=True)
+        return response
 
     return wrapper
 
@@ -37,13 +50,22 @@ def _login_error(request, error: LoginError, status: int = 400):
     return render(request, "homes/login_error.html", {"error": error}, status=status)
 
 
-def _safe_next(request, default="/") -> str:
-    target = request.GET.get("next") or request.POST.get("next") or default
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+def _safe_path(request, target, default="/") -> str:
+    """`target` if it is a path on this host (no scheme, no host), else `default`."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not urlsplit(target).netloc
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return target
     return default
+
+
+def _safe_next(request, default="/") -> str:
+    return _safe_path(request, request.GET.get("next") or request.POST.get("next"), default)
 
 
 @require_http_methods(["GET", "POST"])
@@ -58,6 +80,13 @@ def login(request):
             )
         except LoginError as error:
             return _login_error(request, error, status=429)
+        # The page asked for before signing in is opened after the magic link, when the
+        # link is opened in this browser (the email carries no address of the member's).
+        next_path = _safe_next(request)
+        if next_path != "/":
+            request.session[LOGIN_NEXT_SESSION_KEY] = next_path
+        else:
+            request.session.pop(LOGIN_NEXT_SESSION_KEY, None)
         return render(request, "homes/login_sent.html", {"email": form.cleaned_data["email"]})
     status = 400 if request.method == "POST" else 200
     return render(
@@ -76,8 +105,9 @@ def magic_link(request, token: str):
         member = magic_link_redeem(environment=request.environment, token=token)
     except LoginError as error:
         return _login_error(request, error)
+    next_path = _safe_path(request, request.session.pop(LOGIN_NEXT_SESSION_KEY, None))
     member_login(request, member)
-    return redirect("homes:home")
+    return HttpResponseRedirect(next_path)
 
 
 def launch(request):
@@ -88,6 +118,18 @@ def launch(request):
         return _login_error(request, error)
     member_login(request, member)
     return HttpResponseRedirect(_safe_next(request))
+
+
+@not_an_object_page
+def tile_sign_in(request, token: str):
+    """A button of the tile shown by launch token, opened at the top level: sign the member
+    in (here the session cookie is first-party) and open the page the button names."""
+    try:
+        member, next_path = tile_link_redeem(environment=request.environment, token=token)
+    except LoginError as error:
+        return _login_error(request, error)
+    member_login(request, member)
+    return HttpResponseRedirect(_safe_path(request, next_path))
 
 
 @not_an_object_page

@@ -178,6 +178,12 @@ def _launch_payload(environment: Environment, token: str) -> dict:
 
 def launch_link_login(*, environment: Environment, token: str) -> Member:
     """Verify a launch link (signature, expiry, single use) and enroll or log in its member."""
+    return _record_login(launch_link_redeem(environment=environment, token=token))
+
+
+def launch_link_redeem(*, environment: Environment, token: str) -> Member:
+    """Verify a launch token (signature, expiry, single use) and return its member, enrolled
+    if new; no login is recorded (the tile shows a member's figures from a token alone)."""
     payload = _launch_payload(environment, token)
     with transaction.atomic():
         expires = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
@@ -206,7 +212,56 @@ def launch_link_login(*, environment: Environment, token: str) -> Member:
                 enrollment=Member.Enrollment.ENROLLED,
                 actor_label="digital banking launch",
             )
-        return _record_login(member)
+        return member
+
+
+# --- sign-in links from the tile in digital banking's frame --------------------------------
+
+TILE_LINK_SALT = "chimney.tile-sign-in"
+#: The member may read their banking page a while before pressing a tile button: a tile's
+#: links live as long as a magic link.
+TILE_LINK_TTL = timedelta(minutes=15)
+
+
+def tile_link_build(*, environment: Environment, member: Member, next_path: str) -> str:
+    """A single-use path that signs the member in and opens `next_path` (a path on this
+    host): what the buttons of a tile shown by launch token open at the top level, where
+    inside the bank's frame no session cookie is kept."""
+    token = signing.dumps(
+        {"e": environment.pk, "m": member.pk, "p": next_path, "n": secrets.token_urlsafe(12)},
+        salt=TILE_LINK_SALT,
+    )
+    return reverse("homes:tile-sign-in", urlconf=settings.TENANT_URLCONF, kwargs={"token": token})
+
+
+def tile_link_redeem(*, environment: Environment, token: str) -> tuple[Member, str]:
+    """Spend a tile's sign-in link; returns (member, the path it opens). Records a login."""
+    invalid = LoginError("invalid", "This link is not valid. Open it again from online banking.")
+    try:
+        data = signing.loads(token, salt=TILE_LINK_SALT, max_age=TILE_LINK_TTL)
+    except signing.SignatureExpired:
+        raise LoginError(
+            "expired", "This link has expired. Open it again from online banking."
+        ) from None
+    except signing.BadSignature:
+        raise invalid from None
+    if not isinstance(data, dict) or data.get("e") != environment.pk:
+        raise invalid
+    member = Member.objects.filter(environment=environment, pk=data.get("m")).first()
+    next_path = data.get("p")
+    if member is None or not isinstance(next_path, str):
+        raise invalid
+    with transaction.atomic():
+        if not nonce_consume(
+            environment=environment,
+            purpose="tile",
+            nonce=str(data.get("n")),
+            expires_at=timezone.now() + TILE_LINK_TTL,
+        ):
+            raise LoginError(
+                "used", "This link was already used. Open it again from online banking."
+            )
+        return _record_login(member), next_path
 
 
 # --- staff visiting member pages ---------------------------------------------------------

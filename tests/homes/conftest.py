@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import pytest
 
+from institutions import events
 from tests.homes.caldav_server import Radicale
+
+
+@pytest.fixture
+def recorded():
+    """The events emitted during the test, in order."""
+    seen = []
+    sink = events.register_sink(seen.append)
+    yield seen
+    events._sinks.remove(sink)
 
 
 @pytest.fixture(scope="session")

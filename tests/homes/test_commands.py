@@ -41,3 +41,24 @@ def test_launch_link_command__unknown_institution_or_bad_minutes__is_refused(ten
             external_id="X",
             minutes=60,
         )
+
+
+@pytest.mark.django_db
+def test_launch_link_command__tile__prints_the_address_digital_banking_frames(tenant):
+    MemberFactory(environment=tenant.staging, external_id="S-2")
+    out = StringIO()
+    call_command(
+        "launch_link",
+        institution=tenant.institution.slug,
+        environment="staging",
+        external_id="S-2",
+        tile=True,
+        stdout=out,
+    )
+    url = urlparse(out.getvalue().strip())
+    assert (url.netloc, url.path) == (tenant.staging.host, "/tile/")
+    client = Client(HTTP_HOST=tenant.staging.host)
+    token = parse_qs(url.query)["token"][0]
+    assert client.get(url.path, {"token": token}).status_code == 200
+    assert MEMBER_SESSION_KEY not in client.session  # figures from the token, no session
+    assert client.get(url.path, {"token": token}).status_code == 400  # single use

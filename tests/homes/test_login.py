@@ -284,3 +284,38 @@ def test_staff_visit__staging_any_member__production_test_members_only__audited(
 def test_staff_visit__forged_token__is_refused(tenant):
     response = Client(HTTP_HOST=tenant.staging.host).get("/visit/forged-token/")
     assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__asked_for_from_a_member_page__opens_that_page_after_signing_in(tenant):
+    member = MemberFactory(environment=tenant.production, email="ada@example.test")
+    client = Client(HTTP_HOST=tenant.production.host)
+    login_url = client.get("/offers/")["Location"]
+    assert login_url == "/login/?next=%2Foffers%2F"
+    assert 'name="next" value="/offers/"' in client.get(login_url).content.decode()
+    client.post(login_url, {"email": member.email, "next": "/offers/"})
+    response = client.post(_link_path(mail.outbox[0]))
+    assert response.status_code == 302
+    assert response["Location"] == "/offers/"
+    assert client.session[MEMBER_SESSION_KEY] == member.pk
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "offers/"]
+)
+def test_magic_link__next_not_a_path_of_this_host__goes_home(tenant, target):
+    member = MemberFactory(environment=tenant.production, email="ada@example.test")
+    client = Client(HTTP_HOST=tenant.production.host)
+    client.post("/login/", {"email": member.email, "next": target})
+    assert client.post(_link_path(mail.outbox[0]))["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_member_required__query_string_with_two_parameters__kept_whole_in_next(tenant):
+    from urllib.parse import parse_qs, urlsplit
+
+    client = Client(HTTP_HOST=tenant.production.host)
+    response = client.get("/offers/", {"value": "350000", "utm_source": "email"})
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["next"] == ["/offers/?value=350000&utm_source=email"]

@@ -1,4 +1,5 @@
 import datetime
+import re
 from decimal import Decimal as D
 
 import pytest
@@ -9,7 +10,6 @@ from homes.middleware import MEMBER_ENV_SESSION_KEY, MEMBER_SESSION_KEY
 from homes.models import Member, MemberOffer, Property
 from homes.selectors import home_summaries
 from homes.services import properties_recompute
-from institutions import events
 from institutions.tenancy import environment_scope
 from tests.conftest import member_client
 from tests.homes.factories import (
@@ -22,14 +22,6 @@ from tests.homes.factories import (
 
 pytestmark = pytest.mark.django_db
 TODAY = datetime.date.today()  # noqa: DTZ011
-
-
-@pytest.fixture
-def recorded():
-    seen = []
-    sink = events.register_sink(seen.append)
-    yield seen
-    events._sinks.remove(sink)
 
 
 def _home(member, *, valuations=1, liens=1, offers=1, value=D(300000)):
@@ -84,6 +76,58 @@ def test_dashboard__what_if_without_javascript__server_computes_the_figure(membe
     assert member_client(member).get("/?value=nonsense").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("1e30", "$450,000"), ("9" * 40, "$450,000"), ("-1e29", "$150,000"), ("1e-30", "$150,000")],
+)
+def test_dashboard__what_if_beyond_any_range__clamped_to_the_slider_not_a_500(member, value, shown):
+    _home(member)  # $300,000: the slider runs from $150,000 to $450,000
+    client = member_client(member)
+    client.raise_request_exception = False
+    response = client.get("/", {"value": value})
+    assert response.status_code == 200, f"?value={value} answered {response.status_code}"
+    assert f'<output id="whatif-shown" for="whatif-value">{shown}</output>' in (
+        response.content.decode()
+    )
+
+
+def _slider(html) -> dict[str, D]:
+    tag = re.search(r'<input type="range"[^>]*>', html).group(0)
+    return {
+        name: D(re.search(rf'{name}="([^"]+)"', tag).group(1))
+        for name in ("min", "max", "step", "value")
+    }
+
+
+def test_dashboard__what_if_slider__the_homes_value_lies_on_the_step_grid(member):
+    # A range input's steps count from its min: were the min off the value's $1,000 grid,
+    # the browser would snap the knob (and a no-JavaScript "Recalculate" would submit) a
+    # value that is not the home's.
+    _home(member, value=D(312345))
+    slider = _slider(member_client(member).get("/").content.decode())
+    assert slider["value"] == D(312345)
+    assert slider["step"] == D(1000)
+    assert (slider["value"] - slider["min"]) % slider["step"] == 0, slider
+    assert (slider["max"] - slider["value"]) % slider["step"] == 0, slider
+    assert (slider["min"], slider["max"]) == (D(156345), D(468345))  # about half either way
+
+
+def test_dashboard__formula_of_an_875_cltv__factor_printed_unrounded_and_arithmetic_holds(
+    member,
+):
+    _, (heloc,) = _home(member)
+    env = member.environment
+    with environment_scope(env):
+        heloc.max_cltv = D("0.8750")  # 87.5%: a ratio field holds 4 decimal places
+        heloc.save()
+        properties_recompute(environment=env)
+    html = member_client(member).get("/").content.decode()
+    assert "87.5% of your home's value ($300,000 \u00d7 0.875 = $262,500)" in html
+    found = re.search(r"\(\$([\d,]+) \u00d7 ([\d.]+) = \$([\d,]+)\)", html)
+    value, factor, product = (D(g.replace(",", "")) for g in found.groups())
+    assert value * factor == product
+
+
 def _count(client) -> tuple[int, int]:
     """Queries of a view that renders the whole page (a what-if value is never kept),
     and of one served the kept page."""
@@ -97,15 +141,19 @@ def _count(client) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def test_dashboard__query_count__same_for_one_or_many_rows(tenant):
+def test_dashboard__query_count__same_for_no_one_or_many_offers_and_rows(tenant, other_tenant):
     from tests.factories import MemberFactory
 
     one = MemberFactory(environment=tenant.production)
     many = MemberFactory(environment=tenant.production)
+    # Another environment, which offers no products: no offer, no line match.
+    none = MemberFactory(environment=other_tenant.production)
     _home(one)
     _home(many, valuations=12, liens=3, offers=6, value=D(900000))
+    _home(none, offers=0)
     rendered, kept = _count(member_client(one))
     assert _count(member_client(many)) == (rendered, kept)
+    assert _count(member_client(none)) == (rendered, kept)
     # Both: the session and the request metrics (database and per request in tests), the
     # member with home and offer states, the view event. Rendering adds the liens, the
     # value history and the offers.
@@ -185,6 +233,48 @@ def test_no_home__opts_out_with_the_institutions_message(member):
     member.refresh_from_db()
     assert member.enrollment == "opted_out"
     assert "Come back when you buy!" in client.get("/").content.decode()
+
+
+def test_no_home__pressed_again__records_the_opt_out_once(member, recorded):
+    from institutions.models import AuditEntry
+
+    client = member_client(member)
+    for _press in range(3):
+        assert client.post("/no-home/").status_code == 200
+    member.refresh_from_db()
+    assert member.enrollment == "opted_out"
+    assert [e.name for e in recorded] == ["member_opted_out"]
+    entries = AuditEntry.objects.filter(object_type="homes.Member", object_id=str(member.pk))
+    assert entries.count() == 1
+
+
+def test_enroll__already_enrolled__sent_home_and_nothing_recorded_again(member, recorded):
+    from institutions.models import AuditEntry
+
+    prop, _ = _home(member)
+    home_settings_factory(member.environment, enrollment_mode="opt_in")
+    with environment_scope(member.environment):
+        Member.objects.filter(pk=member.pk).update(enrollment="pending")
+    client = member_client(member)
+    confirm = {"full_name": member.full_name, "street": prop.street,
+               "postal_code": prop.postal_code}  # fmt: skip
+    recorded.clear()
+    for _press in range(2):
+        assert client.post("/enroll/", confirm)["Location"] == "/"
+    assert client.get("/enroll/")["Location"] == "/"
+    assert [e.name for e in recorded] == ["member_enrolled"]
+    entries = AuditEntry.objects.filter(object_type="homes.Member", object_id=str(member.pk))
+    assert entries.count() == 1
+
+
+def test_member_pages__signed_in__private_to_the_browser(member):
+    _, (product,) = _home(member)
+    client = member_client(member)
+    # The dashboard twice: rendered, then served from the kept page.
+    for path in ("/", "/", "/?value=350000", "/offers/", f"/offers/{product.pk}/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "private" in response["Cache-Control"], path
 
 
 def test_tile__embeddable_only_by_banking_origins(member):

@@ -20,6 +20,11 @@ class Command(TenantCommand):
         parser.add_argument("--external-id", required=True)
         parser.add_argument("--email", default="")
         parser.add_argument("--minutes", type=int, default=5)
+        parser.add_argument(
+            "--tile",
+            action="store_true",
+            help="print the tile's address for digital banking's frame (/tile/?token=...)",
+        )
 
     def handle_tenant(self, environment, *args, **options):
         if not 1 <= options["minutes"] <= 5:
@@ -33,5 +38,7 @@ class Command(TenantCommand):
             last_name=member.last_name if member else "",
             ttl=timedelta(minutes=options["minutes"]),
         )
-        path = reverse("homes:launch", urlconf=settings.TENANT_URLCONF)
+        path = reverse(
+            "homes:tile" if options["tile"] else "homes:launch", urlconf=settings.TENANT_URLCONF
+        )
         self.stdout.write(f"{environment.base_url}{path}?token={token}")
