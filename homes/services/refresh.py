@@ -54,19 +54,26 @@ def refresh_start(
             requested_by=actor_label or (getattr(actor, "get_username", lambda: "")() or ""),
         )
         _chunks_create(run, ids, chunk_size)
-        audit_record(
-            action=AuditEntry.Action.ACTION,
-            actor=actor,
-            actor_label=actor_label,
-            environment=environment,
-            obj=run,
-            reason=f"refresh started: {len(ids):,} properties",
-        )
-        if enqueue:
-            from homes.tasks import refresh_valuations
-
-            transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
+        reason = f"refresh started: {len(ids):,} properties"
+        _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
     return run
+
+
+def _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue) -> None:
+    """In the caller's transaction: the staff request in the audit trail, and the run
+    queued once it commits (enqueue=False: the caller runs it)."""
+    audit_record(
+        action=AuditEntry.Action.ACTION,
+        actor=actor,
+        actor_label=actor_label,
+        environment=environment,
+        obj=run,
+        reason=reason,
+    )
+    if enqueue:
+        from homes.tasks import refresh_valuations
+
+        transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
 
 
 def _chunks_create(run: RefreshRun, ids: list[int], chunk_size: int) -> None:
@@ -123,18 +130,8 @@ def refresh_continue(
     """Staff ask an unfinished run to go on from where its chunks stopped: recorded in the
     audit trail, then queued (or, with enqueue=False, left to the caller to run)."""
     with transaction.atomic():
-        audit_record(
-            action=AuditEntry.Action.ACTION,
-            actor=actor,
-            actor_label=actor_label,
-            environment=environment,
-            obj=run,
-            reason=f"refresh resumed at {run.progress_text}",
-        )
-        if enqueue:
-            from homes.tasks import refresh_valuations
-
-            transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
+        reason = f"refresh resumed at {run.progress_text}"
+        _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
 
 
 def refresh_chunk_run(*, environment, run_id: int, chunk_id: int, estimator=None) -> None:
