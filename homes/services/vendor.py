@@ -134,7 +134,7 @@ def vendor_values_import(
             "external_id", "pk"
         )
     )
-    pk_refs = [_pk(r) for r in refs if _pk(r) is not None]
+    pk_refs = [pk for pk in map(_pk, refs) if pk is not None]
     by_pk = set(
         Property.objects.filter(environment=environment, pk__in=pk_refs).values_list(
             "pk", flat=True
@@ -149,8 +149,8 @@ def vendor_values_import(
         row_errors: list[RowError] = []
         ref = str(raw.get("property") or "").strip()
         pid = by_external.get(ref)
-        if pid is None and _pk(ref) in by_pk:
-            pid = _pk(ref)
+        if pid is None and (pk := _pk(ref)) in by_pk:
+            pid = pk
         if not ref:
             row_errors.append(RowError(number, "property", "is required."))
         elif pid is None:
