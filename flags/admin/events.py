@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Count
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 
 from flags import plans
 from flags.models import (
@@ -196,21 +197,46 @@ class DestinationAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None):
         return not self._in_production(request) and super().has_delete_permission(request, obj)
 
-    @admin.display(description="Pending batches")
+    def get_queryset(self, request):
+        # The batch counts of the list columns, in the list's own query (not two per row).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                pending_batches=Count(
+                    "batches", filter=Q(batches__status=DestinationBatch.Status.PENDING)
+                ),
+                dead_batches=Count(
+                    "batches", filter=Q(batches__status=DestinationBatch.Status.DEAD)
+                ),
+            )
+        )
+
+    @admin.display(description="Pending batches", ordering="pending_batches")
     def pending(self, obj):
-        return obj.batches.filter(status=DestinationBatch.Status.PENDING).count()
+        return obj.pending_batches
 
-    @admin.display(description="Dead letters")
+    @admin.display(description="Dead letters", ordering="dead_batches")
     def dead(self, obj):
-        return obj.batches.filter(status=DestinationBatch.Status.DEAD).count()
+        return obj.dead_batches
 
-    @admin.action(description="Re-enable and retry dead-lettered batches")
+    def has_reenable_permission(self, request):
+        """Whoever may edit destinations here; the service keeps production's `enabled`."""
+        return self.has_change_permission(request)
+
+    @admin.action(description="Re-enable and retry dead-lettered batches", permissions=["reenable"])
     def reenable(self, request, queryset):
         for destination in queryset:
-            n = destination_reenable(
-                environment=self._environment(request), destination=destination, actor=request.user
-            )
-            self.message_user(request, f"{destination}: re-enabled, {n} batches requeued.")
+            try:
+                n = destination_reenable(
+                    environment=self._environment(request),
+                    destination=destination,
+                    actor=request.user,
+                )
+            except ValidationError as error:
+                self.message_user(request, f"{destination}: {error.messages[0]}", messages.ERROR)
+            else:
+                self.message_user(request, f"{destination}: re-enabled, {n} batches requeued.")
 
     def save_model(self, request, obj, form, change):
         tenant_object_save(environment=self._environment(request), obj=obj, actor=request.user)

@@ -101,9 +101,20 @@ class FlagAdmin(TenantAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            flag_save(environment=self._environment(request), flag=obj, actor=request.user)
+            flag_save(
+                environment=self._environment(request),
+                flag=obj,
+                actor=request.user,
+                members=form.cleaned_data.get("members"),
+            )
         except ValidationError as error:
             raise PermissionDenied(error.messages[0]) from error
+
+    def save_related(self, request, form, formsets, change):
+        # flag_save set the named members, inside its audit entry; form.save_m2m() would
+        # set them again, unaudited.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
         try:

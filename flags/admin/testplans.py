@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -48,9 +49,20 @@ class TestPlanAdmin(TenantAdmin):
     list_display = ["name", "description", "max_requests", "rule_group", "last_verdict"]
     actions = ["run_plan"]
 
+    def get_queryset(self, request):
+        # Each plan's newest run for the "Last verdict" column, in one query for the page.
+        newest = TestPlanRun.objects.order_by("-started_at").only(
+            "plan", "status", "verdict", "started_at"
+        )[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("runs", queryset=newest, to_attr="newest_runs"))
+        )
+
     @admin.display(description="Last verdict")
     def last_verdict(self, obj):
-        run = obj.runs.order_by("-started_at").first()
+        run = next(iter(obj.newest_runs), None)
         return f"{run.verdict or run.status} ({run.started_at:%Y-%m-%d %H:%M})" if run else "—"
 
     @admin.action(description="Run the test plan now (as a test member) and judge it")

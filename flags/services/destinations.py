@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -253,11 +254,24 @@ def destinations_forward(*, environment, now=None) -> dict:
 
 
 def destination_reenable(*, environment, destination: Destination, actor) -> int:
-    """Turn a disabled destination back on and requeue its dead letters; returns requeued."""
+    """Turn a disabled destination back on and requeue its dead letters; returns requeued.
+
+    In production `enabled` comes by release, like the rest of the configuration: there
+    this only lifts the automatic disable (state) of a destination the release turned on.
+    """
     from institutions.models import AuditEntry
     from institutions.services import audit_record
 
     with transaction.atomic():
+        destination = Destination.objects.select_for_update().get(
+            pk=destination.pk, environment=environment
+        )
+        if environment.is_production and not destination.enabled:
+            raise ValidationError(
+                f"{destination.name} is turned off by release: turn it on in staging and "
+                "release it."
+            )
+        before = {"enabled": destination.enabled, "state": destination.state}
         requeued = DestinationBatch.objects.filter(
             destination=destination, status=DestinationBatch.Status.DEAD
         ).update(status=DestinationBatch.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
@@ -265,12 +279,17 @@ def destination_reenable(*, environment, destination: Destination, actor) -> int
         destination.consecutive_failures = 0
         destination.enabled = True
         destination.save(update_fields=["state", "consecutive_failures", "enabled"])
+        after = {"enabled": destination.enabled, "state": destination.state}
         audit_record(
             action=AuditEntry.Action.UPDATE,
             actor=actor,
             environment=environment,
             obj=destination,
-            changes={"state": {"before": "disabled", "after": "active"}},
+            changes={
+                name: {"before": before[name], "after": after[name]}
+                for name in before
+                if before[name] != after[name]
+            },
             reason=f"re-enabled; {requeued} dead-lettered batches requeued",
         )
     return requeued

@@ -66,11 +66,15 @@ def _require_admin(environment, actor) -> None:
         raise PermissionDenied("Only an institution admin can use the kill switch.")
 
 
-def _save(environment, flag: Flag, *, actor=None, actor_label="", reason="", before=None):
+def _save(
+    environment, flag: Flag, *, actor=None, actor_label="", reason="", before=None, members=None
+):
     flag.environment = environment
     tenant_full_clean(flag, exclude=("members",))
     with transaction.atomic():
         flag.save()
+        if members is not None:  # before the after-snapshot, so the audit entry shows them
+            flag.members.set(members)
         audit_record(
             action=AuditEntry.Action.UPDATE if before else AuditEntry.Action.CREATE,
             actor=actor,
@@ -86,7 +90,10 @@ def _save(environment, flag: Flag, *, actor=None, actor_label="", reason="", bef
 
 
 def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "") -> Flag:
-    """Create or change a flag's targeting in staging (production changes come by release)."""
+    """Create or change a flag's targeting in staging (production changes come by release).
+
+    `members`, when given, replaces the named members, in the same audited change.
+    """
     if environment.is_production:
         raise ValidationError(
             "Production flags change by release; use the kill switch to turn one off now."
@@ -100,12 +107,11 @@ def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "")
             or any(getattr(previous, f) != getattr(flag, f) for f in ROLLOUT_FIELDS)
         ):
             _refuse_during_rollout(environment, previous.name, "change its targeting or name")
-    _save(environment, flag, actor=actor, reason=reason, before=before)
     if members is not None:
         members = list(members)
         if any(m.environment_id != environment.pk for m in members):
             raise ValidationError({"members": "Members must belong to this environment."})
-        flag.members.set(members)
+    _save(environment, flag, actor=actor, reason=reason, before=before, members=members)
     return flag
 
 

@@ -29,13 +29,21 @@ def _clean_steps(steps) -> list:
             out.append(step)
             continue
         try:
+            # A boolean is an int to Python (True == 1), and JSON's NaN and Infinity are
+            # Decimals that cannot be compared: neither is a percentage.
+            if isinstance(step, bool):
+                raise InvalidOperation
             value = Decimal(str(step))
+            if not value.is_finite():
+                raise InvalidOperation
         except InvalidOperation as exc:
             raise ValidationError(
                 {"steps": f"{step!r} is not test, a percentage or everyone."}
             ) from exc
         if not (Decimal("0") < value <= Decimal("99.9")) or float(value) <= last:
-            raise ValidationError({"steps": "Percentages must rise, between 0.1 and 99.9."})
+            raise ValidationError(
+                {"steps": f"{step!r}: percentages must rise, between 0.1 and 99.9."}
+            )
         last = float(value)
         out.append(float(value))
     if out[-1] != "everyone":

@@ -1,19 +1,29 @@
-"""The admin: declared and stale flags, the kill switch, plans, dashboards, test plans."""
+"""The admin: flags, the kill switch, plans, dashboards, destinations, test plans."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from flags.models import DataPlanVersion, Flag, TestPlanRun
+from flags.models import DataPlanVersion, Destination, DestinationBatch, Flag, Rollout, TestPlanRun
 from institutions import events
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
-from tests.flags.factories import FlagFactory, PlanFactory
+from tests.flags.factories import (
+    DestinationBatchFactory,
+    DestinationFactory,
+    FlagFactory,
+    PlanFactory,
+    PlanRunFactory,
+)
 
 OFFER = {"offer_id": 7, "offer_kind": "heloc"}
 
@@ -161,3 +171,156 @@ def test_dashboard__delivery_failures__charted_per_hour_with_counts_test_members
     assert busy == [(1, 5), (2, 4)]
     with_test = client.get(url, {"include_test": "1"})
     assert "9 of 15 finished deliveries failed or went dead, 60.0%" in with_test.content.decode()
+
+
+@pytest.mark.django_db
+def test_flag_admin__changing_only_the_named_members__is_in_the_audit_trail(tenant):
+    env = tenant.staging
+    flag = FlagFactory(environment=env, name="offer_card_v2")
+    member = MemberFactory(environment=env)
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    response = client.post(
+        reverse("admin:flags_flag_change", args=[flag.pk]),
+        {"name": flag.name, "note": flag.note, "everyone": "unknown", "members": [member.pk]},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with environment_scope(env):
+        assert list(Flag.objects.get(pk=flag.pk).members.all()) == [member]
+    entry = AuditEntry.objects.get(object_type="flags.Flag", object_id=str(flag.pk))
+    assert entry.changes["members"] == {"before": [], "after": [member.pk]}
+
+
+@pytest.mark.django_db
+def test_flag_admin__new_flag_with_named_members__one_audit_entry_names_them(tenant):
+    env = tenant.staging
+    member = MemberFactory(environment=env)
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    response = client.post(
+        reverse("admin:flags_flag_add"),
+        {"name": "offer_card_v2", "note": "n", "everyone": "unknown", "members": [member.pk]},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with environment_scope(env):
+        flag = Flag.objects.get(name="offer_card_v2")
+        assert list(flag.members.all()) == [member]
+    entry = AuditEntry.objects.get(object_type="flags.Flag", object_id=str(flag.pk))
+    assert entry.changes["members"] == {"before": None, "after": [member.pk]}
+
+
+@pytest.mark.django_db
+def test_rollout_form__nan_infinite_or_boolean_step__is_a_form_error_not_a_500(tenant):
+    env = tenant.staging
+    flag = FlagFactory(environment=env, name="offer_card_v2")
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    client.raise_request_exception = False  # a 500 answers as a browser would see it
+    url = reverse("admin:flags_flag_rollout", args=[flag.pk])
+    for step, shown in (("NaN", "nan"), ("Infinity", "inf"), ("true", "True")):
+        response = client.post(
+            url,
+            {"steps": f'["test", {step}, "everyone"]', "step_minutes": "60", "rule_group": "r"},
+        )
+        assert response.status_code == 200
+        assert shown in str(response.context["form"].errors["steps"])
+    with environment_scope(env):
+        assert not Rollout.objects.exists()
+
+
+@pytest.mark.django_db
+def test_destination_reenable_action__lending_staff__cannot_turn_a_destination_back_on(tenant):
+    env = tenant.staging
+    destination = DestinationFactory(
+        environment=env, enabled=False, state=Destination.State.DISABLED
+    )
+    DestinationBatchFactory(
+        environment=env, destination=destination, status=DestinationBatch.Status.DEAD
+    )
+    lending = staff_client(staff_user(tenant.institution, "lending"), env)
+    url = reverse("admin:flags_destination_changelist")
+    assert 'value="reenable"' not in lending.get(url).content.decode()
+    lending.post(url, {"action": "reenable", "_selected_action": [destination.pk]})
+    with environment_scope(env):
+        destination.refresh_from_db()
+        assert destination.enabled is False
+        assert destination.state == Destination.State.DISABLED
+        assert DestinationBatch.objects.get().status == DestinationBatch.Status.DEAD
+    assert not AuditEntry.objects.filter(object_type="flags.Destination").exists()
+
+
+@pytest.mark.django_db
+def test_destination_reenable_action__it_staff_in_staging__turns_it_on_and_audits_the_change(
+    tenant,
+):
+    env = tenant.staging
+    destination = DestinationFactory(
+        environment=env, enabled=False, state=Destination.State.FAILING
+    )
+    DestinationBatchFactory(
+        environment=env, destination=destination, status=DestinationBatch.Status.DEAD
+    )
+    it = staff_client(staff_user(tenant.institution, "it"), env)
+    it.post(
+        reverse("admin:flags_destination_changelist"),
+        {"action": "reenable", "_selected_action": [destination.pk]},
+    )
+    with environment_scope(env):
+        destination.refresh_from_db()
+        assert (destination.enabled, destination.state) == (True, Destination.State.ACTIVE)
+        assert DestinationBatch.objects.get().status == DestinationBatch.Status.PENDING
+    entry = AuditEntry.objects.get(object_type="flags.Destination")
+    assert entry.changes == {
+        "enabled": {"before": False, "after": True},
+        "state": {"before": "failing", "after": "active"},
+    }
+
+
+def _changelist_queries(client, url) -> int:
+    client.get(url)  # warm the per-process caches (session, roles, branding)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+def test_destination_changelist__queries_do_not_grow_with_destinations(tenant):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    url = reverse("admin:flags_destination_changelist")
+    DestinationFactory(environment=env)
+    one = _changelist_queries(client, url)
+    for status in ("pending", "pending", "dead", "sent", "dead"):
+        batch = DestinationBatchFactory(environment=env, status=status)
+        DestinationBatchFactory(environment=env, destination=batch.destination, status="pending")
+    six = _changelist_queries(client, url)
+    assert six == one, f"{one} queries for 1 destination, {six} for 6"
+    with environment_scope(env):
+        shown = {
+            d.pk: (d.pending_batches, d.dead_batches)
+            for d in client.get(url).context["cl"].result_list
+        }
+        expected = {
+            d.pk: (
+                d.batches.filter(status="pending").count(),
+                d.batches.filter(status="dead").count(),
+            )
+            for d in Destination.objects.all()
+        }
+    assert shown == expected
+
+
+@pytest.mark.django_db
+def test_test_plan_changelist__queries_do_not_grow_with_plans(tenant):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    url = reverse("admin:flags_testplan_changelist")
+    PlanFactory(environment=env)
+    one = _changelist_queries(client, url)
+    hour_ago = timezone.now() - timedelta(hours=1)
+    for _ in range(5):
+        plan = PlanFactory(environment=env)
+        PlanRunFactory(environment=env, plan=plan, verdict="fail", started_at=hour_ago)
+        PlanRunFactory(environment=env, plan=plan, verdict="pass")
+    six = _changelist_queries(client, url)
+    assert six == one, f"{one} queries for 1 plan, {six} for 6"
+    page = client.get(url).content.decode()
+    assert page.count('<td class="field-last_verdict">pass (') == 5
+    assert "fail (" not in page

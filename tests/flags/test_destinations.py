@@ -12,6 +12,7 @@ from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from flags.models import AnalyticsSummary, Destination, DestinationBatch, Event
@@ -25,9 +26,10 @@ from flags.services.exports import (
 )
 from flags.services.plans import analytics_consent_set
 from institutions import events
+from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory
-from tests.flags.factories import DestinationFactory
+from tests.flags.factories import DestinationBatchFactory, DestinationFactory
 
 OFFER = {"offer_id": 7, "offer_kind": "heloc"}
 
@@ -211,6 +213,30 @@ def test_webhook__failing_then_timing_out__retries_dead_letters_disables_and_los
         batch.refresh_from_db()
     assert batch.status == "sent"
     assert [e["member_id"] for e in healthy.events()] == [member.pk]
+
+
+@pytest.mark.django_db
+def test_destination_reenable__in_production__lifts_the_disable_but_enabled_comes_by_release(
+    tenant,
+):
+    env = tenant.production
+    with environment_scope(env):
+        tripped = DestinationFactory(environment=env, enabled=True, state="disabled")
+        DestinationBatchFactory(environment=env, destination=tripped, status="dead")
+        assert dest.destination_reenable(environment=env, destination=tripped, actor=None) == 1
+        tripped.refresh_from_db()
+        assert (tripped.enabled, tripped.state) == (True, Destination.State.ACTIVE)
+        entry = AuditEntry.objects.get(object_type="flags.Destination", object_id=str(tripped.pk))
+        assert entry.changes == {"state": {"before": "disabled", "after": "active"}}
+        released_off = DestinationFactory(
+            environment=env, enabled=False, state=Destination.State.DISABLED
+        )
+        DestinationBatchFactory(environment=env, destination=released_off, status="dead")
+        with pytest.raises(ValidationError, match="by release"):
+            dest.destination_reenable(environment=env, destination=released_off, actor=None)
+        released_off.refresh_from_db()
+        assert (released_off.enabled, released_off.state) == (False, "disabled")
+        assert DestinationBatch.objects.get(destination=released_off).status == "dead"
 
 
 @pytest.mark.django_db

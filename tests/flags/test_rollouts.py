@@ -156,6 +156,11 @@ def test_rollout_start__bad_steps_or_killed_flag__is_refused(setup):
     for steps in ([], ["test", 50, 5, "everyone"], ["test", "x"], ["test", 5]):
         with pytest.raises(ValidationError):
             rollout_start(environment=env, flag=flag, actor=admin, steps=steps)
+    # Not percentages, though Decimal takes them (NaN cannot even be compared) and True == 1.
+    for step in (float("nan"), float("inf"), "-Infinity", True):
+        with pytest.raises(ValidationError, match=f"{step!r} is not test"):
+            rollout_start(environment=env, flag=flag, actor=admin, steps=["test", step, "everyone"])
+    assert not Rollout.objects.exists()
     Flag.objects.filter(pk=flag.pk).update(killed=True)
     flag.refresh_from_db()
     with pytest.raises(ValidationError, match="killed"):
