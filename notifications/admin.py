@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.utils.html import format_html
 
 from institutions.admin_base import TenantAdmin
@@ -152,10 +153,14 @@ class JourneyForm(forms.ModelForm):
         model = Journey
         fields = ["name", "trigger", "threshold_pct", "steps", "exit_conditions", "active"]
 
+    def clean_exit_conditions(self):
+        value = self.cleaned_data["exit_conditions"]
+        return [] if value is None else value  # left empty: none (the column takes no null)
+
     def clean(self):
         data = super().clean()
-        if "steps" in data:
-            journey_steps_validate(data.get("steps"), data.get("exit_conditions") or [])
+        if "steps" in data:  # exit conditions as given: 5 or "opted_out" is an error too
+            journey_steps_validate(data.get("steps"), data.get("exit_conditions", []))
         return data
 
 
@@ -194,9 +199,21 @@ class JourneyAdmin(TenantAdmin):
     list_display = ["name", "trigger", "active", "members_active"]
     inlines = [JourneyProgressInline]
 
-    @admin.display(description="Members in progress")
+    def get_queryset(self, request):
+        # Counted in the list's one query, not one count per journey.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_count=Count(
+                    "progress", filter=Q(progress__state=JourneyProgress.State.ACTIVE)
+                )
+            )
+        )
+
+    @admin.display(description="Members in progress", ordering="active_count")
     def members_active(self, obj):
-        return JourneyProgress.objects.filter(journey=obj, state="active").count()
+        return obj.active_count
 
 
 @admin.register(JourneyProgress)

@@ -128,7 +128,9 @@ def delivery_failure_rate(environment, start, end, cohort: str = "all"):
     if cohort == "test":
         rows = rows.filter(member__is_test=True)
     elif cohort == "non_test":
-        rows = rows.filter(member__is_test=False)
+        # Exclude test members rather than require a real one: a delivery with no member
+        # (an officer's invitation) is not a test member's and counts.
+        rows = rows.exclude(member__is_test=True)
     counts = rows.aggregate(
         total=Count("id"), bad=Count("id", filter=Q(state__in=["failed", "dead"]))
     )

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from institutions.admin_base import NotFoundInsteadOfRedirectMixin, TenantAdmin
+from institutions.models import AuditEntry
 from institutions.selectors import staff_institutions, staff_roles
 from institutions.services import audit_record, audited_save, model_snapshot
 from releases import admin_staging, admin_views
@@ -168,25 +169,23 @@ class ReleasePolicyAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
         audited_save(obj, actor=request.user, institution=obj.institution)
 
     def save_formset(self, request, form, formset, change):
+        """Windows and freezes, each audited against its stored row (created, changed or
+        deleted), in one transaction with the policy."""
         institution = form.instance.institution
         with transaction.atomic():
             saved = formset.save(commit=False)
             for obj in formset.deleted_objects:
+                # The form has already put its posted values on the instance: the stored
+                # row is what is being deleted.
+                stored = type(obj)._base_manager.filter(pk=obj.pk).first() or obj
                 audit_record(
-                    action="delete",
+                    action=AuditEntry.Action.DELETE,
                     actor=request.user,
                     institution=institution,
-                    obj=obj,
-                    before=model_snapshot(obj),
+                    obj=stored,
+                    before=model_snapshot(stored),
                 )
                 obj.delete()
-            for obj in saved:
-                obj.save()
-                audit_record(
-                    action="update",
-                    actor=request.user,
-                    institution=institution,
-                    obj=obj,
-                    after=model_snapshot(obj),
-                )
+            for obj in saved:  # new rows are audited as created, changed ones with before
+                audited_save(obj, actor=request.user, institution=institution)
             formset.save_m2m()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.forms import modelform_factory
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -16,7 +16,9 @@ from django.views.decorators.http import require_POST
 
 from institutions import promotion
 from institutions.admin_base import in_environment
+from institutions.models import AuditEntry
 from institutions.selectors import staff_roles
+from institutions.services import audit_record, model_snapshot
 from releases.forms import DecideForm, ReasonForm, ScheduleForm, SignForm
 from releases.models import Release
 from releases.selectors import release_audit, signoffs_of
@@ -288,6 +290,50 @@ def _add_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
+def _choices_in(form, environment) -> None:
+    """Rows a production row may point to are production's own, not staging's or another
+    institution's."""
+    for field in form.fields.values():
+        queryset = getattr(field, "queryset", None)
+        if queryset is not None and any(
+            f.name == "environment" for f in queryset.model._meta.concrete_fields
+        ):
+            field.queryset = queryset.model._base_manager.filter(environment=environment)
+
+
+def _m2m_snapshot(obj, names) -> dict:
+    if not names:  # today's release-managed models have none on the form
+        return {}
+    snapshot = model_snapshot(obj)
+    return {name: sorted(snapshot.get(name) or [], key=str) for name in names}
+
+
+def _emergency_save(form, *, production, actor, reason: str) -> None:
+    """Save the emergency form as one change: the row through the audited service, then
+    its many-to-many fields, audited too (the service's snapshot is taken before them)."""
+    obj = form.save(commit=False)
+    names = [f.name for f in obj._meta.many_to_many if f.name in form.cleaned_data]
+    with transaction.atomic():
+        before = _m2m_snapshot(obj, names)  # still the stored sets: save_m2m comes later
+        production_emergency_change(environment=production, obj=obj, actor=actor, reason=reason)
+        form.save_m2m()
+        after = _m2m_snapshot(obj, names)
+        changes = {
+            name: {"before": before[name], "after": after[name]}
+            for name in names
+            if before[name] != after[name]
+        }
+        if changes:
+            audit_record(
+                action=AuditEntry.Action.UPDATE,
+                actor=actor,
+                environment=production,
+                obj=obj,
+                changes=changes,
+                reason=f"Emergency change: {reason.strip()}",
+            )
+
+
 def emergency_change(request, label, pk):
     environment = _environment(request)
     production = production_of(environment)
@@ -309,16 +355,15 @@ def emergency_change(request, label, pk):
     )
     reason_form = ReasonForm(request.POST or None)
     form = form_class(request.POST or None, request.FILES or None, instance=obj)
+    _choices_in(form, production)
     if request.method == "POST" and form.is_valid() and reason_form.is_valid():
         try:
-            changed = form.save(commit=False)
-            production_emergency_change(
-                environment=production,
-                obj=changed,
+            _emergency_save(
+                form,
+                production=production,
                 actor=request.user,
                 reason=reason_form.cleaned_data["reason"],
             )
-            form.save_m2m()
         except ReleaseRefused as refusal:
             reason_form.add_error("reason", refusal.message)
         except ValidationError as error:  # the model's own checks, run again on save

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flags.oracle import FAIL, INCONCLUSIVE, PASS, RuleSpec, oracle_judge
+from releases.models.policy import WATCH_COMPARATORS
 
 __all__ = ["FAIL", "INCONCLUSIVE", "PASS", "judge", "oracle", "rules_from_policy"]
 RESULT_FIELDS = (
@@ -24,16 +25,12 @@ RESULT_FIELDS = (
 )
 
 
-#: Stored policies may say "lt"/"gt"; the oracle speaks of lower/higher being better.
-_COMPARATORS = {"lt": "lower", "lower": "lower", "gt": "higher", "higher": "higher"}
-
-
 def rules_from_policy(policy) -> list[RuleSpec]:
-    """The institution's watch rules as oracle rules."""
+    """The institution's watch rules as oracle rules (ReleasePolicy.clean checks them)."""
     return [
         RuleSpec(
             metric=r["metric"],
-            comparator=_COMPARATORS[r.get("comparator", "lower")],
+            comparator=WATCH_COMPARATORS[r.get("comparator", "lower")],
             pass_threshold=float(r["pass_threshold"]),
             fail_threshold=float(r["fail_threshold"]),
             min_sample=int(r.get("min_sample", 0)),

@@ -49,11 +49,25 @@ def _wait_problem(step) -> str:
     return ""
 
 
+def _exit_problems(exit_conditions) -> list[str]:
+    """What is wrong with a journey's exit conditions ([]: nothing)."""
+    known = ", ".join(f'"{e}"' for e in EXITS)
+    if isinstance(exit_conditions, str):  # not one error per character of it
+        example = exit_conditions if exit_conditions in EXITS else EXITS[0]
+        return [f'Give a list, e.g. ["{example}"], not the text {exit_conditions!r} ({known}).']
+    if not isinstance(exit_conditions, list):
+        return [f"Give a list of exit conditions ({known}), not {exit_conditions!r}."]
+    bad_exits = [e for e in exit_conditions if e not in EXITS]
+    if bad_exits:
+        return [f"unknown exit conditions {bad_exits}; known: {list(EXITS)}"]
+    return []
+
+
 def journey_steps_validate(steps, exit_conditions=()) -> None:
-    """Raise ValidationError naming each bad step."""
+    """Raise ValidationError naming each bad step and bad exit condition."""
     errors = []
     if not isinstance(steps, list) or not steps:
-        raise ValidationError({"steps": "Give a list of steps."})
+        errors, steps = ["Give a list of steps."], []
     for i, step in enumerate(steps, start=1):
         kind = step.get("type") if isinstance(step, dict) else None
         if kind == "wait":
@@ -72,11 +86,9 @@ def journey_steps_validate(steps, exit_conditions=()) -> None:
                 errors.append(f"step {i}: otherwise must be exit or skip")
         else:
             errors.append(f"step {i}: type must be wait, send or condition")
-    bad_exits = [e for e in exit_conditions or [] if e not in EXITS]
-    if bad_exits:
-        errors.append(f"unknown exit conditions {bad_exits}; known: {list(EXITS)}")
-    if errors:
-        raise ValidationError({"steps": errors})
+    problems = {"steps": errors, "exit_conditions": _exit_problems(exit_conditions)}
+    if any(problems.values()):
+        raise ValidationError({field: found for field, found in problems.items() if found})
 
 
 def journeys_enter(*, environment, trigger: str, member_ids: list[int], change_pct=None) -> int:

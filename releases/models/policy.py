@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -8,6 +10,18 @@ from institutions.models import Institution
 SIGNING_ROLES = ("it", "marketing", "lending", "admin")
 DEFAULT_REQUIRED_ROLES = ["it", "marketing", "lending"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+#: A watch rule's comparator as stored ("lt"/"gt" are older spellings) -> the oracle's.
+WATCH_COMPARATORS = {"lt": "lower", "lower": "lower", "gt": "higher", "higher": "higher"}
+#: The keys releases.watch.rules_from_policy reads; any other would be silently ignored.
+WATCH_RULE_KEYS = (
+    "metric",
+    "comparator",
+    "pass_threshold",
+    "fail_threshold",
+    "min_sample",
+    "cohort",
+    "name",
+)
 
 
 def default_required_roles() -> list[str]:
@@ -82,6 +96,86 @@ class ReleasePolicy(models.Model):
             )
         if len(set(roles)) != len(roles):
             raise ValidationError({"required_roles": "Each role may be listed once."})
+        problems = watch_rules_problems(self.watch_rules)
+        if problems:
+            raise ValidationError({"watch_rules": problems})
+
+
+def _is_number(value) -> bool:
+    """A finite number the watch can turn into a float (not true/false, NaN or 1e400)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _watch_rule_problems(rule: dict) -> list[str]:
+    """What in one watch rule the watch could not read or judge, field by field."""
+    from flags.models import OracleRule
+    from institutions.metrics import metric_names
+
+    problems = []
+    unknown = [str(key) for key in rule if key not in WATCH_RULE_KEYS]
+    if unknown:
+        problems.append(
+            f"unknown fields {', '.join(unknown)} (known: {', '.join(WATCH_RULE_KEYS)})"
+        )
+    metric = rule.get("metric")
+    if not isinstance(metric, str) or not metric:
+        problems.append("metric is required")
+    elif metric not in metric_names():
+        problems.append(f"metric {metric!r} is unknown (known: {', '.join(metric_names())})")
+    comparator = rule.get("comparator", "lower")
+    if not isinstance(comparator, str) or comparator not in WATCH_COMPARATORS:
+        problems.append(
+            f"comparator {comparator!r} is unknown (use one of: {', '.join(WATCH_COMPARATORS)})"
+        )
+    thresholds = {}
+    for key in ("pass_threshold", "fail_threshold"):
+        if key not in rule:
+            problems.append(f"{key} is required")
+        elif not _is_number(rule[key]):
+            problems.append(f"{key} must be a number (got {rule[key]!r})")
+        else:
+            thresholds[key] = rule[key]
+    if len(thresholds) == 2 and comparator in WATCH_COMPARATORS:
+        passing, failing = thresholds["pass_threshold"], thresholds["fail_threshold"]
+        # As OracleRule.clean: the inconclusive band between them must not be inverted.
+        if WATCH_COMPARATORS[comparator] == "lower" and passing > failing:
+            problems.append("fail_threshold must be >= pass_threshold (lower is better)")
+        if WATCH_COMPARATORS[comparator] == "higher" and passing < failing:
+            problems.append("fail_threshold must be <= pass_threshold (higher is better)")
+    min_sample = rule.get("min_sample", 0)
+    if not isinstance(min_sample, int) or isinstance(min_sample, bool) or min_sample < 0:
+        problems.append(f"min_sample must be a whole number of 0 or more (got {min_sample!r})")
+    cohort = rule.get("cohort", "all")
+    if cohort not in OracleRule.Cohort.values:
+        problems.append(
+            f"cohort {cohort!r} is unknown (use one of: {', '.join(OracleRule.Cohort.values)})"
+        )
+    if "name" in rule and (not isinstance(rule["name"], str) or not rule["name"]):
+        problems.append("name must be non-empty text")
+    return problems
+
+
+def watch_rules_problems(rules) -> list[str]:
+    """Why the release watch could not use these rules, one message per bad rule ([]: fine)."""
+    example = '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, "fail_threshold": 0.05}]'
+    if not isinstance(rules, list) or not rules:
+        return [f"Give a list of rules, e.g. {example}."]
+    messages = []
+    for i, rule in enumerate(rules, start=1):
+        if not isinstance(rule, dict):
+            messages.append(f"Rule {i}: give an object with a metric and thresholds.")
+            continue
+        problems = _watch_rule_problems(rule)
+        if problems:
+            label = rule.get("name") or rule.get("metric")
+            named = f"Rule {i} ({label})" if isinstance(label, str) and label else f"Rule {i}"
+            messages.append(f"{named}: {'; '.join(problems)}.")
+    return messages
 
 
 def _valid_weekdays(value) -> None:

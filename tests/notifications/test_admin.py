@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from institutions.models import AuditEntry
@@ -12,7 +13,12 @@ from institutions.tenancy import environment_scope
 from notifications.models import Delivery, Journey, MessageTemplate, VapidKey
 from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
-from tests.notifications.factories import DeliveryFactory, JourneyProgressFactory, template_factory
+from tests.notifications.factories import (
+    DeliveryFactory,
+    JourneyFactory,
+    JourneyProgressFactory,
+    template_factory,
+)
 from tests.notifications.helpers import deliveries
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +175,82 @@ def test_journey_admin__bad_steps__field_errors__nothing_saved(tenant):
     assert "unknown exit conditions" in page
     with environment_scope(env):
         assert not Journey.objects.exists()
+
+
+def journey_form(**overrides) -> dict:
+    return {
+        "name": "Welcome",
+        "trigger": "offer_saved",
+        "threshold_pct": "5.00",
+        "steps": '[{"type": "wait", "days": 1}]',
+        "exit_conditions": '["offer_selected"]',
+        "active": "on",
+        "progress-TOTAL_FORMS": "0",
+        "progress-INITIAL_FORMS": "0",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("exit_conditions", "error"),
+    [
+        ("5", "Give a list of exit conditions"),
+        ("true", "Give a list of exit conditions"),
+        ('{"offer_selected": true}', "Give a list of exit conditions"),
+        ('"opted_out"', 'Give a list, e.g. ["opted_out"], not the text'),
+    ],
+)
+def test_journey_admin__exit_conditions_not_a_list__is_a_form_error_not_a_500(
+    tenant, exit_conditions, error
+):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    client.raise_request_exception = False
+    response = client.post(
+        reverse("admin:notifications_journey_add"),
+        journey_form(exit_conditions=exit_conditions),
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["exit_conditions"]
+    (message,) = errors["exit_conditions"]  # one message, not one per character
+    assert message.startswith(error)
+    with environment_scope(env):
+        assert not Journey.objects.exists()
+
+
+def test_journey_admin__exit_conditions_left_empty__saved_as_no_conditions(tenant):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    response = client.post(
+        reverse("admin:notifications_journey_add"), journey_form(exit_conditions="")
+    )
+    assert response.status_code == 302
+    with environment_scope(env):
+        assert Journey.objects.get().exit_conditions == []
+
+
+def test_journey_changelist__queries_do_not_grow_with_journeys(tenant):
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "marketing"), env)
+    url = reverse("admin:notifications_journey_changelist")
+    progress = JourneyProgressFactory(environment=env)
+    JourneyProgressFactory(environment=env, journey=progress.journey, state="exited")
+
+    def count():
+        client.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+            assert response.status_code == 200
+        return len(ctx.captured_queries), response
+
+    one, response = count()
+    shown = response.context["cl"].result_list
+    assert [j.active_count for j in shown] == [1]  # the exited member is not counted
+    for _ in range(5):
+        JourneyFactory(environment=env)
+    six, _ = count()
+    assert six == one, f"{one} queries for 1 journey, {six} for 6"
 
 
 def test_journey_admin__change_page__shows_each_members_progress(tenant):

@@ -481,3 +481,62 @@ def test_failure_rate__a_sent_row_opened_later__counted_when_it_was_sent(tenant)
         )
         today = delivery_failure_rate(env, timezone.now() - timedelta(hours=1), timezone.now())
     assert (that_day.sample, today.sample) == (1, 0)
+
+
+def test_dashboard_delivery_failures__without_test_members__still_counts_officer_deliveries(
+    tenant,
+):
+    # A loan officer's invitation is a Delivery with no member. "Test members excluded"
+    # (the dashboard's default) drops test members' deliveries, not the officers'.
+    from django.urls import reverse
+
+    from tests.conftest import staff_client
+    from tests.factories import MemberFactory, staff_user
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    now = timezone.now()
+    DeliveryFactory(environment=env, state=Delivery.State.SENT, sent_at=now)
+    DeliveryFactory(
+        environment=env,
+        member=MemberFactory(environment=env, is_test=True),
+        state=Delivery.State.DEAD,
+        reason="a test member's: left out",
+    )
+    DeliveryFactory(
+        environment=env,
+        member=None,
+        recipient_email="officer@cu.test",
+        recipient_name="Olive Officer",
+        campaign_key="appointment:1:officer",
+        template_key="appointment_booked",
+        category="appointments",
+        state=Delivery.State.DEAD,
+        reason="550 mailbox unavailable",
+    )
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    response = client.get(reverse("admin:flags_dashboard"))
+    totals = response.context["delivery_totals"]
+    assert (totals["failed"], totals["finished"]) == (1, 2)
+
+
+@pytest.mark.parametrize(("cohort", "expected"), [("all", 3), ("test", 1), ("non_test", 2)])
+def test_delivery_failure_rate__cohorts__a_delivery_without_a_member_is_not_a_test_one(
+    tenant, cohort, expected
+):
+    from notifications.selectors import delivery_failure_rate
+    from tests.factories import MemberFactory
+    from tests.notifications.factories import DeliveryFactory
+
+    env = tenant.production
+    now = timezone.now()
+    DeliveryFactory(environment=env, sent_at=now)
+    DeliveryFactory(
+        environment=env, member=MemberFactory(environment=env, is_test=True), sent_at=now
+    )
+    DeliveryFactory(environment=env, member=None, recipient_email="officer@cu.test", sent_at=now)
+    with environment_scope(env):
+        measured = delivery_failure_rate(
+            env, now - timedelta(minutes=1), now + timedelta(minutes=1), cohort=cohort
+        )
+    assert measured.sample == expected

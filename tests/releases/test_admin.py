@@ -11,7 +11,9 @@ from institutions.models import AuditEntry, Branding
 from institutions.services import branding_update
 from institutions.tenancy import environment_scope
 from releases.models import Release, ReleasePolicy
+from releases.services import policy_for
 from releases.tasks import deploy_due
+from releases.watch import rules_from_policy
 from tests.conftest import make_tenant, staff_client
 from tests.factories import staff_user
 from tests.releases.test_release_flow import TUESDAY_23
@@ -186,6 +188,148 @@ def test_release_policy_admin__other_institution__404_and_admin_only_changes(ten
     assert AuditEntry.objects.filter(object_type="releases.ReleasePolicy").exists()
 
 
+def _policy_post(policy, **overrides) -> dict:
+    window = policy.windows.get()
+    return {
+        "required_roles": ["it", "lending"],
+        "watch_minutes": "30",
+        "watch_rules": '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, '
+        '"fail_threshold": 0.05, "min_sample": 100}]',
+        "windows-TOTAL_FORMS": "1",
+        "windows-INITIAL_FORMS": "1",
+        "windows-0-id": str(window.pk),
+        "windows-0-policy": str(policy.pk),
+        "windows-0-weekdays": "[1, 2, 3]",
+        "windows-0-start": "22:00",
+        "windows-0-end": "05:00",
+        "freezes-TOTAL_FORMS": "0",
+        "freezes-INITIAL_FORMS": "0",
+        **overrides,
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rules", "error"),
+    [
+        ('[{"metric": "http_5xx_rate"}]', "Rule 1 (http_5xx_rate): pass_threshold is required"),
+        (
+            '[{"metric": "http_5xx_rate", "comparator": "eq", "pass_threshold": 0.01, '
+            '"fail_threshold": 0.05}]',
+            "Rule 1 (http_5xx_rate): comparator 'eq' is unknown",
+        ),
+        ('{"metric": "http_5xx_rate"}', "Give a list of rules"),
+        ('["http_5xx_rate"]', "Rule 1: give an object"),
+        (
+            '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, "fail_threshold": 0.05}, '
+            '{"metric": "http_5xx_rate", "pass_threshold": 0.5, "fail_threshold": 0.05}]',
+            "Rule 2 (http_5xx_rate): fail_threshold must be >= pass_threshold",
+        ),
+        (
+            '[{"metric": "http_5xx_rate", "pass_threshold": "0.01", "fail_threshold": 0.05}]',
+            "pass_threshold must be a number",
+        ),
+        (
+            '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, "fail_threshold": 0.05, '
+            '"min_sample": -1}]',
+            "min_sample must be a whole number of 0 or more",
+        ),
+        (
+            '[{"metric": "http_5xx_rat", "pass_threshold": 0.01, "fail_threshold": 0.05}]',
+            "Rule 1 (http_5xx_rat): metric 'http_5xx_rat' is unknown",
+        ),
+        (
+            '[{"metric": "http_5xx_rate", "pass_threshold": 0.01, "fail_threshold": 0.05, '
+            '"min_sampel": 100}]',
+            "unknown fields min_sampel",
+        ),
+    ],
+)
+def test_release_policy_admin__watch_rules_the_watch_cannot_read__are_refused(
+    tenant, people, rules, error
+):
+    # The watch (releases.watch.rules_from_policy, run by the watch task after every
+    # deploy) could not read these: refused in the form, the stored rules unchanged.
+    policy = policy_for(tenant.institution)
+    stored = policy.watch_rules
+    client = staff_client(people.admin, tenant.staging)
+    response = client.post(
+        reverse("admin:releases_releasepolicy_change", args=[policy.pk]),
+        _policy_post(policy, watch_rules=rules),
+    )
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["watch_rules"]
+    assert message.startswith(error) or error in message, message
+    policy = ReleasePolicy.objects.get(pk=policy.pk)
+    assert policy.watch_rules == stored
+    assert policy.required_roles != ["it", "lending"]  # nothing else changed either
+    rules_from_policy(policy)
+
+
+@pytest.mark.django_db
+def test_release_policy_admin__readable_watch_rules__saved_and_the_watch_reads_them(tenant, people):
+    policy = policy_for(tenant.institution)
+    rules = (
+        '[{"metric": "http_5xx_rate", "comparator": "lt", "pass_threshold": 0.01, '
+        '"fail_threshold": 0.05, "min_sample": 100, "cohort": "non_test", "name": "5xx"}, '
+        '{"metric": "delivery_failure_rate", "comparator": "higher", "pass_threshold": 1, '
+        '"fail_threshold": 0.5}]'
+    )
+    response = staff_client(people.admin, tenant.staging).post(
+        reverse("admin:releases_releasepolicy_change", args=[policy.pk]),
+        _policy_post(policy, watch_rules=rules),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    specs = rules_from_policy(ReleasePolicy.objects.get(pk=policy.pk))
+    assert [(s.name, s.comparator, s.min_sample) for s in specs] == [
+        ("5xx", "lower", 100),
+        ("delivery_failure_rate", "higher", 0),
+    ]
+
+
+@pytest.mark.django_db
+def test_release_policy_admin__changed_deploy_window__audit_has_the_before_value(tenant, people):
+    policy = policy_for(tenant.institution)
+    window = policy.windows.get()
+    response = staff_client(people.admin, tenant.staging).post(
+        reverse("admin:releases_releasepolicy_change", args=[policy.pk]),
+        _policy_post(
+            policy,
+            **{
+                "windows-0-start": "21:00",
+                "freezes-TOTAL_FORMS": "1",
+                "freezes-0-first_day": "2025-12-24",
+                "freezes-0-last_day": "2025-12-26",
+                "freezes-0-reason": "Holidays",
+            },
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(object_type="releases.DeployWindow", object_id=str(window.pk))
+    assert entry.action == AuditEntry.Action.UPDATE
+    assert entry.changes["start"] == {"before": "22:00:00", "after": "21:00:00"}
+    assert set(entry.changes) == {"start"}  # only what changed
+    freeze = AuditEntry.objects.get(object_type="releases.FreezePeriod")
+    assert freeze.action == AuditEntry.Action.CREATE
+    assert freeze.changes["reason"] == {"before": None, "after": "Holidays"}
+
+
+@pytest.mark.django_db
+def test_release_policy_admin__deleted_deploy_window__audit_has_the_stored_row(tenant, people):
+    policy = policy_for(tenant.institution)
+    window = policy.windows.get()
+    stored_start = window.start.strftime("%H:%M:%S")
+    response = staff_client(people.admin, tenant.staging).post(
+        reverse("admin:releases_releasepolicy_change", args=[policy.pk]),
+        _policy_post(policy, **{"windows-0-start": "03:00", "windows-0-DELETE": "on"}),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not policy.windows.exists()
+    entry = AuditEntry.objects.get(object_type="releases.DeployWindow", object_id=str(window.pk))
+    assert entry.action == AuditEntry.Action.DELETE
+    assert entry.changes["start"] == {"before": stored_start, "after": None}
+
+
 @pytest.mark.django_db
 def test_emergency_change__admin_with_reason__changes_production_and_is_audited(tenant, people):
     with environment_scope(tenant.production):
@@ -230,6 +374,40 @@ def test_emergency_change__staging_object__answers_404(tenant, people):
     client = staff_client(other, tenant.production)
     url = reverse("admin:releases_release_emergency", args=["institutions.Branding", branding.pk])
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_emergency_change__many_to_many_field__changed_in_the_audited_change(
+    tenant, people, promotables
+):
+    production = tenant.production
+    widget = promotables.Gadget.objects.create(environment=production, name="Widget")
+    sprocket = promotables.Gadget.objects.create(environment=production, name="Sprocket")
+    in_staging = promotables.Gadget.objects.create(environment=tenant.staging, name="Cog")
+    part = promotables.Part.objects.create(environment=production, gadget=widget, code="A1")
+    url = reverse("admin:releases_release_emergency", args=["releases.Part", part.pk])
+    admin = staff_client(people.admin, production)
+    data = {"gadget": widget.pk, "code": "A1", "label": "Fixed", "reason": "Wrong fit"}
+
+    # Only production's own rows can be chosen; nothing changes on a refusal.
+    response = admin.post(url, {**data, "works_with": [in_staging.pk]})
+    assert response.status_code == 400
+    assert "works_with" in response.context["form"].errors
+    assert list(part.works_with.all()) == []
+    response = admin.post(url, {**data, "works_with": [sprocket.pk], "reason": ""})
+    assert response.status_code == 400
+    assert list(part.works_with.all()) == []
+
+    assert admin.post(url, {**data, "works_with": [sprocket.pk]}).status_code == 302
+    part.refresh_from_db()
+    assert (part.label, list(part.works_with.all())) == ("Fixed", [sprocket])
+    entries = AuditEntry.objects.filter(object_type="releases.Part", object_id=str(part.pk))
+    assert {e.reason for e in entries} == {"Emergency change: Wrong fit"}
+    changes = {name: change for e in entries for name, change in e.changes.items()}
+    assert changes == {
+        "label": {"before": "", "after": "Fixed"},
+        "works_with": {"before": [], "after": [sprocket.pk]},
+    }
 
 
 @pytest.mark.django_db
