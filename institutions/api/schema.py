@@ -40,7 +40,7 @@ class ErrorDetailSerializer(serializers.Serializer):
         help_text=(
             "invalid, not_authenticated, permission_denied, not_found, method_not_allowed, "
             "not_acceptable, unsupported_media_type, request_too_large, "
-            "idempotency_in_progress, idempotency_key_reused, throttled, server_error"
+            "idempotency_in_progress, idempotency_key_reused, conflict, throttled, server_error"
         )
     )
     message = serializers.CharField()
@@ -62,7 +62,11 @@ _ERRORS = {
     "401": "No API key, or one that is malformed, unknown here, expired or revoked.",
     "403": "The key lacks the scope this operation needs.",
     "404": "No such object in this environment.",
-    "409": "A request with this Idempotency-Key is still in progress.",
+    "409": (
+        "`idempotency_in_progress`: a request with this Idempotency-Key is still in progress; "
+        "`conflict`: another request changed the same rows at the same moment. Nothing was "
+        "changed; retry."
+    ),
     "413": "The request body is larger than the limit.",
     "415": "Send JSON (`Content-Type: application/json`).",
     "422": "The Idempotency-Key was used with a different request.",

@@ -71,8 +71,10 @@ class ReleasePolicy(models.Model):
     watch_minutes = models.PositiveIntegerField(
         default=60, help_text="How long the oracle watches production after a deploy."
     )
+    # On unless the institution turns it off: a deploy the oracle fails should not wait for
+    # someone to read an alert while members see the failure.
     auto_rollback = models.BooleanField(
-        default=False, help_text="Roll back by itself when the oracle fails a deploy."
+        default=True, help_text="Roll back by itself when the oracle fails a deploy."
     )
     watch_rules = models.JSONField(
         default=default_watch_rules,

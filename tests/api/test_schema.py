@@ -10,7 +10,8 @@ import yaml
 from django.conf import settings
 from django.core.management import call_command
 
-from tests.api.helpers import api_client
+from homes.services.sync import ConcurrentChange
+from tests.api.helpers import api_client, member_row
 
 SCHEMA_FILE = Path(settings.BASE_DIR) / "openapi.yaml"
 REFRESH = (
@@ -63,3 +64,27 @@ def test_schema_and_reference_page__are_served_on_every_environment_host(tenant)
     html = page.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "/api/v1/schema/" in html
+
+
+@pytest.mark.django_db
+def test_members_upsert__concurrent_change_409__is_described_by_the_schema(tenant, monkeypatch):
+    """members_upsert (and sales_import) answer 409 `conflict` on a concurrent change, with
+    no Idempotency-Key at all: the schema names the code and says what it means."""
+
+    def clash(**kwargs):
+        raise ConcurrentChange("deadlock")
+
+    monkeypatch.setattr("homes.api.views.member_bulk_upsert", clash)
+    response = api_client(tenant.staging).post(
+        "/api/v1/members/", {"members": [member_row(1)]}, format="json"
+    )
+    assert response.status_code == 409
+    code = response.json()["error"]["code"]
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    documented_codes = schema["components"]["schemas"]["ErrorDetail"]["properties"]["code"][
+        "description"
+    ]
+    assert code in documented_codes
+    described = schema["paths"]["/api/v1/members/"]["post"]["responses"]["409"]["description"]
+    assert "`conflict`" in described
+    assert "retry" in described

@@ -70,6 +70,9 @@ def test_watch__fail_with_auto_rollback__production_returns_and_signers_are_told
 def test_watch__fail_without_auto_rollback__alerts_and_keeps_production(
     tenant, clock, oracle, deployed, django_capture_on_commit_callbacks
 ):
+    policy = policy_for(tenant.institution)
+    policy.auto_rollback = False  # turned off by the institution (it is on by default)
+    policy.save()
     oracle.rate, oracle.sample = 0.06, 150
     clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
