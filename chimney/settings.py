@@ -309,8 +309,8 @@ SPECTACULAR_SETTINGS = {
         "environment. Every answer that is not a success has the body "
         '`{"error": {"code", "message", "fields", "rows"}}`; a batch with bad rows is '
         "refused whole with each bad row named by its index, unless the operation says it "
-        "accepts the good rows. Lists are cursor-paginated and filter by `updated_since` "
-        "for incremental sync."
+        "accepts the good rows. Lists are cursor-paginated; the lists of rows that change "
+        "(members, deliveries) filter by `updated_since` for incremental sync."
     ),
     "VERSION": "1",
     "SERVE_URLCONF": TENANT_URLCONF,
