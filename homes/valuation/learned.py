@@ -55,8 +55,16 @@ _PARAMS = {  # learning rate and rounds chosen by the same cross-validation
     # evaluate, so fewer, larger steps: 1000 rounds at 0.05 did as well as 1600 at 0.03.
     "linear_tree": True,
     "linear_lambda": 10.0,
-    "alpha": 0.15,  # in log price: errors beyond ~15% count linearly (outlier sales)
-    "learning_rate": 0.05,
+    # In log price: errors beyond ~8% count linearly (outlier sales, unrecorded works).
+    "alpha": 0.08,
+    # Each split's threshold is drawn at random among the feature's values instead of the
+    # best one: noisier trees that overfit the sales less, and with larger steps the same
+    # rounds learn as much. Same cross-validation, three fold seeds, against the settings
+    # before (Huber at 0.15, best splits, 0.05): MdAPE 7.48% / 7.52% / 7.42% against
+    # 7.59% / 7.61% / 7.51%, 61.4% within 10% against 60.8%. Evaluating the trees costs the
+    # same (as many rounds and leaves).
+    "extra_trees": True,
+    "learning_rate": 0.075,
     "num_leaves": 31,
     "min_data_in_leaf": 20,
     "feature_fraction": 0.6,
