@@ -361,3 +361,29 @@ def test_accuracy_bench__held_out_csv__valued_from_every_training_sale(tmp_path)
     naive = float(out.split("naive: median of 10 nearest sales")[1].split("MdAPE")[1].split("%")[0])
     assert 3 < mdape < naive  # a real valuation of those homes, better than the naive one
     assert "acceptance, held-out file: " in out
+
+
+def test_accuracy_bench__tune_folds__cross_validates_inside_the_training_part_only(tmp_path):
+    import subprocess
+    import sys
+
+    lines = SALES_CSV.read_text().splitlines()
+    train = tmp_path / "train.csv"
+    train.write_text("\n".join(lines[:1501]) + "\n")  # 1,275 training sales, 225 held out
+    repo = Path(__file__).resolve().parents[2]
+
+    args = ["--csv", train, "--tune-folds", "3", "--fold-seed", "2"]
+    done = subprocess.run(
+        [sys.executable, "bench/estimator_accuracy.py", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split("3-fold cross-validation over the training part's 1,275 sales")[1]
+    assert out.startswith(" (fold seed 2):")
+    sizes = [int(part.split(" sales)")[0].replace(",", "")) for part in out.split("(")[2:5]]
+    assert sum(sizes) == 1275  # every training sale once; none of the 225 held out
+    assert "all folds" in out
