@@ -3,6 +3,7 @@ import random
 from decimal import Decimal as D
 
 import pytest
+from django.utils import timezone
 
 from homes.models import Property, RefreshRun, Sale, Valuation, VendorValue
 from homes.services import (
@@ -140,24 +141,31 @@ def test_refresh_task__runs_through_celery_eagerly(staging, django_capture_on_co
 CSV_OK = "property,value,low,high,fsd,as_of\n{a},450000,,,0.06,{d}\n{b},300000,280000,330000,,{d}\n"
 
 
+def _institution_today(environment) -> datetime.date:
+    """Vendor values may not be dated after the institution's own today (not UTC's)."""
+    return timezone.now().astimezone(environment.institution.tz).date()
+
+
 def test_vendor_csv__good_file__imports_and_revalues(scoped):
     home_settings_factory(scoped, provider_order=["vendor", "mock"])
     a, b = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
-    rows = parse_vendor_csv(CSV_OK.format(a=a.external_id, b=b.external_id, d=TODAY).encode())
+    today = _institution_today(scoped)
+    rows = parse_vendor_csv(CSV_OK.format(a=a.external_id, b=b.external_id, d=today).encode())
     assert vendor_values_import(environment=scoped, rows=rows, vendor="acme") == 2
     a.refresh_from_db()
-    assert (a.value, a.valued_on) == (D(450000), TODAY)
+    assert (a.value, a.valued_on) == (D(450000), today)
     assert Valuation.objects.get(property=a).provider == "vendor"
 
 
 def test_vendor_csv__bad_rows__refused_whole_naming_row_and_field(scoped):
     a = PropertyFactory(environment=scoped)
-    future = TODAY + datetime.timedelta(days=5)
+    today = _institution_today(scoped)
+    future = today + datetime.timedelta(days=5)
     content = (
         "property,value,low,high,fsd,as_of\n"
-        f"{a.external_id},450000,,,0.06,{TODAY}\n"
-        f"NOPE,450000,,,0.06,{TODAY}\n"
-        f"{a.external_id},-5,,,0.06,{TODAY}\n"
+        f"{a.external_id},450000,,,0.06,{today}\n"
+        f"NOPE,450000,,,0.06,{today}\n"
+        f"{a.external_id},-5,,,0.06,{today}\n"
         f"{a.external_id},300000,,,0.06,{future}\n"
         f"{a.external_id},300000,310000,,0.06,2020-01-01\n"
     )
