@@ -42,6 +42,7 @@ from homes.valuation.estimator import (  # noqa: E402
     KING_COUNTY_SALES_CSV,
     Comparable,
     ComparableSalesEstimator,
+    Estimate,
     Subject,
     load_king_county_csv,
 )
@@ -127,9 +128,7 @@ def main() -> None:
     estimates = estimator.estimate_many(subjects)
     elapsed = time.perf_counter() - started
 
-    valued = [i for i, e in enumerate(estimates) if e is not None]
-    actual = np.array([float(held[i].price) for i in valued])
-    value = np.array([float(estimates[i].value) for i in valued])  # type: ignore[union-attr]
+    valued, value, actual = valued_sales(estimates, held)
     print(f"valued: {len(valued):,} of {len(held):,} (None = too few comparables)")
     print()
     describe("comparable-sales estimator", value, actual)
@@ -163,6 +162,15 @@ def main() -> None:
         value_held_out(sales, load_king_county_csv(args.held_out_csv), args.held_out_csv)
 
 
+def valued_sales(
+    estimates: list[Estimate | None], held: list[Comparable]
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The positions of the sales given a value, their values and their prices."""
+    valued = [i for i, e in enumerate(estimates) if e is not None]
+    value = np.array([float(estimates[i].value) for i in valued])  # type: ignore[union-attr]
+    return valued, value, np.array([float(held[i].price) for i in valued])
+
+
 def acceptance(value: np.ndarray, actual: np.ndarray) -> str:
     ape = np.abs(value / actual - 1)
     return "MET" if np.median(ape) <= 0.075 and np.mean(ape <= 0.10) >= 0.60 else "NOT MET"
@@ -173,10 +181,8 @@ def value_held_out(sales: list[Comparable], held: list[Comparable], path: Path) 
     print()
     print(f"held-out file: {path} ({len(held):,} sales), valued from all {len(sales):,} sales:")
     estimates = ComparableSalesEstimator(sales).estimate_many([as_subject(s) for s in held])
-    valued = [i for i, e in enumerate(estimates) if e is not None]
+    valued, value, actual = valued_sales(estimates, held)
     print(f"  valued: {len(valued):,} of {len(held):,}")
-    actual = np.array([float(held[i].price) for i in valued])
-    value = np.array([float(estimates[i].value) for i in valued])  # type: ignore[union-attr]
     describe("  comparable-sales estimator", value, actual)
     describe("  naive: median of 10 nearest sales", naive_baseline(sales, held)[valued], actual)
     print(f"acceptance, held-out file: {acceptance(value, actual)}")
@@ -194,9 +200,7 @@ def cross_validate(
         train = [s for s, f in zip(sales, fold, strict=True) if f != k]
         held = [s for s, f in zip(sales, fold, strict=True) if f == k]
         estimates = ComparableSalesEstimator(train).estimate_many([as_subject(s) for s in held])
-        pairs = zip(estimates, held, strict=True)
-        valued = [(float(e.value), float(s.price)) for e, s in pairs if e]
-        value, price = (np.array(column) for column in zip(*valued, strict=True))
+        _, value, price = valued_sales(estimates, held)
         describe(f"  fold {k + 1} ({len(held):,} sales)", value, price)
         values.append(value)
         prices.append(price)

@@ -225,15 +225,18 @@ def test_rollout_form__nan_infinite_or_boolean_step__is_a_form_error_not_a_500(t
         assert not Rollout.objects.exists()
 
 
-@pytest.mark.django_db
-def test_destination_reenable_action__lending_staff__cannot_turn_a_destination_back_on(tenant):
-    env = tenant.staging
-    destination = DestinationFactory(
-        environment=env, enabled=False, state=Destination.State.DISABLED
-    )
+def _off_with_a_dead_letter(env, state):
+    destination = DestinationFactory(environment=env, enabled=False, state=state)
     DestinationBatchFactory(
         environment=env, destination=destination, status=DestinationBatch.Status.DEAD
     )
+    return destination
+
+
+@pytest.mark.django_db
+def test_destination_reenable_action__lending_staff__cannot_turn_a_destination_back_on(tenant):
+    env = tenant.staging
+    destination = _off_with_a_dead_letter(env, Destination.State.DISABLED)
     lending = staff_client(staff_user(tenant.institution, "lending"), env)
     url = reverse("admin:flags_destination_changelist")
     assert 'value="reenable"' not in lending.get(url).content.decode()
@@ -251,12 +254,7 @@ def test_destination_reenable_action__it_staff_in_staging__turns_it_on_and_audit
     tenant,
 ):
     env = tenant.staging
-    destination = DestinationFactory(
-        environment=env, enabled=False, state=Destination.State.FAILING
-    )
-    DestinationBatchFactory(
-        environment=env, destination=destination, status=DestinationBatch.Status.DEAD
-    )
+    destination = _off_with_a_dead_letter(env, Destination.State.FAILING)
     it = staff_client(staff_user(tenant.institution, "it"), env)
     it.post(
         reverse("admin:flags_destination_changelist"),
