@@ -88,21 +88,39 @@ def run() -> None:
             [PY, "-m", "celery", "-A", "chimney", "beat", "-l", "INFO"], cwd=ROOT, env=env
         ),
     ]
-    say(f"running: web http://localhost:{port}/admin/ , worker and beat (Ctrl-C stops all)")
+    supervise(procs, f"running: web http://localhost:{port}/admin/ , worker and beat")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def supervise(procs: list[subprocess.Popen], running: str, grace: float = 15.0) -> None:
+    """Wait until one process exits, Ctrl-C or SIGTERM; then stop all of them.
+
+    SIGTERM (a service manager, `kill`, a container stopping) stops the children as Ctrl-C
+    does, so no worker or web server is left running without its supervisor. ``running``
+    is announced once both signals are handled.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    say(f"{running} (Ctrl-C or SIGTERM stops all)")
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this short
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         for p in procs:
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def env_default(name: str, value: str) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +102,48 @@ def test_sales_data__shipped_inside_the_repository():
     # The demo values its production homes from these sales on a fresh clone.
     assert KING_COUNTY_SALES_CSV.is_relative_to(ROOT)
     assert KING_COUNTY_SALES_CSV.stat().st_size > 1_000_000
+
+
+_SUPERVISED = """
+import importlib.util, subprocess, sys
+spec = importlib.util.spec_from_file_location("chimney_dev", sys.argv[1])
+dev = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(dev)
+child = "import os, sys, time; print(os.getpid(), flush=True); time.sleep(120)"
+procs = [subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.DEVNULL) for _ in "ab"]
+print(" ".join(str(p.pid) for p in procs), flush=True)
+dev.supervise(procs, "running: two sleepers", grace=10)
+print("stopped", *(p.returncode for p in procs), flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_dev_supervise__sigterm__stops_every_child_and_returns(tmp_path):
+    """`dev.py run` stopped by SIGTERM (a service manager, `kill`) stops the web server,
+    worker and beat it started, as Ctrl-C does, instead of leaving them running."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISED, str(ROOT / "dev.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = [int(pid) for pid in supervisor.stdout.readline().split()]
+        assert "running: two sleepers" in supervisor.stdout.readline()  # handlers installed
+        assert all(_alive(pid) for pid in pids)
+        supervisor.send_signal(signal.SIGTERM)
+        out, _ = supervisor.communicate(timeout=30)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert supervisor.returncode == 0
+    codes = out.split("stopped", 1)[1].split()
+    assert len(codes) == 2
+    assert all(code.lstrip("-").isdigit() for code in codes)  # both exited (None if not)
+    assert not any(_alive(pid) for pid in pids)
