@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from homes.admin.base import ViewOnlyTenantAdmin
 from homes.models import Lien, Property, RefreshRun, Sale, Valuation, VendorValue
 from homes.services import (
+    RefreshInProgress,
     VendorImportError,
     lien_delete,
     lien_save,
@@ -212,8 +213,12 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
     def start_view(self, request):
         if request.method != "POST" or not self._roles(request) & HOME_STAFF:
             return redirect(reverse("admin:homes_refreshrun_changelist"))
-        run = refresh_start(environment=self._environment(request), actor=request.user)
-        self.message_user(request, f"Refresh {run.pk} queued for {run.total:,} properties.")
+        try:
+            run = refresh_start(environment=self._environment(request), actor=request.user)
+        except RefreshInProgress as busy:
+            self.message_user(request, str(busy), level=messages.ERROR)
+        else:
+            self.message_user(request, f"Refresh {run.pk} queued for {run.total:,} properties.")
         return redirect(reverse("admin:homes_refreshrun_changelist"))
 
     @admin.action(description="Resume the selected runs from where they stopped")

@@ -49,6 +49,7 @@ from homes.services.officers import (
 )
 from homes.services.recompute import properties_recompute
 from homes.services.refresh import (
+    RefreshInProgress,
     refresh_continue,
     refresh_resume,
     refresh_run,
@@ -69,6 +70,7 @@ __all__ = [
     "ConcurrentChange",
     "EnrollmentError",
     "LoginError",
+    "RefreshInProgress",
     "VendorImportError",
     "appointment_book",
     "appointment_cancel",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Min
@@ -20,7 +21,7 @@ from homes.models import Property, RefreshChunk, RefreshRun
 from homes.services.recompute import home_rows
 from homes.services.valuations import Revaluer
 from homes.valuation.providers import sales_estimator
-from institutions.models import AuditEntry
+from institutions.models import AuditEntry, Environment
 from institutions.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,36 @@ log = logging.getLogger(__name__)
 REFRESH_BATCH = 5000  # homes per transaction (the estimator values large batches faster)
 REFRESH_CHUNK = 10_000  # homes per chunk (a unit of work for one worker)
 Status = RefreshRun.Status
+# A run that no worker has touched for this long was interrupted: it no longer stops a new
+# one (a batch takes seconds; building the estimator, under a minute).
+REFRESH_STALE_AFTER = timedelta(minutes=10)
 
 
 class RefreshStopped(Exception):
     """Raised by `stop_after` in tests to simulate an interrupted worker."""
+
+
+class RefreshInProgress(Exception):
+    """A refresh of the environment is still going: a second would revalue every home twice."""
+
+    def __init__(self, run: RefreshRun) -> None:
+        self.run = run
+        super().__init__(
+            f"Refresh {run.pk} of this environment is still {run.get_status_display().lower()} "
+            f"({run.progress_text}): wait for it to finish. If it stopped, resume it; after "
+            f"{REFRESH_STALE_AFTER.seconds // 60} minutes without progress a new one may start."
+        )
+
+
+def refresh_in_progress(environment) -> RefreshRun | None:
+    """The environment's unfinished run that a worker touched recently (or queued recently)."""
+    recent = timezone.now() - REFRESH_STALE_AFTER
+    for run in RefreshRun.objects.filter(
+        environment=environment, status__in=[Status.PENDING, Status.RUNNING]
+    ):
+        if max(run.created_at, run.heartbeat_at or run.created_at) >= recent:
+            return run
+    return None
 
 
 def refresh_start(
@@ -42,11 +69,21 @@ def refresh_start(
     enqueue=True,
     chunk_size: int = REFRESH_CHUNK,
 ) -> RefreshRun:
-    """Create a refresh run of every property of the environment and queue it."""
-    ids = list(
-        Property.objects.filter(environment=environment).order_by("pk").values_list("pk", flat=True)
-    )
+    """Create a refresh run of every property of the environment and queue it.
+
+    Raises RefreshInProgress while another run of the environment is going; two staff
+    starting one at the same moment are serialized on the environment's row.
+    """
     with transaction.atomic():
+        Environment.objects.select_for_update().filter(pk=environment.pk).first()
+        running = refresh_in_progress(environment)
+        if running is not None:
+            raise RefreshInProgress(running)
+        ids = list(
+            Property.objects.filter(environment=environment)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         run = RefreshRun.objects.create(
             environment=environment,
             as_of=timezone.localdate(),

@@ -1,12 +1,15 @@
 """Refresh runs started and resumed by staff (audited), and the refresh command."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from homes.models import RefreshRun
-from homes.services import refresh_run, refresh_start
-from homes.services.refresh import RefreshStopped
+from homes.services import RefreshInProgress, refresh_run, refresh_start
+from homes.services.refresh import REFRESH_STALE_AFTER, RefreshStopped
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.conftest import staff_client
@@ -86,3 +89,88 @@ def test_refresh__home_deleted_during_the_run__done_run_shows_100_percent(tenant
         run = refresh_run(environment=tenant.staging, run=run)
     assert run.status == "done"
     assert run.percent == 100, run.progress_text
+
+
+def _going_run(tenant):
+    """A two-home run half done whose worker is still on it (status running, heartbeat at
+    its last batch), as a worker busy with the second batch, or just killed, leaves it."""
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    PropertyFactory(environment=tenant.staging)
+    PropertyFactory(environment=tenant.staging)
+    with environment_scope(tenant.staging):
+        run = refresh_start(environment=tenant.staging, enqueue=False, chunk_size=1)
+        with pytest.raises(RefreshStopped):
+            refresh_run(environment=tenant.staging, run=run, batch_size=1, stop_after=1)
+        RefreshRun.objects.filter(pk=run.pk).update(status="running", error="")
+        run.refresh_from_db()
+    return run
+
+
+def test_refresh_start__while_a_run_is_going__refused_and_nothing_recorded(tenant):
+    """A second refresh while one is running would revalue every home twice: it is refused
+    with the running run's progress, and neither a run nor an audit entry is made."""
+    running = _going_run(tenant)
+    AuditEntry.objects.all().delete()
+    with environment_scope(tenant.staging), pytest.raises(RefreshInProgress) as refused:
+        refresh_start(environment=tenant.staging, enqueue=False)
+    assert f"Refresh {running.pk}" in str(refused.value)
+    assert "1/2 (50%)" in str(refused.value)
+    with environment_scope(tenant.staging):
+        assert list(RefreshRun.objects.values_list("pk", flat=True)) == [running.pk]
+    assert not AuditEntry.objects.exists()
+
+
+def test_refresh_start__after_the_run_finished_or_went_quiet__allowed(tenant):
+    """Only a run that is going blocks a new one: a finished run does not, nor one that no
+    worker touched for REFRESH_STALE_AFTER (interrupted; staff may start afresh)."""
+    run = _going_run(tenant)
+    quiet = timezone.now() - REFRESH_STALE_AFTER - timedelta(seconds=1)
+    with environment_scope(tenant.staging):
+        RefreshRun.objects.filter(pk=run.pk).update(created_at=quiet, heartbeat_at=quiet)
+        second = refresh_start(environment=tenant.staging, enqueue=False)
+        refresh_run(environment=tenant.staging, run=second)
+        second.refresh_from_db()
+        assert second.status == "done"
+        third = refresh_start(environment=tenant.staging, enqueue=False)
+    assert third.pk not in (run.pk, second.pk)
+
+
+def test_refresh_start__queued_run_not_yet_picked_up__blocks_a_second(tenant):
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    with environment_scope(tenant.staging):
+        queued = refresh_start(environment=tenant.staging, enqueue=False)
+        assert queued.status == "pending"
+        with pytest.raises(RefreshInProgress, match="still pending"):
+            refresh_start(environment=tenant.staging, enqueue=False)
+
+
+def test_refresh_start__failed_run__does_not_block(tenant):
+    """A run whose worker failed (its error recorded) has no worker left on it."""
+    run = _going_run(tenant)
+    with environment_scope(tenant.staging):
+        RefreshRun.objects.filter(pk=run.pk).update(status="failed")
+        assert refresh_start(environment=tenant.staging, enqueue=False).pk != run.pk
+
+
+def test_refresh_start__other_environment_running__does_not_block(tenant):
+    _going_run(tenant)
+    home_settings_factory(tenant.production, provider_order=["mock"])
+    with environment_scope(tenant.production):
+        assert refresh_start(environment=tenant.production, enqueue=False).total == 0
+
+
+def test_refresh_admin__start_while_running__error_message_and_no_second_run(tenant):
+    running = _going_run(tenant)
+    client = staff_client(staff_user(tenant.institution, "it"), tenant.staging)
+    response = client.post(reverse("admin:homes_refreshrun_start"), follow=True)
+    assert response.status_code == 200
+    shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert shown == [("error", str(RefreshInProgress(running)))]
+    with environment_scope(tenant.staging):
+        assert RefreshRun.objects.count() == 1
+
+
+def test_homes_refresh_command__while_running__command_error_names_the_run(tenant):
+    running = _going_run(tenant)
+    with pytest.raises(CommandError, match=f"Refresh {running.pk} of this environment"):
+        call_command("homes_refresh", institution=tenant.institution.slug, environment="staging")

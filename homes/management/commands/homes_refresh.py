@@ -3,7 +3,7 @@
 from django.core.management import CommandError
 
 from homes.models import RefreshRun
-from homes.services import refresh_continue, refresh_run, refresh_start
+from homes.services import RefreshInProgress, refresh_continue, refresh_run, refresh_start
 from institutions.tenancy import TenantCommand
 
 
@@ -32,9 +32,12 @@ class Command(TenantCommand):
                 self.stdout.write(f"Queued the rest of refresh {run.pk}.")
                 return
         else:
-            run = refresh_start(
-                environment=environment, actor_label="manage.py", enqueue=options["queue"]
-            )
+            try:
+                run = refresh_start(
+                    environment=environment, actor_label="manage.py", enqueue=options["queue"]
+                )
+            except RefreshInProgress as busy:
+                raise CommandError(str(busy)) from busy
             if options["queue"]:
                 self.stdout.write(f"Queued refresh {run.pk} ({run.total:,} properties).")
                 return
