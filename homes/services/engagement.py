@@ -46,7 +46,14 @@ def _normal(text: str) -> str:
 
 
 def _set_enrollment(member: Member, state: str, *, reason: str) -> Member:
-    before = {"enrollment": member.enrollment}
+    """In the caller's transaction: the member's row is locked and read again, so a second
+    request that read the member before the first one committed records nothing twice."""
+    current = Member.objects.select_for_update().values("enrollment", "opted_out_at")
+    current = current.get(pk=member.pk)
+    if current["enrollment"] == state:
+        member.enrollment, member.opted_out_at = state, current["opted_out_at"]
+        return member
+    before = {"enrollment": current["enrollment"]}
     member.enrollment = state
     member.opted_out_at = timezone.now() if state == Member.Enrollment.OPTED_OUT else None
     member.save(update_fields=["enrollment", "opted_out_at", "updated_at"])

@@ -462,3 +462,23 @@ def test_dashboard__no_line_products__formula_of_the_default_cltv(member):
     assert prop.borrowing_power == D(40000)
     html = member_client(member).get("/").content.decode()
     assert 'Then you could borrow <strong id="whatif-power">$40,000</strong>' in html
+
+
+def test_member_opt_out__second_request_read_the_member_before_the_first_committed__once(
+    member, recorded
+):
+    """Two "I don't own a home" requests at the same moment both read the member enrolled;
+    the second finds the row opted out under its lock and records nothing again."""
+    from homes.services import member_opt_out
+    from institutions.models import AuditEntry
+
+    environment = member.environment
+    with environment_scope(environment):
+        read_by_second = Member.objects.get(pk=member.pk)
+        first = member_opt_out(environment=environment, member=member)
+        second = member_opt_out(environment=environment, member=read_by_second)
+    assert second.enrollment == "opted_out"
+    assert second.opted_out_at == first.opted_out_at  # the first opt-out's time is kept
+    assert [e.name for e in recorded] == ["member_opted_out"]
+    entries = AuditEntry.objects.filter(object_type="homes.Member", object_id=str(member.pk))
+    assert entries.count() == 1
