@@ -16,6 +16,7 @@ class Chart:
     y_labels: list[tuple[float, str]]
     x_labels: list[tuple[float, str]]
     summary: str
+    rows: list[tuple[date, str]]  # every point as text: day, value
     width: int = WIDTH
     height: int = HEIGHT
     pad_x: int = PAD_X
@@ -55,4 +56,5 @@ def value_chart(history: list[tuple[date, Decimal]]) -> Chart | None:
         f"Estimated value from {_money(values[0])} in {first:%B %Y} "
         f"to {_money(values[-1])} in {last:%B %Y}."
     )
-    return Chart(" ".join(f"{x},{y}" for x, y, _ in dots), dots, y_labels, x_labels, summary)
+    rows = [(d, _money(v)) for d, v in history]
+    return Chart(" ".join(f"{x},{y}" for x, y, _ in dots), dots, y_labels, x_labels, summary, rows)

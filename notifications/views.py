@@ -47,7 +47,7 @@ def _preferences_page(
         "quiet_end": profile.quiet_end if profile else None,
     }
     form = PreferencesForm(request.POST or None, current=current, initial=initial)
-    saved = False
+    saved, status = False, 200
     if request.method == "POST" and "digest_frequency" in request.POST:
         if form.is_valid():
             with transaction.atomic():
@@ -73,7 +73,7 @@ def _preferences_page(
                 )
             saved = True
         else:
-            return render(request, template, {"form": form, **(extra or {})}, status=400)
+            status = 400
     return render(
         request,
         template,
@@ -84,6 +84,7 @@ def _preferences_page(
             "vapid_public_key": vapid_public_key(environment),
             **(extra or {}),
         },
+        status=status,
     )
 
 

@@ -296,7 +296,8 @@ def appointment_book(
     if not settings.enabled:
         raise AppointmentError("Booking is not available right now.", code="disabled")
     tz = zone(time_zone) or environment.institution.tz
-    note = (note or "").strip()
+    # Browsers send a line break as CR LF but count it as one character against maxlength.
+    note = (note or "").replace("\r\n", "\n").strip()
     if len(note) > NOTE_MAX:
         raise AppointmentError(
             f"Please keep the note under {NOTE_MAX} characters (it has {len(note)}).",

@@ -5,6 +5,33 @@ from institutions.models.tenancy import TenantModel
 
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f4e79.")
 
+# Text on a brand colour is one of these, whichever contrasts more: one of the two always
+# reaches WCAG's 4.5:1, so any colour an institution picks keeps its text readable.
+DARK_TEXT, LIGHT_TEXT = "#000000", "#ffffff"
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of a #rrggbb colour."""
+
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(int(color[i : i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours (1 to 21)."""
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable_text_color(background: str) -> str:
+    """Black or white, whichever is easier to read on the background."""
+    dark = contrast_ratio(DARK_TEXT, background)
+    return DARK_TEXT if dark > contrast_ratio(LIGHT_TEXT, background) else LIGHT_TEXT
+
 
 class Branding(TenantModel):
     """How the member pages and emails look for one environment (promoted by release)."""
@@ -51,3 +78,13 @@ class Branding(TenantModel):
     @property
     def font_stack(self) -> str:
         return self.FONT_STACKS.get(self.font, self.FONT_STACKS["system"])
+
+    @property
+    def on_primary_color(self) -> str:
+        """The text colour on the primary colour (the header)."""
+        return readable_text_color(self.primary_color)
+
+    @property
+    def on_accent_color(self) -> str:
+        """The text colour on the accent colour (buttons)."""
+        return readable_text_color(self.accent_color)

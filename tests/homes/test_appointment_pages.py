@@ -200,6 +200,25 @@ def test_book__note_too_long__field_error(env, member, officer):
     assert "Please keep the note under 1000 characters" in response.content.decode()
 
 
+def test_book__note_within_the_textarea_limit_with_line_breaks__booked_not_refused_as_too_long(
+    env, member, officer
+):
+    """The note's <textarea maxlength="1000"> lets a member type 999 characters over 200
+    lines (the browser counts a line break as one character), but browsers submit line
+    breaks as CR LF: the server counts 1198 and refuses "Please keep the note under 1000
+    characters (it has 1198)", a count the member never typed (seen in Chromium too)."""
+    typed = "line\n" * 199 + "line"
+    assert len(typed) == 999  # what the textarea lets through
+    submitted = typed.replace("\n", "\r\n")  # what the browser posts
+    response = member_client(member).post(
+        "/appointments/book/",
+        {"officer": officer.pk, "start": _value(thursday(env, 10)), "note": submitted},
+    )
+    assert response.status_code == 302
+    (appointment,) = _appointments(env)
+    assert appointment.note == typed
+
+
 def test_calendar_that_cannot_be_read__member_told__times_still_offered(env, member):
     officer = officer_with_week(
         env, caldav_url=f"http://127.0.0.1:{free_port()}/sam/work/", caldav_username="sam"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -96,6 +97,25 @@ def test_preferences_page__half_quiet_hours__shows_the_error_and_changes_nothing
     with environment_scope(tenant.production):
         assert not Preference.objects.exists()
         assert not NotificationProfile.objects.exists()
+
+
+def test_preferences_page__invalid_quiet_hours__page_still_names_the_time_zone(tenant):
+    """A member who types a bad quiet-hours time gets the form back with the error, but the
+    legend now reads "Quiet hours ()": the time zone the hours are in is gone (and the
+    "Notifications on this device" section too), because the error path renders the template
+    without the page's context (notifications/views.py _preferences_page)."""
+    (member,) = members(tenant.production, 1)
+    zone = tenant.production.institution.time_zone
+    client = member_client(member)
+    assert f"Quiet hours ({zone})" in client.get("/notifications/preferences/").content.decode()
+    response = client.post(
+        "/notifications/preferences/",
+        {"digest_frequency": "monthly", "quiet_start": "25:99", "quiet_end": "07:00"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    legend = re.search(r"<legend>Quiet hours[^<]*</legend>", html).group(0)
+    assert legend == f"<legend>Quiet hours ({zone})</legend>", legend
 
 
 def test_unsubscribe_link__get_changes_nothing__post_unsubscribes_without_login(tenant):
