@@ -331,3 +331,17 @@ def test_dashboard_and_offer__wide_wordmark_logo_at_375px__no_horizontal_scrolli
             )
     wide = {path: v for path, v in overflow.items() if v[0] > v[1]}
     assert not wide, f"scrollWidth > 375 px, elements past the right edge: {wide}"
+
+
+@pytest.mark.parametrize(("primary", "text"), [("#1f4e79", "#ffffff"), ("#f2e6a0", "#000000")])
+def test_magic_link_email__button_text__readable_on_the_primary_colour(primary, text):
+    """The sign-in button of the email is drawn in the primary colour: its text follows it,
+    as on the member pages, instead of white on any colour."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "emails/magic_link.html",
+        {"branding": Branding(primary_color=primary, display_name="Harbor"), "url": "/x/"},
+    )
+    assert f"background:{primary};color:{text};" in html
+    assert contrast_ratio(primary, text) >= 4.5
