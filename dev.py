@@ -9,6 +9,7 @@ python3 dev.py bench    the benchmarks, each beside its baseline measured in the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -78,15 +79,9 @@ def run() -> None:
     sh(PY, "manage.py", "migrate", "--no-input", env=env)
     sh(PY, "manage.py", "demo_load", env=env)
     procs = [
-        subprocess.Popen([PY, "manage.py", "runserver", f"0.0.0.0:{port}"], cwd=ROOT, env=env),
-        subprocess.Popen(
-            [PY, "-m", "celery", "-A", "chimney", "worker", "-l", "INFO", "-c", "2"],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [PY, "-m", "celery", "-A", "chimney", "beat", "-l", "INFO"], cwd=ROOT, env=env
-        ),
+        spawn([PY, "manage.py", "runserver", f"0.0.0.0:{port}"], env=env),
+        spawn([PY, "-m", "celery", "-A", "chimney", "worker", "-l", "INFO", "-c", "2"], env=env),
+        spawn([PY, "-m", "celery", "-A", "chimney", "beat", "-l", "INFO"], env=env),
     ]
     supervise(procs, f"running: web http://localhost:{port}/admin/ , worker and beat")
 
@@ -95,16 +90,30 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def spawn(args: list, **kwargs) -> subprocess.Popen:
+    """Start a process in a process group of its own, so that what it leaves behind when
+    stopped (runserver serves from a child of its autoreloader) can be stopped with it."""
+    return subprocess.Popen([str(a) for a in args], cwd=ROOT, start_new_session=True, **kwargs)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    """Kill what is left of the process group a spawn()ed process led."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+        os.killpg(p.pid, signal.SIGKILL)
+
+
 def supervise(procs: list[subprocess.Popen], running: str, grace: float = 15.0) -> None:
     """Wait until one process exits, Ctrl-C or SIGTERM; then stop all of them.
 
     SIGTERM (a service manager, `kill`, a container stopping) stops the children as Ctrl-C
-    does, so no worker or web server is left running without its supervisor. ``running``
-    is announced once both signals are handled.
+    does, so no worker or web server is left running without its supervisor. Each gets
+    SIGTERM, not SIGINT: a script's `dev.py run &` starts with SIGINT ignored, and its
+    children inherit that. Once it has exited (or after ``grace`` seconds), the rest of its
+    process group is killed. ``running`` is announced once both signals are handled.
     """
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    say(f"{running} (Ctrl-C or SIGTERM stops all)")
     try:
+        say(f"{running} (Ctrl-C or SIGTERM stops all)")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -113,13 +122,15 @@ def supervise(procs: list[subprocess.Popen], running: str, grace: float = 15.0) 
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this short
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                p.terminate()
+        deadline = time.monotonic() + grace
         for p in procs:
             try:
-                p.wait(timeout=grace)
+                p.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            _kill_group(p)
         signal.signal(signal.SIGTERM, previous)
 
 

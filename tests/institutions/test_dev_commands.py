@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ spec = importlib.util.spec_from_file_location("chimney_dev", sys.argv[1])
 dev = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(dev)
 child = "import os, sys, time; print(os.getpid(), flush=True); time.sleep(120)"
-procs = [subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.DEVNULL) for _ in "ab"]
+procs = [dev.spawn([sys.executable, "-c", child], stdout=subprocess.DEVNULL) for _ in "ab"]
 print(" ".join(str(p.pid) for p in procs), flush=True)
 dev.supervise(procs, "running: two sleepers", grace=10)
 print("stopped", *(p.returncode for p in procs), flush=True)
@@ -147,3 +148,61 @@ def test_dev_supervise__sigterm__stops_every_child_and_returns(tmp_path):
     assert len(codes) == 2
     assert all(code.lstrip("-").isdigit() for code in codes)  # both exited (None if not)
     assert not any(_alive(pid) for pid in pids)
+
+
+# A non-interactive shell starts `cmd &` with SIGINT ignored; dev.py's children inherit it.
+# The child stands in for `manage.py runserver`, whose autoreloader runs the server in a
+# grandchild with subprocess.run and stops it when it is itself interrupted or terminated.
+_SUPERVISED_FROM_A_SCRIPT = """
+import importlib.util, signal, subprocess, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+spec = importlib.util.spec_from_file_location("chimney_dev", sys.argv[1])
+dev = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(dev)
+server = (
+    "import os, pathlib, sys, time; "
+    "pathlib.Path(sys.argv[1]).write_text(str(os.getpid())); time.sleep(60)"
+)
+reloader = (  # django.utils.autoreload.run_with_reloader, in short
+    "import signal, subprocess, sys; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+    "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])"
+)
+args = [sys.executable, "-c", reloader, server, sys.argv[2]]
+procs = [dev.spawn(args, stdout=subprocess.DEVNULL)]
+dev.supervise(procs, "running: a web server", grace=2)
+print("stopped", flush=True)
+"""
+
+
+def test_dev_run__started_from_a_script_then_sigterm__leaves_no_web_server_running(tmp_path):
+    """Started as `python3 dev.py run &` from a script (SIGINT ignored) and stopped with
+    `kill`, dev.py stops runserver's server process too, not only its reloader: a server
+    left behind holds the port, and the next `dev.py run` dies with "That port is already
+    in use"."""
+    pid_file = tmp_path / "server.pid"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISED_FROM_A_SCRIPT, str(ROOT / "dev.py"), str(pid_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    server = None
+    try:
+        assert "running: a web server" in supervisor.stdout.readline()
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        server = int(pid_file.read_text())
+        supervisor.send_signal(signal.SIGTERM)
+        out, _ = supervisor.communicate(timeout=20)
+        assert "stopped" in out
+        for _ in range(20):  # the server may take a moment to go once told to
+            if not _alive(server):
+                break
+            time.sleep(0.1)
+        assert not _alive(server), "the web server outlived `dev.py run`"
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        if server is not None and _alive(server):
+            os.kill(server, signal.SIGKILL)
