@@ -31,6 +31,31 @@ def rollout_advance_task(self, environment, rollout_id: int) -> str:
     return rollout_advance(environment=environment, rollout=rollout)
 
 
+@tenant_task(
+    name="flags.rollout_alert",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),  # refused connections, timeouts and SMTP errors alike
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=30,  # hours of outage, tried again at most ten minutes apart
+    ignore_result=True,
+)
+def rollout_alert_task(self, environment, rollout_id: int) -> str:
+    """Email staff that a rollout failed the oracle and killed its flag, once; a mail
+    server that is down is retried with backoff, each failed try recorded on the rollout."""
+    from flags.services.rollouts import rollout_alert_failed, rollout_alert_send
+
+    rollout = Rollout.objects.select_related("flag").get(pk=rollout_id)
+    try:
+        return rollout_alert_send(environment=environment, rollout=rollout)
+    except OSError as error:
+        final = self.request.retries >= self.max_retries
+        rollout_alert_failed(environment=environment, rollout=rollout, error=error, final=final)
+        raise
+
+
 @shared_task(name="flags.destinations_tick", acks_late=True)
 def destinations_tick() -> int:
     with scopes_disabled():
@@ -75,10 +100,11 @@ def warehouse_tick() -> int:
     return len(environments)
 
 
-@tenant_task(name="flags.exports", acks_late=True, max_retries=3)
+@tenant_task(name="flags.exports", acks_late=True)
 def exports_task(self, environment) -> dict:
     """Today's partition so far, yesterday's final one and any day with late events
-    (rewritten idempotently)."""
+    (rewritten idempotently). No retries of its own: a day that cannot be written marks
+    its destination failing and is due again at the next hourly run."""
     from flags.services.exports import exports_run
 
     return exports_run(environment=environment)

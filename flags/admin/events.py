@@ -204,7 +204,13 @@ class DestinationAdmin(TenantAdmin):
             .get_queryset(request)
             .annotate(
                 pending_batches=Count(
-                    "batches", filter=Q(batches__status=DestinationBatch.Status.PENDING)
+                    "batches",
+                    filter=Q(
+                        batches__status__in=[
+                            DestinationBatch.Status.PENDING,
+                            DestinationBatch.Status.SENDING,
+                        ]
+                    ),
                 ),
                 dead_batches=Count(
                     "batches", filter=Q(batches__status=DestinationBatch.Status.DEAD)
@@ -289,7 +295,8 @@ class OracleRuleForm(forms.ModelForm):
         from institutions.metrics import metric_names
 
         super().__init__(*args, **kwargs)
-        self.fields["metric"].help_text = "One of: " + ", ".join(metric_names())
+        if "metric" in self.fields:  # not where the rule is read-only (production, roles)
+            self.fields["metric"].help_text = "One of: " + ", ".join(metric_names())
 
 
 @admin.register(OracleRule)

@@ -66,6 +66,7 @@ class DestinationBatch(TenantModel):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"  # claimed by a run until next_attempt_at (the lease)
         SENT = "sent", "Sent"
         DEAD = "dead", "Dead-lettered"
 

@@ -2,7 +2,8 @@
 
 Events are cut into batches (outbox rows) in id order behind a short safety lag, so an
 event committed late by a slow transaction is still picked up, and the cursor never passes
-an event still inside the lag; each batch is sent with
+an event still inside the lag; each batch is claimed by one run before it is posted (runs
+overlap: a beat tick while a slow run goes, a redelivered message), sent with
 retries and exponential backoff and dead-lettered after MAX_ATTEMPTS; a destination that
 keeps failing is disabled (visible in the admin), and nothing batched is dropped.
 """
@@ -15,6 +16,7 @@ import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 
@@ -30,6 +32,9 @@ SAFETY_LAG = timedelta(seconds=30)
 MAX_ATTEMPTS = 5
 DISABLE_AFTER_FAILURES = 10
 BACKOFF_BASE_SECONDS = 30
+# How long a run holds a batch it is posting; a batch still "sending" after that was left
+# by a run that died, and the next run takes it over.
+CLAIM_LEASE = timedelta(minutes=10)
 SIGNATURE_HEADER = "X-Chimney-Signature"
 UNSIGNED_ERROR = "No signing secret: set one in this environment's admin; events wait until then."
 
@@ -151,6 +156,21 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib replays a POST answered 301, 302 or 303 as a GET without its body, and that
+    GET's 200 would count the batch as sent: redirects are not followed (an HTTPError)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+class EndpointRedirected(urllib.error.URLError):
+    """The endpoint answered with a redirect: a failure, retried, that says where to."""
+
+
 def _post(destination: Destination, batch: DestinationBatch) -> None:
     if not destination.secret:
         raise ValueError(UNSIGNED_ERROR)
@@ -169,7 +189,18 @@ def _post(destination: Destination, batch: DestinationBatch) -> None:
             "X-Chimney-Batch": str(batch.pk),
         },
     )
-    with urllib.request.urlopen(request, timeout=destination.timeout_seconds) as response:  # noqa: S310
+    try:
+        response = _opener.open(request, timeout=destination.timeout_seconds)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if 300 <= exc.code < 400:
+            location = urllib.parse.urljoin(destination.url, exc.headers.get("Location", ""))
+            raise EndpointRedirected(
+                f"the endpoint redirected ({exc.code}) to {location}: if that is its new "
+                "address, set it as the destination's URL"
+            ) from exc
+        raise
+    with response:
         if not 200 <= response.status < 300:
             raise urllib.error.HTTPError(destination.url, response.status, "", {}, None)
 
@@ -178,9 +209,25 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** (attempts - 1), 3600))
 
 
+def _batch_claim(batch: DestinationBatch, now) -> bool:
+    """Take a due batch for this run: one conditional UPDATE, so of two overlapping runs
+    only one gets it (a pending batch, or one whose claim's lease ran out)."""
+    lease_until = max(now, timezone.now()) + CLAIM_LEASE
+    return bool(
+        DestinationBatch.objects.filter(
+            pk=batch.pk,
+            status__in=[DestinationBatch.Status.PENDING, DestinationBatch.Status.SENDING],
+            next_attempt_at__lte=now,
+        ).update(status=DestinationBatch.Status.SENDING, next_attempt_at=lease_until)
+    )
+
+
 def destination_batch_send(*, environment, batch: DestinationBatch, now=None) -> str:
-    """Try one pending batch once; returns its status afterwards."""
+    """Claim one due batch and try it once; returns its status afterwards ("sending":
+    another run has it)."""
     now = now or timezone.now()
+    if not _batch_claim(batch, now):
+        return DestinationBatch.Status.SENDING
     destination = batch.destination
     try:
         _post(destination, batch)
@@ -192,6 +239,7 @@ def destination_batch_send(*, environment, batch: DestinationBatch, now=None) ->
             if batch.attempts >= MAX_ATTEMPTS:
                 batch.status = DestinationBatch.Status.DEAD
             else:
+                batch.status = DestinationBatch.Status.PENDING
                 batch.next_attempt_at = now + backoff(batch.attempts)
             batch.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
             destination.consecutive_failures += 1
@@ -237,7 +285,7 @@ def destinations_forward(*, environment, now=None) -> dict:
         destination_batch_events(environment=environment, destination=destination, now=now)
         due = DestinationBatch.objects.filter(
             destination=destination,
-            status=DestinationBatch.Status.PENDING,
+            status__in=[DestinationBatch.Status.PENDING, DestinationBatch.Status.SENDING],
             next_attempt_at__lte=now,
         ).order_by("pk")
         for batch in due:
@@ -245,11 +293,14 @@ def destinations_forward(*, environment, now=None) -> dict:
             if destination.state == Destination.State.DISABLED:
                 break
             batch.destination = destination
-            if destination_batch_send(environment=environment, batch=batch, now=now) == "sent":
+            status = destination_batch_send(environment=environment, batch=batch, now=now)
+            if status == DestinationBatch.Status.SENT:
                 sent += 1
-            else:
+                continue
+            if status != DestinationBatch.Status.SENDING:
                 failed += 1
-                break  # keep order: later batches wait for this one's retry
+            # Keep order: later batches wait for this one's retry, or for the run sending it.
+            break
     return {"sent": sent, "failed": failed}
 
 

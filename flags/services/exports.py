@@ -87,9 +87,6 @@ def warehouse_export_day(*, environment, destination: Destination, day: date) ->
 
     _atomic_write(folder / "events.jsonl", jsonl)
     _atomic_write(folder / "events.csv", as_csv)
-    Destination.objects.filter(pk=destination.pk).update(
-        last_success_at=timezone.now(), last_error="", state=Destination.State.ACTIVE
-    )
     return len(rows)
 
 
@@ -150,7 +147,12 @@ def _due_days(environment, destination: Destination, now: datetime) -> tuple[lis
 
 def exports_run(*, environment, days: list[date] | None = None, now=None) -> dict:
     """Export or summarize days for every enabled file/analytics destination: the given
-    days, or (None, the hourly task) the days due since each destination's last run."""
+    days, or (None, the hourly task) the days due since each destination's last run.
+
+    A destination's state is the run's as a whole: failing, with the failed days' errors,
+    when any day could not be written (the days written after it do not hide that), and
+    active again once a run writes every day it had to, the failed ones included.
+    """
     now = now or timezone.now()
     done = {}
     for destination in Destination.objects.filter(
@@ -163,7 +165,7 @@ def exports_run(*, environment, days: list[date] | None = None, now=None) -> dic
             wanted, cursor = _due_days(environment, destination, now)
         else:
             wanted = days
-        failed = False
+        errors = []
         for day in wanted:
             try:
                 if destination.kind == Destination.Kind.WAREHOUSE:
@@ -175,12 +177,17 @@ def exports_run(*, environment, days: list[date] | None = None, now=None) -> dic
                         environment=environment, destination=destination, day=day
                     )
             except OSError as exc:
-                Destination.objects.filter(pk=destination.pk).update(
-                    state=Destination.State.FAILING, last_error=f"{day}: {exc}"[:500]
-                )
-                failed = True
+                errors.append(f"{day}: {exc}")
                 continue
             done[f"{destination.name}:{day}"] = n
-        if cursor is not None and not failed:  # a failed day is due again next time
-            Destination.objects.filter(pk=destination.pk).update(cursor=cursor)
+        outcome = {}
+        if len(errors) < len(wanted):
+            outcome["last_success_at"] = timezone.now()
+        if errors:  # a failed day is due again next time: the cursor stays
+            outcome.update(state=Destination.State.FAILING, last_error="; ".join(errors)[:500])
+        else:
+            outcome.update(state=Destination.State.ACTIVE, last_error="")
+            if cursor is not None:
+                outcome["cursor"] = cursor
+        Destination.objects.filter(pk=destination.pk).update(**outcome)
     return done

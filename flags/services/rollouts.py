@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -11,13 +13,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from flags.models import Flag, Rollout
-from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, oracle_judge, rules_for
+from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, RuleResult, Verdict, oracle_judge, rules_for
 from flags.services.flags import flag_apply_step
 from institutions.models import AuditEntry, StaffRole
 from institutions.services import audit_record, model_snapshot
 from institutions.tenancy import environment_scope
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_STEPS = ["test", 5, 25, "everyone"]
+ALERT_OWED = ("pending", "failed")  # the kill alert's states until it has gone out
 
 
 def _clean_steps(steps) -> list:
@@ -95,26 +100,84 @@ def rollout_start(
     return rollout
 
 
-def _alert_staff(environment, rollout: Rollout, summary: str) -> None:
-    recipients = sorted(
-        {
+def _alert(rollout: Rollout) -> dict | None:
+    """The kill alert's entry, always last in a failed rollout's history: its state
+    ("pending", "failed" with the latest error, "sent" or "no recipients") and its tries."""
+    last = rollout.history[-1] if rollout.history else None
+    return last if last and "alert" in last else None
+
+
+def _alert_record(rollout: Rollout, state: str, **details) -> None:
+    previous = _alert(rollout)
+    history = rollout.history[:-1] if previous else rollout.history
+    entry = {"at": timezone.now().isoformat(), "alert": state, **details}
+    rollout.history = [*history, entry]
+    rollout.save(update_fields=["history"])
+
+
+def _failed_verdict(rollout: Rollout) -> tuple[object, Verdict]:
+    """The step the rollout failed at and the oracle's verdict on it, from its history."""
+    entry = next(e for e in reversed(rollout.history) if e.get("verdict") == FAIL)
+    verdict = Verdict(
+        verdict=FAIL,
+        results=tuple(RuleResult(**result) for result in entry["results"]),
+        start=datetime.fromisoformat(entry["start"]),
+        end=datetime.fromisoformat(entry["end"]),
+    )
+    return entry["step"], verdict
+
+
+def rollout_alert_send(*, environment, rollout: Rollout) -> str:
+    """Tell the institution's admins and IT (and who started it) that a rollout failed the
+    oracle and its flag was killed, once; a mail error propagates (the task retries)."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        alert = _alert(rollout)
+        if alert is None or alert["alert"] not in ALERT_OWED:
+            return "nothing to send"
+        recipients = {
             role.user.email
             for role in StaffRole.objects.filter(
                 institution=environment.institution, role__in=["admin", "it"]
             ).select_related("user")
             if role.user.email
         }
+        if rollout.created_by and rollout.created_by.email:
+            recipients.add(rollout.created_by.email)
+        recipients = sorted(recipients)
+        step, verdict = _failed_verdict(rollout)
+        if recipients:
+            send_mail(
+                f"[{environment}] Flag {rollout.flag.name} killed: its rollout failed the oracle",
+                f"The guarded rollout of {rollout.flag.name} failed at step {step!r} and the "
+                f"flag was turned off.\n\n{verdict.summary()}\n",
+                settings.DEFAULT_FROM_EMAIL,
+                recipients,
+            )
+        state = "sent" if recipients else "no recipients"
+        _alert_record(rollout, state, tries=alert.get("tries", 0) + 1, to=recipients)
+    return state
+
+
+def rollout_alert_failed(*, environment, rollout: Rollout, error: Exception, final: bool) -> None:
+    """A try of the kill alert failed: the rollout's history says so, with the error and
+    the tries (the admin shows it); logged as an error once the task's retries ran out."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        alert = _alert(rollout)
+        if alert is None or alert["alert"] not in ALERT_OWED:
+            return
+        tries = alert.get("tries", 0) + 1
+        error_text = f"{type(error).__name__}: {error}"[:500]
+        _alert_record(rollout, "failed", tries=tries, error=error_text)
+    (logger.error if final else logger.warning)(
+        "Kill alert for rollout %s of %s in %s not sent (try %s): %s",
+        rollout.pk,
+        rollout.flag.name,
+        environment,
+        tries,
+        error_text,
     )
-    if rollout.created_by and rollout.created_by.email:
-        recipients = sorted({*recipients, rollout.created_by.email})
-    if recipients:
-        send_mail(
-            f"[{environment}] Flag {rollout.flag.name} killed: its rollout failed the oracle",
-            f"The guarded rollout of {rollout.flag.name} failed at step "
-            f"{rollout.current_step!r} and the flag was turned off.\n\n{summary}\n",
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
-        )
 
 
 def rollout_advance(*, environment, rollout: Rollout, now=None) -> str:
@@ -158,8 +221,13 @@ def rollout_advance(*, environment, rollout: Rollout, now=None) -> str:
                 reason=verdict.summary(),
             )
             rollout.status, rollout.finished_at = Rollout.Status.FAILED, now
+            # Staff are owed an alert, recorded with the kill and sent by a task that waits
+            # out a mail server outage; the entry says how it went.
+            rollout.history = [*rollout.history, {"at": now.isoformat(), "alert": "pending"}]
             rollout.save()
-            transaction.on_commit(lambda: _alert_staff(environment, rollout, verdict.summary()))
+            from flags.tasks import rollout_alert_task
+
+            rollout_alert_task.delay_on_commit(environment.pk, rollout.pk)
             return "failed"
         if verdict.verdict != PASS:
             rollout.save(update_fields=["history"])

@@ -21,6 +21,7 @@ from tests.flags.factories import (
     DestinationBatchFactory,
     DestinationFactory,
     FlagFactory,
+    OracleRuleFactory,
     PlanFactory,
     PlanRunFactory,
 )
@@ -322,3 +323,17 @@ def test_test_plan_changelist__queries_do_not_grow_with_plans(tenant):
     page = client.get(url).content.decode()
     assert page.count('<td class="field-last_verdict">pass (') == 5
     assert "fail (" not in page
+
+
+@pytest.mark.parametrize(("where", "role"), [("production", "admin"), ("staging", "marketing")])
+def test_oracle_rule_admin__opened_where_read_only__shows_the_rule(tenant, where, role):
+    """In production oracle rules come by release, and in staging marketing may only look:
+    the form is read-only there, and opening a rule answered 500 (the metric's help text was
+    set on a field the form did not have)."""
+    environment = getattr(tenant, where)
+    with environment_scope(environment):
+        rule = OracleRuleFactory(environment=environment, name="checkout errors")
+    client = staff_client(staff_user(tenant.institution, role), environment)
+    response = client.get(reverse("admin:flags_oraclerule_change", args=[rule.pk]))
+    assert response.status_code == 200
+    assert "checkout errors" in response.content.decode()

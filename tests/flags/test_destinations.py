@@ -35,24 +35,41 @@ OFFER = {"offer_id": 7, "offer_kind": "heloc"}
 
 
 class Receiver:
-    """A local HTTP endpoint that records what it receives (or fails, hangs, or babbles)."""
+    """A local HTTP endpoint that records what it receives (or fails, hangs, babbles, has
+    moved, or holds the first POST open until released)."""
 
     def __init__(self, mode="ok"):
         self.mode = mode
         self.bodies: list[tuple[dict, bytes]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.first_arrived, self.release = threading.Event(), threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((self.command, self.path))
+                if receiver.mode == "moved" and self.path == "/events":
+                    self.send_response(301)
+                    self.send_header("Location", "/new")
+                    self.end_headers()
+                    return
                 if receiver.mode == "hang":
                     time.sleep(0.6)
+                if receiver.mode == "slow" and not receiver.first_arrived.is_set():
+                    receiver.first_arrived.set()
+                    receiver.release.wait(5)
                 receiver.bodies.append((dict(self.headers), body))
                 if receiver.mode == "garbage":  # not HTTP at all: http.client.BadStatusLine
                     self.wfile.write(b"garbage\r\n\r\n")
                     self.close_connection = True
                     return
-                self.send_response(200 if receiver.mode == "ok" else 503)
+                self.send_response(200 if receiver.mode in ("ok", "moved", "slow") else 503)
+                self.end_headers()
+
+            def do_GET(self):  # how urllib would follow a redirected POST: without its body
+                receiver.requests.append((self.command, self.path))
+                self.send_response(200)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -70,6 +87,7 @@ class Receiver:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -140,6 +158,65 @@ def test_webhook__answer_that_is_not_http__a_counted_failure_and_the_next_webhoo
     assert "BadStatusLine" in batch.last_error
     assert bad.state == Destination.State.FAILING
     assert [e["member_id"] for e in healthy.events()] == [member.pk]
+
+
+@pytest.mark.django_db
+def test_webhook__endpoint_answers_301__a_retried_failure_that_names_the_new_address(tenant):
+    """A webhook whose URL now answers 301 (moved) gets its batch replayed by urllib as a
+    bodiless GET to the new address; the 200 from that GET marks the batch "sent", so
+    staff see a healthy destination while the receiver never got a single event (lost).
+    A batch must only count as sent when the POST carrying its events was accepted."""
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    with Receiver(mode="moved") as receiver, environment_scope(env):
+        moved = DestinationFactory(environment=env, url=receiver.url, enabled=True)
+        assert dest.destinations_forward(environment=env, now=later()) == {"sent": 0, "failed": 1}
+        moved.refresh_from_db()
+        batch = moved.batches.get()
+    assert receiver.requests == [("POST", "/events")]  # the redirect is not followed
+    assert (batch.status, batch.attempts) == ("pending", 1)
+    assert moved.state == Destination.State.FAILING
+    new_address = receiver.url.removesuffix("/events") + "/new"
+    assert f"redirected (301) to {new_address}" in moved.last_error
+
+
+def test_webhook__two_runs_overlap__each_batch_posted_once(transactional_db, tenant):
+    """Beat queues flags.destinations_forward every minute; when one run is still waiting
+    on a slow endpoint (or a lost worker's message is redelivered), a second run picks the
+    same pending batch and POSTs it again: the institution's analytics receive the same
+    events twice. A batch in flight must be claimed so that only one run sends it."""
+    from django.db import connection
+
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    now = later()
+    with Receiver(mode="slow") as receiver:
+        with environment_scope(env):
+            DestinationFactory(environment=env, url=receiver.url, enabled=True)
+
+        def first_run():
+            try:
+                with environment_scope(env):
+                    dest.destinations_forward(environment=env, now=now)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=first_run)
+        thread.start()
+        try:
+            assert receiver.first_arrived.wait(5), "the first run never POSTed"
+            with environment_scope(env):
+                overlapping = dest.destinations_forward(environment=env, now=now)
+        finally:
+            receiver.release.set()
+            thread.join(10)
+        with environment_scope(env):
+            batch = DestinationBatch.objects.get()
+    assert overlapping == {"sent": 0, "failed": 0}
+    assert [headers["X-Chimney-Batch"] for headers, _ in receiver.bodies] == [str(batch.pk)]
+    assert batch.status == DestinationBatch.Status.SENT
 
 
 @pytest.mark.django_db
@@ -315,3 +392,48 @@ def test_exports_hourly__event_arriving_late__its_own_day_rewritten_once(
     folder = partition_dir(lake, three_days_ago.date())
     (line,) = (folder / "events.jsonl").read_text().splitlines()
     assert json.loads(line)["id"] == event.pk
+
+
+@pytest.mark.django_db
+def test_exports_hourly__a_late_day_fails_and_later_days_succeed__failing_until_it_is_written(
+    tenant, settings, tmp_path
+):
+    """An hourly export run whose older (late-event) day cannot be written, while yesterday
+    and today write fine, ends with the destination "active" and no error: the success of
+    the later days wipes the failure, so staff never see that a partition keeps failing
+    (it is retried every hour, invisibly). The failure must stay shown until that day is
+    written."""
+    settings.FLAGS_WAREHOUSE_DIR = str(tmp_path)
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    now = timezone.now()
+    late_day = (now - timedelta(days=3)).astimezone(UTC).date()
+    with environment_scope(env):
+        lake = DestinationFactory(environment=env, kind="warehouse", name="lake", enabled=True)
+        events_ingest(
+            environment=env,
+            events=[
+                {
+                    "name": "offer_viewed",
+                    "member_id": member.pk,
+                    "occurred_at": (now - timedelta(days=3)).isoformat(),
+                    "properties": OFFER,
+                }
+            ],
+        )
+        # That day's partition cannot be written (a file where its folder should be).
+        blocked = partition_dir(lake, late_day)
+        blocked.parent.mkdir(parents=True, exist_ok=True)
+        blocked.write_text("not a folder")
+        done = exports_run(environment=env, now=now + timedelta(minutes=5))
+        lake.refresh_from_db()
+        assert f"lake:{late_day}" not in done  # the late day really failed
+        assert len(done) == 2  # yesterday and today were written
+        assert lake.state == Destination.State.FAILING
+        assert lake.last_error.startswith(f"{late_day}: ")
+        # The next hour it is tried again, and written: the destination is active again.
+        blocked.unlink()
+        again = exports_run(environment=env, now=now + timedelta(hours=1))
+        lake.refresh_from_db()
+    assert f"lake:{late_day}" in again
+    assert (lake.state, lake.last_error) == (Destination.State.ACTIVE, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -12,10 +13,11 @@ from django.utils import timezone
 from flags.models import Flag, RequestMetric, Rollout
 from flags.services.flags import flag_kill
 from flags.services.rollouts import rollout_advance, rollout_start
-from flags.tasks import rollouts_tick
+from flags.tasks import rollout_advance_task, rollouts_tick
 from institutions.tenancy import environment_scope
 from tests.factories import staff_user
 from tests.flags.factories import FlagFactory, OracleRuleFactory
+from tests.notifications.conftest import SMTPSink, free_port
 
 
 def traffic(env, *, count, errors, at):
@@ -131,10 +133,61 @@ def test_rollout__oracle_fails__kills_the_flag_and_alerts_staff(
     rollout.refresh_from_db()
     assert flag.killed is True
     assert rollout.status == Rollout.Status.FAILED
-    assert rollout.history[-1]["verdict"] == "fail"
+    *_, verdict, alert = rollout.history
+    assert verdict["verdict"] == "fail"
+    assert (alert["alert"], alert["tries"], alert["to"]) == ("sent", 1, ["admin@cu.example"])
     assert len(mail.outbox) == 1
     assert "admin@cu.example" in mail.outbox[0].to
     assert "30 of 200" in mail.outbox[0].body
+
+
+def _smtp(settings, port: int) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 2
+
+
+@pytest.mark.django_db
+def test_rollout__oracle_fails_while_the_mail_server_is_down__staff_told_once_it_is_back(
+    setup, settings, django_capture_on_commit_callbacks
+):
+    """A guarded rollout fails the oracle while the SMTP server is unreachable: the flag is
+    killed and the rollout marked failed, but the alert to the admins is sent inline from
+    an on_commit hook, raises, and is never tried again (the task has no retry for it and
+    the next ticks see a finished rollout). Staff are never told their flag was killed.
+    The alert must survive the outage and go out once the mail server answers."""
+    env, admin, flag = setup
+    rollout = rollout_start(environment=env, flag=flag, actor=admin, step_minutes=1)
+    started = timezone.now() - timedelta(minutes=3)
+    Rollout.objects.filter(pk=rollout.pk).update(step_started_at=started)
+    traffic(env, count=200, errors=30, at=started + timedelta(minutes=1))
+    _smtp(settings, free_port())  # nothing listens there: connection refused
+    # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
+    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
+        rollout_advance_task.delay(env.pk, rollout.pk)  # what the worker runs
+    rollout.refresh_from_db()
+    flag.refresh_from_db()
+    assert (rollout.status, flag.killed) == (Rollout.Status.FAILED, True)
+    alert = rollout.history[-1]  # what the admin shows
+    assert (alert["alert"], alert["tries"]) == ("failed", 1)
+    assert "ConnectionRefusedError" in alert["error"]
+    assert isinstance(retry.value.exc, ConnectionRefusedError)
+
+    sink = SMTPSink()
+    sink.controller.start()
+    try:
+        _smtp(settings, sink.port)  # the mail server is back
+        assert rollouts_tick() == 0  # the next ticks see a finished rollout
+        retry.value.sig.apply()  # the worker runs the retry
+        retry.value.sig.apply()  # and, redelivered, once more
+    finally:
+        sink.controller.stop()
+    (message,) = sink.to("admin@cu.example")
+    assert "dashboard_equity_widget killed" in message["Subject"]
+    rollout.refresh_from_db()
+    assert (rollout.history[-1]["alert"], rollout.history[-1]["tries"]) == ("sent", 2)
 
 
 @pytest.mark.django_db
