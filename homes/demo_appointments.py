@@ -9,7 +9,7 @@ from datetime import time, timedelta
 from django.utils import timezone
 
 from homes.appointment_selectors import appointment_settings, officer_free_slots
-from homes.models import AppointmentSettings, LoanOfficer, Member, OfferProduct
+from homes.models import Appointment, AppointmentSettings, LoanOfficer, Member, OfferProduct
 from homes.services import (
     appointment_book,
     appointment_settings_save,
@@ -46,46 +46,59 @@ OFFICERS = [
 ]
 
 
+DEMO_NOTE = "Demo: thinking about a kitchen remodel."
+
+
 def demo_appointments(institution: Institution, report: DemoReport) -> None:
     for environment in institution.environments.all():
         with environment_scope(environment):
-            if LoanOfficer.objects.exists():
-                continue
-            if not AppointmentSettings.objects.exists():
-                appointment_settings_save(
-                    environment=environment,
-                    settings=AppointmentSettings(environment=environment),
-                    actor_label="demo",
+            if not LoanOfficer.objects.exists():
+                _officers_create(environment, institution)
+            officers = LoanOfficer.objects.filter(is_active=True).order_by("pk")
+            booked = (
+                Appointment.objects.filter(
+                    note=DEMO_NOTE, status=Appointment.Status.BOOKED, start__gte=timezone.now()
                 )
-            products = {p.name: p for p in OfferProduct.objects.all()}
-            officers = []
-            for spec in OFFICERS:
-                first, last = spec["name"].lower().split()
-                officer = loan_officer_save(
-                    environment=environment,
-                    officer=LoanOfficer(
-                        environment=environment,
-                        email=f"{first}.{last}@{institution.slug}.example",
-                        **{k: v for k, v in spec.items() if k not in ("windows", "offers")},
-                    ),
-                    offers=[products[n] for n in spec["offers"] if n in products],
-                    actor_label="demo",
-                )
-                officer_availability_set(
-                    environment=environment, officer=officer, windows=spec["windows"]
-                )
-                officers.append(officer)
-            handled = {n for spec in OFFICERS for n in spec["offers"]}
-            for name, product in products.items():
-                if name in handled and not product.book_appointment:
-                    product.book_appointment = True
-                    offer_product_save(environment=environment, product=product, actor_label="demo")
-            booked = _book_one(environment, officers[0], products.get("HELOC"))
+                .select_related("member")
+                .order_by("start")
+                .first()
+            )
             report.add(
                 f"  appointments ({environment.kind}): loan officers "
                 f"{', '.join(o.name for o in officers)}"
                 + (f"; {booked.member.email} has one booked" if booked else "")
             )
+
+
+def _officers_create(environment, institution: Institution) -> None:
+    if not AppointmentSettings.objects.exists():
+        appointment_settings_save(
+            environment=environment,
+            settings=AppointmentSettings(environment=environment),
+            actor_label="demo",
+        )
+    products = {p.name: p for p in OfferProduct.objects.all()}
+    officers = []
+    for spec in OFFICERS:
+        first, last = spec["name"].lower().split()
+        officer = loan_officer_save(
+            environment=environment,
+            officer=LoanOfficer(
+                environment=environment,
+                email=f"{first}.{last}@{institution.slug}.example",
+                **{k: v for k, v in spec.items() if k not in ("windows", "offers")},
+            ),
+            offers=[products[n] for n in spec["offers"] if n in products],
+            actor_label="demo",
+        )
+        officer_availability_set(environment=environment, officer=officer, windows=spec["windows"])
+        officers.append(officer)
+    handled = {n for spec in OFFICERS for n in spec["offers"]}
+    for name, product in products.items():
+        if name in handled and not product.book_appointment:
+            product.book_appointment = True
+            offer_product_save(environment=environment, product=product, actor_label="demo")
+    _book_one(environment, officers[0], products.get("HELOC"))
 
 
 def _book_one(environment, officer, offer):
@@ -107,6 +120,6 @@ def _book_one(environment, officer, offer):
         officer=officer,
         start=later[0],
         offer=offer,
-        note="Demo: thinking about a kitchen remodel.",
+        note=DEMO_NOTE,
         time_zone=environment.institution.time_zone,
     )

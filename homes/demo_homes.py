@@ -11,8 +11,9 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from homes.demo import demo_members_of
 from homes.finance.equity import balance_after, monthly_payment
-from homes.models import HomeSettings, Lien, Member, OfferProduct, Property, Sale, Valuation
+from homes.models import HomeSettings, Lien, OfferProduct, Property, Sale, Valuation
 from homes.services import offer_product_save, properties_recompute
 from homes.services.valuations import Revaluer
 from homes.valuation.estimator import KING_COUNTY_SALES_CSV, load_king_county_csv
@@ -130,14 +131,15 @@ def _load_sales(environment, comparables) -> None:
 
 
 def _products(environment) -> None:
-    existing = set(OfferProduct.objects.values_list("name", flat=True))
+    """The demo's offers, once: an environment that has offers keeps those staff made."""
+    if OfferProduct.objects.exists():
+        return
     for spec in PRODUCTS:
-        if spec["name"] not in existing:
-            offer_product_save(
-                environment=environment,
-                product=OfferProduct(environment=environment, **spec),
-                actor_label="demo",
-            )
+        offer_product_save(
+            environment=environment,
+            product=OfferProduct(environment=environment, **spec),
+            actor_label="demo",
+        )
 
 
 def _homes(environment, members, comparables, rng, today) -> list[Property]:
@@ -210,16 +212,15 @@ def demo_homes(institution: Institution, report: DemoReport) -> None:
     for environment in institution.environments.all():
         with environment_scope(environment):
             if not HomeSettings.objects.exists():
-                order = (
-                    ["comparable", "mock"] if environment.is_staging else ["comparable", "vendor"]
-                )
-                if not comparables:  # made-up values in staging only (see providers_for)
-                    order = ["mock"] if environment.is_staging else ["vendor"]
+                # The same order in both environments, as a release would make it: production
+                # skips the mock (made-up values are for staging only, see providers_for).
+                order = ["comparable", "vendor", "mock"] if comparables else ["vendor", "mock"]
                 HomeSettings.objects.create(environment=environment, provider_order=order)
             if comparables and not Sale.objects.exists():
                 _load_sales(environment, comparables)
             _products(environment)
-            members = list(Member.objects.filter(properties__isnull=True).order_by("id"))
+            # Homes for the demo's own members, once: members who came in since get none.
+            members = [] if Property.objects.exists() else list(demo_members_of(environment))
             if members and comparables:
                 homes = _homes(environment, members, comparables, rng, today)
                 Revaluer(environment, as_of=today).revalue(homes)

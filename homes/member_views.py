@@ -19,6 +19,7 @@ from waffle import flag_is_active
 
 from homes import appointment_selectors, cached_pages, selectors
 from homes.forms import OptInForm
+from homes.middleware import settle_member
 from homes.models import Member, OfferMatch, OfferProduct
 from homes.services import (
     EnrollmentError,
@@ -258,7 +259,7 @@ def tile(request):
                                    ("no_home", reverse("homes:no-home")))
             }  # fmt: skip
     else:
-        member = request.member
+        member = settle_member(request)  # None when signed out (not a lazy None)
     context["prop"], context["shown"] = _tile_figures(request, member)
     response = render(
         request, "homes/tile.html", context, status=400 if "error" in context else 200

@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from institutions.models import Institution, StaffRole
+from institutions.models import Branding, Institution, StaffRole
 from institutions.services import institution_create, staff_role_grant
+from institutions.tenancy import environment_scope
 
 DEMO_PASSWORD = "chimney-demo-2026"  # noqa: S105  (printed for local demos only)
 
@@ -69,6 +70,19 @@ def _staff(username: str, *, superuser: bool = False) -> tuple:
     return user, device
 
 
+def _branding(institution: Institution, spec: dict) -> None:
+    """The demo's colours and support contacts, set once, when the demo makes the
+    institution (staff may change them afterwards)."""
+    for environment in institution.environments.all():
+        with environment_scope(environment):
+            Branding.objects.filter(environment=environment).update(
+                primary_color=spec["colors"][0],
+                accent_color=spec["colors"][1],
+                support_email=f"help@{spec['slug']}.example",
+                support_phone="1-800-555-0100",
+            )
+
+
 def demo_load() -> DemoReport:
     """Load (idempotently) two demo institutions with staff, members and configuration."""
     report = DemoReport()
@@ -81,18 +95,7 @@ def demo_load() -> DemoReport:
                 institution = institution_create(
                     **{k: v for k, v in spec.items() if k != "colors"}, actor=operator
                 )
-            for environment in institution.environments.all():
-                from institutions.tenancy import environment_scope
-
-                with environment_scope(environment):
-                    from institutions.models import Branding
-
-                    Branding.objects.filter(environment=environment).update(
-                        primary_color=spec["colors"][0],
-                        accent_color=spec["colors"][1],
-                        support_email=f"help@{spec['slug']}.example",
-                        support_phone="1-800-555-0100",
-                    )
+                _branding(institution, spec)
             report.add()
             report.add(f"{institution.display_name}")
             for environment in institution.environments.all():

@@ -3,7 +3,7 @@
 from datetime import time
 from decimal import Decimal
 
-from homes.models import Member
+from homes.demo import demo_members_of
 from institutions.demo import DemoReport, register_demo_step
 from institutions.models import Institution
 from institutions.tenancy import environment_scope
@@ -37,7 +37,7 @@ def demo_notifications(institution: Institution, report: DemoReport) -> None:
             Journey.objects.get_or_create(
                 environment=environment, name=DEMO_JOURNEY["name"], defaults=DEMO_JOURNEY
             )
-            members = list(Member.objects.filter(environment=environment).order_by("pk"))
+            members = list(demo_members_of(environment))
             NotificationSettings.objects.get_or_create(
                 environment=environment,
                 defaults={
@@ -51,7 +51,10 @@ def demo_notifications(institution: Institution, report: DemoReport) -> None:
                 },
             )
             vapid_key_generate(environment=environment)
-            if members and not ConsentRecord.objects.filter(member=members[-1]).exists():
+            demo_consent = ConsentRecord.objects.filter(
+                environment=environment, method=ConsentRecord.Method.DEMO
+            )
+            if len(members) >= 2 and not demo_consent.exists():  # once, for the demo's members
                 preference_set(
                     environment=environment,
                     member=members[-1],

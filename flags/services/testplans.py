@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import socket
 import time
 from importlib import import_module
 from urllib.parse import urlsplit
@@ -33,6 +34,13 @@ def _loopback(address: str) -> tuple[str, int]:
             {"address": "Only this machine's addresses (127.0.0.1:PORT, [::1]:PORT)."}
         )
     return host, int(port)
+
+
+def _connect_host(hostname: str) -> str:
+    """Names under `localhost` are this machine (RFC 6761): browsers know it, the system's
+    resolver often does not, so connect to localhost itself (the Host header keeps the name)."""
+    name = hostname.rstrip(".")
+    return "localhost" if name == "localhost" or name.endswith(".localhost") else hostname
 
 
 def plan_test_member(environment):
@@ -98,7 +106,7 @@ def run_test_plan(
         parts = urlsplit(environment.base_url)
         target = (
             parts.scheme,
-            parts.hostname,
+            _connect_host(parts.hostname),
             parts.port or (443 if parts.scheme == "https" else 80),
         )
     member = plan_test_member(environment)
@@ -129,8 +137,14 @@ def run_test_plan(
             status = _send(target, environment, request, session_key)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             status = "no response"
-            if isinstance(exc, ConnectionRefusedError) and run.requests_sent == 0:
-                run.status, run.error = TestPlanRun.Status.ERROR, f"Cannot connect: {exc}"
+            unreachable = isinstance(exc, ConnectionRefusedError | socket.gaierror)
+            if unreachable and run.requests_sent == 0:
+                cannot = (
+                    f"Cannot resolve {target[1]}"
+                    if isinstance(exc, socket.gaierror)
+                    else "Cannot connect"
+                )
+                run.status, run.error = TestPlanRun.Status.ERROR, f"{cannot}: {exc}"
                 run.finished_at = timezone.now()
                 run.save()
                 return run

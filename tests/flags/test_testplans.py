@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import socket
+from urllib.parse import urlparse
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -132,3 +134,41 @@ def test_run__address_not_on_this_machine__is_refused(plan_env):
     env, plan = plan_env
     with environment_scope(env), pytest.raises(ValidationError, match="this machine"):
         run_test_plan(environment=env, plan=plan, address="10.0.0.8:80", settle_seconds=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run__environment_on_localhost__reaches_the_local_server(tenant, live_server, settings):
+    """With BASE_DOMAIN=localhost the plan's requests go to http://<slug>.staging.localhost:
+    PORT, a name browsers resolve to this machine but the operating system's resolver does
+    not (no DNS set-up, as the README promises): every request fails to resolve, is counted
+    as "no response", and after half a minute the verdict is INCONCLUSIVE ("no data: no
+    requests") instead of the requests reaching the server. *.localhost names should be
+    sent to the loopback address (RFC 6761), or a resolution failure should stop the run
+    with a clear error as a refused connection does."""
+    settings.BASE_DOMAIN = "localhost"
+    settings.PUBLIC_SCHEME = "http"
+    settings.PUBLIC_PORT = str(urlparse(live_server.url).port)
+    env = tenant.staging
+    with environment_scope(env):
+        plan = TestPlan.objects.create(
+            environment=env,
+            **{**default_test_plan(), "name": "local", "max_requests": 1, "mutation": {}},
+        )
+        run = run_test_plan(environment=env, plan=plan, settle_seconds=0)
+    assert "no response" not in run.status_counts, (run.target, run.status_counts, run.error)
+    assert run.requests_sent == 1
+
+
+@pytest.mark.django_db
+def test_run__host_name_not_resolved__stops_with_the_reason(plan_env, monkeypatch):
+    def unresolved(address, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unresolved)
+    env, plan = plan_env
+    with environment_scope(env):
+        run = run_test_plan(environment=env, plan=plan, settle_seconds=0)
+    assert run.status == TestPlanRun.Status.ERROR
+    assert run.error.startswith("Cannot resolve "), run.error
+    assert "Name or service not known" in run.error
+    assert run.requests_sent == 0

@@ -139,3 +139,15 @@ def test_tile__without_a_token__the_sessions_member_as_before(banked):
     assert "/tile/sign-in/" not in html
     assert 'action="/no-home/"' in html
     assert "no-store" in response["Cache-Control"]
+
+
+def test_tile__without_a_token_or_a_session__the_buttons_without_figures(tenant):
+    """Opening http://<slug>.localhost:8000/tile/ in a browser that is not signed in (the
+    README: "Digital banking frames /tile/?token=…"; the tile's docstring: opened without a
+    token it shows the session's member) crashes with a 500 (AttributeError on
+    request.member.enrollment). It should show the tile's buttons, as for a member who may
+    not see figures."""
+    response = Client(HTTP_HOST=tenant.production.host).get("/tile/")
+    assert response.status_code == 200
+    assert set(_links(response)) == {"Check my home value", "I don't own a home"}
+    assert "Estimated value" not in response.content.decode()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from institutions.demo import DemoReport
+from homes.demo import demo_external_ids
+from homes.models import Member
+from homes.services import member_create
+from institutions.demo import DemoReport, demo_load
+from institutions.models import Institution
 from institutions.tenancy import environment_scope
 from notifications.defaults import DEFAULT_TEMPLATES
 from notifications.demo import DEMO_JOURNEY, demo_notifications
@@ -18,7 +22,7 @@ from notifications.models import (
     Preference,
     VapidKey,
 )
-from tests.notifications.helpers import members
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +44,18 @@ def snapshot(environment) -> dict:
         }
 
 
+def demo_people(environment, n: int) -> list[Member]:
+    """The first n of the members the demo makes, with a member who came in since."""
+    MemberFactory(environment=environment, external_id="CORE-1")
+    return [
+        MemberFactory(environment=environment, external_id=external_id)
+        for external_id in demo_external_ids(environment)[:n]
+    ]
+
+
 def test_demo_step__fills_both_environments__and_running_again_changes_nothing(tenant):
-    staging_people = members(tenant.staging, 3)
-    production_people = members(tenant.production, 3)
+    staging_people = demo_people(tenant.staging, 3)
+    production_people = demo_people(tenant.production, 3)
     report = DemoReport()
     demo_notifications(tenant.institution, report)
     first = {env.pk: snapshot(env) for env in (tenant.staging, tenant.production)}
@@ -68,3 +81,25 @@ def test_demo_step__fills_both_environments__and_running_again_changes_nothing(t
             k: v for k, v in first[pk].items() if k != "settings"
         }
         assert state["settings"].pk == first[pk]["settings"].pk
+
+
+def test_demo_load__member_added_since__gets_no_consent_record_or_preference(monkeypatch, tmp_path):
+    """On the next `dev.py run` the newest member (whoever it is) has offer emails turned
+    off, with a consent record of method "demo" and an audit entry naming the member as the
+    actor; the member before them is moved to a quarterly digest. The demo should only ever
+    set the preferences of its own members, once."""
+    monkeypatch.setenv("CHIMNEY_SALES_CSV", str(tmp_path / "no-sales.csv"))  # quick
+    demo_load()
+    env = Institution.objects.get(slug="cascade").environments.get(kind="production")
+    with environment_scope(env):
+        newcomer = member_create(
+            environment=env,
+            email="newcomer@example.com",
+            external_id="CORE-78",
+            enrollment=Member.Enrollment.ENROLLED,
+            actor_label="integration API",
+        )
+    demo_load()
+    with environment_scope(env):
+        assert not ConsentRecord.objects.filter(member=newcomer).exists()
+        assert not Preference.objects.filter(member=newcomer).exists()
