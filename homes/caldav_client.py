@@ -2,8 +2,8 @@
 write our events with PUT and remove them with DELETE, each request time-bounded.
 
 Every failure becomes a CalendarError that says whether retrying can help (a server down
-or answering 5xx) or not (credentials refused, no calendar at that address). Messages
-never carry the credentials.
+or answering 5xx) or not (credentials refused, no calendar at that address, a redirect).
+Messages never carry the credentials.
 """
 
 from __future__ import annotations
@@ -55,19 +55,29 @@ def _timeout() -> float:
 def _client(access: CalendarAccess):
     import caldav
 
-    return caldav.DAVClient(
+    client = caldav.DAVClient(
         url=access.url,
         username=access.username or None,
         password=access.password or None,
         timeout=_timeout(),
         enable_rfc6764=False,  # the URL is the calendar itself: no discovery
     )
+    # Redirects are not followed: the HTTP client would turn a PUT or DELETE answered 302
+    # into a bodiless GET of the new address, whose 200 would pass for a saved event.
+    client.session.max_redirects = 0
+    return client
 
 
 def _by_status(access: CalendarAccess, status: int, what: str) -> CalendarError:
     if status in (401, 403):
         return CalendarError(
             f"The calendar server refused the credentials ({status}) while {what}.",
+            permanent=True,
+        )
+    if 300 <= status < 400:
+        return CalendarError(
+            f"The calendar server redirected to another address ({status}) while {what}: "
+            "the calendar has moved, check the CalDAV URL.",
             permanent=True,
         )
     if status in (404, 405, 409):
@@ -83,6 +93,9 @@ def _translate(access: CalendarAccess, exc: Exception, what: str) -> CalendarErr
 
     if isinstance(exc, CalendarError):
         return exc
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int) and 300 <= status < 400:  # a redirect refused (see _client)
+        return _by_status(access, status, what)
     if isinstance(exc, error.AuthorizationError):
         return _by_status(access, 401, what)
     if isinstance(exc, error.NotFoundError):

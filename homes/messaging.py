@@ -1,9 +1,12 @@
-"""Appointment messages, decoupled: homes says what to send, a higher app sends it.
+"""Member messages, decoupled: homes says what to send, a higher app sends it.
 
-homes does not import notifications. notifications registers a messenger in its
-AppConfig.ready() that writes the messages to its outbox, inside the transaction that
-books or changes the appointment (so a message is never lost, nor sent for a booking
-that rolled back).
+homes does not import notifications. notifications registers, in its AppConfig.ready():
+- a messenger that writes appointment messages to its outbox, inside the transaction that
+  books or changes the appointment (so a message is never lost, nor sent for a booking
+  that rolled back);
+- an account mailer that sends an account email (the sign-in link) at once, the way every
+  email of the environment goes (staging to its sink unless the address is allowlisted),
+  and records a permanent refusal of the address as a bounce.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from django.core.mail import EmailMessage
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +71,30 @@ def send(message: AppointmentMessage) -> None:
         logger.warning("No appointment messenger registered: %s not sent", message.key)
     for messenger in list(_messengers):
         messenger(message)
+
+
+class MailRefused(Exception):
+    """The mail server refused an account email for good (5xx): sending again cannot help.
+    The mailer recorded it (the member's address bounced)."""
+
+
+AccountMailer = Callable[..., None]
+_account_mailer: AccountMailer | None = None
+
+
+def register_account_mailer(mailer: AccountMailer) -> AccountMailer:
+    """The mailer is called as mailer(environment=, member=, message=)."""
+    global _account_mailer
+    _account_mailer = mailer
+    return mailer
+
+
+def account_email_send(*, environment, member, message: EmailMessage) -> None:
+    """Send an account email to a member now, through the registered mailer (without one,
+    the default email backend). Raises MailRefused for a permanent refusal; any other
+    error (an OSError for a server down or answering 4xx) is transient."""
+    if _account_mailer is None:
+        logger.warning("No account mailer registered: sent with the default email backend")
+        message.send()
+        return
+    _account_mailer(environment=environment, member=member, message=message)

@@ -1,29 +1,40 @@
 """Member tasks: thin, ids in, each with its retry policy."""
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
+from homes import messaging
 from homes.models import Member
 from institutions.models import Branding
 from institutions.tenancy import for_each_environment, tenant_task
 
+logger = logging.getLogger(__name__)
+
 
 @tenant_task(
     name="homes.send_magic_link",
-    autoretry_for=(OSError,),
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),  # a mail server down or answering 4xx
     retry_backoff=True,
+    retry_backoff_max=600,
     retry_jitter=True,
-    max_retries=5,
+    max_retries=15,  # for up to about an hour, tried again at most ten minutes apart
+    ignore_result=True,
 )
-def send_magic_link(self, environment, member_id: int) -> None:
-    """Email a member a fresh single-use login link."""
+def send_magic_link(self, environment, member_id: int, key: str = "") -> None:
+    """Email a member a single-use login link. Every attempt for the same key (a retry, a
+    redelivery) sends the same link; a refusal of the address is recorded as a bounce by
+    the account mailer and not tried again."""
     from homes.services.login import magic_link_create
 
     member = Member.objects.get(pk=member_id)
-    url = magic_link_create(environment=environment, member=member)
+    url = magic_link_create(environment=environment, member=member, key=key or self.request.id)
     branding = Branding.objects.first()
     context = {
         "member": member,
@@ -38,7 +49,19 @@ def send_magic_link(self, environment, member_id: int) -> None:
         to=[member.email],
     )
     message.attach_alternative(render_to_string("emails/magic_link.html", context), "text/html")
-    message.send()
+    try:
+        messaging.account_email_send(environment=environment, member=member, message=message)
+    except messaging.MailRefused as refusal:
+        logger.warning("login link for member %s refused: %s", member_id, refusal)
+    except OSError as error:
+        if self.request.retries >= self.max_retries:
+            logger.error(
+                "login link for member %s not sent after %d attempts: %s",
+                member_id,
+                self.request.retries + 1,
+                error,
+            )
+        raise
 
 
 @tenant_task(

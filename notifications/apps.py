@@ -13,6 +13,7 @@ class NotificationsConfig(AppConfig):
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)
         from notifications.selectors import delivery_failure_rate
+        from notifications.services.account import account_mailer
         from notifications.services.appointments import appointment_messenger
         from notifications.services.erasure import members_erase
         from notifications.services.journeys import journey_event_sink, journey_events_sink
@@ -23,6 +24,7 @@ class NotificationsConfig(AppConfig):
         events.register_sink(journey_event_sink, batch=journey_events_sink)
         tracking.connect(esp_tracking_received, dispatch_uid="notifications.esp_tracking")
         messaging.register_messenger(appointment_messenger)
+        messaging.register_account_mailer(account_mailer)
         erasure.register(members_erase)
         metrics.register_metric(
             "delivery_failure_rate",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
 
 from institutions.tenancy import tenant_task
 from releases.models import Release, StagingDataJob
@@ -52,6 +55,40 @@ def watch_due() -> int:
 @tenant_task(name="releases.watch", acks_late=True, ignore_result=True)
 def watch_release(self, environment, release_id: int) -> None:
     release_watch_check(environment=environment, release=Release.objects.get(pk=release_id))
+
+
+@shared_task(
+    name="releases.mail",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),  # refused connections, timeouts and SMTP errors alike
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=30,  # for up to about four hours, tried again at most ten minutes apart
+    ignore_result=True,
+)
+def release_mail(self, subject: str, body: str, recipients: list[str]) -> None:
+    """Email staff about a release (a failed watch, a deploy that did not happen); a mail
+    server that is down is retried with backoff rather than the alert lost."""
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except smtplib.SMTPRecipientsRefused as refused:
+        if all(500 <= code < 600 for code, _ in refused.recipients.values()):
+            logger.error("release mail %r refused for every recipient: %s", subject, refused)
+            return
+        raise
+    except OSError as error:
+        if self.request.retries >= self.max_retries:
+            logger.error(
+                "release mail %r to %s not sent after %d attempts: %s",
+                subject,
+                ", ".join(recipients),
+                self.request.retries + 1,
+                error,
+            )
+        raise
 
 
 @tenant_task(name="releases.staging_data_run", acks_late=True, ignore_result=True)

@@ -15,6 +15,7 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from homes.models import MagicLinkToken, Member
 from institutions.models import AuditEntry, Environment
@@ -58,17 +59,28 @@ def magic_link_issue(*, environment: Environment, email: str, client: str) -> No
         return
     from homes.tasks import send_magic_link
 
-    send_magic_link.delay_on_commit(environment.pk, member.pk)
+    send_magic_link.delay_on_commit(environment.pk, member.pk, secrets.token_urlsafe(16))
 
 
-def magic_link_create(*, environment: Environment, member: Member) -> str:
-    """Store a new single-use token for the member and return the login URL (with the raw token)."""
-    raw = secrets.token_urlsafe(32)
-    MagicLinkToken.objects.create(
+MAGIC_LINK_SALT = "chimney.magic-link"
+
+
+def magic_link_create(*, environment: Environment, member: Member, key: str | None = None) -> str:
+    """Store a single-use token for the member and return the login URL (with the raw token).
+
+    With a key, the token is derived from it and the secret key, so every attempt to send
+    one email (retries after a mail server outage) carries the same link, neither stored
+    nor in the task's arguments; its validity counts from the last attempt. Without one,
+    the token is random.
+    """
+    if key:
+        raw = salted_hmac(MAGIC_LINK_SALT, f"{environment.pk}:{member.pk}:{key}").hexdigest()
+    else:
+        raw = secrets.token_urlsafe(32)
+    MagicLinkToken.objects.update_or_create(
         environment=environment,
-        member=member,
         token_hash=_hash(raw),
-        expires_at=timezone.now() + settings.MAGIC_LINK_TTL,
+        defaults={"member": member, "expires_at": timezone.now() + settings.MAGIC_LINK_TTL},
     )
     return _tenant_url(environment, "homes:magic-link", token=raw)
 

@@ -15,6 +15,7 @@ from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 
 import environ
+from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
@@ -56,6 +57,26 @@ def route(environment, email: str, test_addresses: set[str]) -> str:
     if environment.is_production:
         return ""
     return ALLOWLIST if email.lower() in test_addresses else SINK
+
+
+def permanent_refusal(error: Exception) -> str:
+    """What the server answered, when an error from a Django email backend is a refusal
+    for good (5xx) of the address or of the message; '' for anything else (a server down,
+    a 4xx, our sender refused: worth trying again)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        answers = list(error.recipients.values())
+        if answers and all(500 <= code < 600 for code, _ in answers):
+            code, reply = answers[0]
+            return f"{code} {_reply_text(reply)} (at RCPT)"
+    elif isinstance(error, smtplib.SMTPDataError) and 500 <= error.smtp_code < 600:
+        return f"{error.smtp_code} {_reply_text(error.smtp_error)} (at DATA)"
+    elif isinstance(error, AnymailRecipientsRefused):
+        return str(error)
+    return ""
+
+
+def _reply_text(reply) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 def open_connection(route_name: str):

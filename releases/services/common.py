@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -83,12 +81,13 @@ def audit_release(
 
 
 def mail_after_commit(subject: str, body: str, people) -> None:
-    """Mail these people (None and duplicates skipped) once the transaction commits."""
+    """Mail these people (None and duplicates skipped) once the transaction commits, from a
+    task that waits out a mail server outage."""
     recipients = sorted({p.email for p in people if p is not None and p.email})
     if recipients:
-        transaction.on_commit(
-            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-        )
+        from releases.tasks import release_mail
+
+        release_mail.delay_on_commit(subject, body, recipients)
 
 
 def now() -> dt.datetime:

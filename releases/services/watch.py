@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
 from institutions.models import Environment
@@ -17,6 +15,7 @@ from releases.services.common import (
     ReleaseRefused,
     audit_release,
     check_release_environment,
+    mail_after_commit,
     now,
     policy_for,
     production_of,
@@ -28,21 +27,12 @@ HISTORY_LIMIT = 100
 logger = logging.getLogger(__name__)
 
 
-def _recipients(release: Release, *, with_admins: bool = False) -> list[str]:
+def _notify(release: Release, subject: str, body: str, *, with_admins: bool = False) -> None:
     people = [s.signer for s in signoffs_of(release)]
-    if release.author:
-        people.append(release.author)
+    people.append(release.author)
     if with_admins:
         people.extend(users_with_role(release.environment.institution, "admin"))
-    return sorted({p.email for p in people if p.email})
-
-
-def _notify(release: Release, subject: str, body: str, *, with_admins: bool = False) -> None:
-    recipients = _recipients(release, with_admins=with_admins)
-    if recipients:
-        transaction.on_commit(
-            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-        )
+    mail_after_commit(subject, body, people)
 
 
 def release_watch_check(*, environment: Environment, release: Release) -> Release:

@@ -5,6 +5,8 @@ that refuses the credentials or is down never loses or doubles a booking."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -403,3 +405,76 @@ def test_calendar_moved__removal_fails_midway__removed_events_written_back(
     assert _reload(officer).caldav_url == old.url
     assert sorted(str(e["UID"]) for e in old.our_events()) == sorted([first.uid, second.uid])
     assert new.our_events() == []
+
+
+class MovedCalendarServer:
+    """A calendar server whose old address answers 302 (moved) to every request, as a
+    server moved behind a redirecting front does; the new address answers GET with 200."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, int]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                server.requests.append((self.command, self.path, length))
+                if self.path.startswith("/old/"):
+                    self.send_response(302)
+                    self.send_header("Location", "/new/" + self.path[len("/old/") :])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/calendar")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_DELETE = do_REPORT = do_PROPFIND = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def calendar_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/old/officer/cal/"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_calendar_write__server_answers_302__failure_shown_not_synced(
+    env, django_capture_on_commit_callbacks
+):
+    """The officer's calendar server answers the PUT of a new appointment with 302 (moved).
+    The HTTP client turns that into a bodiless GET of the new address, whose 200 the sync
+    takes for a saved event: the appointment shows "synced" while the officer's calendar
+    never received it (the same happens to a DELETE on cancel: the event stays). A redirect
+    must count as a failure staff can see, not as success."""
+    with MovedCalendarServer() as server:
+        officer = officer_with_week(
+            env, caldav_url=server.calendar_url, caldav_username="u", caldav_password="p"
+        )
+        member = MemberFactory(environment=env)
+        with django_capture_on_commit_callbacks(execute=True):
+            appointment = book(env, member, officer, thursday(env, 10))
+        access = caldav_client.CalendarAccess.of(officer)
+        with pytest.raises(caldav_client.CalendarError, match="redirected") as removing:
+            caldav_client.event_delete(access, appointment.uid)
+    appointment = _reload(appointment)
+    assert appointment.caldav_state == Appointment.CalendarSync.FAILED  # retrying cannot help
+    assert "redirected to another address (302)" in appointment.caldav_error
+    assert removing.value.permanent
+    assert [r for r in server.requests if r[1].startswith("/new/")] == []  # never followed

@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -10,8 +11,11 @@ from django_scopes import scopes_disabled
 from homes.middleware import MEMBER_SESSION_KEY
 from homes.models import MagicLinkToken, Member
 from homes.services import launch_link_build, member_visit_link_build
+from homes.services.login import magic_link_issue
 from institutions.models import AuditEntry
+from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory, staff_user
+from tests.notifications.conftest import SinkHandler, SMTPSink
 
 
 def _request_link(client, email):
@@ -319,3 +323,99 @@ def test_member_required__query_string_with_two_parameters__kept_whole_in_next(t
     response = client.get("/offers/", {"value": "350000", "utm_source": "email"})
     query = parse_qs(urlsplit(response["Location"]).query)
     assert query["next"] == ["/offers/?value=350000&utm_source=email"]
+
+
+class CountingHandler(SinkHandler):
+    """Counts every RCPT the server is asked for (refused ones too)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rcpt_attempts: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_attempts.append(address)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.fixture
+def counting_smtp(settings):
+    sink = SMTPSink()
+    sink.handler = CountingHandler()
+    sink.controller.handler = sink.handler
+    sink.controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.mark.django_db
+def test_magic_link__server_refuses_the_address_550__bounce_recorded_not_retried(
+    tenant, counting_smtp, django_capture_on_commit_callbacks
+):
+    """A member asks for a sign-in link; the mail server refuses the address (550 no such
+    user). The task treats the refusal like a network error (SMTPRecipientsRefused is an
+    OSError): it asks the server five more times, then gives up with nothing recorded but
+    a log line. The member waits for a link that never comes and staff see nothing. A hard
+    bounce of account mail must be recorded on the member like any other bounce (the
+    profile's bounced address), not just retried and dropped."""
+    from notifications.models import NotificationProfile
+
+    env = tenant.production
+    member = MemberFactory(environment=env, email="bounce-me@example.test")
+    with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
+        magic_link_issue(environment=env, email=member.email, client="198.51.100.7")  # no Retry
+    with environment_scope(env):
+        profile = NotificationProfile.objects.get(member=member)
+    assert counting_smtp.handler.rcpt_attempts == ["bounce-me@example.test"]
+    assert profile.email_bounced_at is not None
+    assert profile.email_bounced_address == "bounce-me@example.test"
+    assert profile.email_bounce_reason.startswith("550 5.1.1 No such user here")
+
+
+@pytest.mark.django_db
+def test_magic_link__server_answers_451__retried_with_the_same_link(
+    tenant, counting_smtp, django_capture_on_commit_callbacks
+):
+    env = tenant.production
+    member = MemberFactory(environment=env, email="ada@example.test")
+    counting_smtp.handler.transient.add("ada@example.test")
+    # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
+    with (
+        environment_scope(env),
+        pytest.raises(Retry) as retry,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        magic_link_issue(environment=env, email=member.email, client="198.51.100.7")
+    counting_smtp.handler.transient.clear()  # the server takes mail again
+    retry.value.sig.apply()
+    retry.value.sig.apply()  # and a redelivery of the same task
+    first, second = (
+        re.search(r"https?://[^/]+(/login/[^/\s]+/)", m.get_body(("plain",)).get_content())[1]
+        for m in counting_smtp.to("ada@example.test")
+    )
+    assert first == second
+    with scopes_disabled():
+        assert MagicLinkToken.objects.filter(member=member).count() == 1
+    assert Client(HTTP_HOST=env.host).post(first).status_code == 302
+
+
+@pytest.mark.django_db
+def test_magic_link__staging_member_not_allowlisted__goes_to_the_staging_sink_not_the_real_server(
+    tenant, counting_smtp, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """Staging never reaches a real inbox: every staging email that is not for an
+    allowlisted test address goes to the staging sink. The sign-in link task sends through
+    the platform's real mail server whatever the environment, so a staging member (e.g.
+    synced through the API with a staging key, with a real address) receives staging mail
+    in their real inbox."""
+    settings.NOTIFICATIONS_STAGING_EMAIL_URL = f"filemail:///{tmp_path}"
+    env = tenant.staging
+    member = MemberFactory(environment=env, email="alice@example.test")
+    with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
+        magic_link_issue(environment=env, email=member.email, client="198.51.100.7")
+    assert counting_smtp.to("alice@example.test") == []
+    (written,) = tmp_path.iterdir()
+    assert f"{env.base_url}/login/" in written.read_text()

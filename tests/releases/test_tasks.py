@@ -86,3 +86,49 @@ def test_deploy_due__window_closed_hours_before_the_tick__the_scheduler_is_told(
     assert "ivan@cu.test" in message.to
     assert "was not deployed" in message.subject
     assert "window closed" in message.body
+
+
+@pytest.mark.django_db
+def test_deploy_due__window_closed_while_the_mail_server_is_down__the_scheduler_told_later(
+    tenant, people, clock, settings, django_capture_on_commit_callbacks
+):
+    from celery.exceptions import Retry
+
+    from releases.services import release_schedule
+    from tests.notifications.conftest import SMTPSink, free_port
+    from tests.releases.test_watch import _smtp
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    clock.set(TUESDAY_23 + dt.timedelta(hours=7))
+    _smtp(settings, free_port())  # nothing listens there: connection refused
+    # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
+    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+    sink = SMTPSink()
+    sink.controller.start()
+    try:
+        _smtp(settings, sink.port)
+        retry.value.sig.apply()
+    finally:
+        sink.controller.stop()
+    (message,) = sink.to("ivan@cu.test")
+    assert "was not deployed" in message["Subject"]
+
+
+def test_release_mail__every_address_refused__logged_not_retried(settings, caplog):
+    from releases.tasks import release_mail
+    from tests.notifications.conftest import SMTPSink
+    from tests.releases.test_watch import _smtp
+
+    sink = SMTPSink()  # answers 550 to addresses that start with "bounce"
+    sink.controller.start()
+    try:
+        _smtp(settings, sink.port)
+        release_mail.delay("Release #1 was not deployed", "Why.", ["bounce@cu.test"])  # no Retry
+    finally:
+        sink.controller.stop()
+    assert sink.messages == []
+    assert "refused for every recipient" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from celery.exceptions import Retry
 from django.core import mail
 
 from institutions.selectors import environment_branding
@@ -18,6 +19,7 @@ from releases.services import (
     release_watch_decide,
 )
 from releases.tasks import watch_due
+from tests.notifications.conftest import SMTPSink, free_port
 from tests.releases.test_release_flow import TUESDAY_23, approved
 
 
@@ -207,3 +209,43 @@ def test_watch__fail_after_an_emergency_change__auto_rollback_stops_with_the_con
     assert "production changed after it was deployed" in mail.outbox[0].body
     branding = environment_branding(tenant.production)
     assert (branding.footer_text, branding.primary_color) == ("Rates fixed by hand", "#00aa00")
+
+
+def _smtp(settings, port: int) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 2
+
+
+@pytest.mark.django_db
+def test_watch__fail_while_the_mail_server_is_down__signers_told_once_it_is_back(
+    tenant, clock, oracle, deployed, settings, django_capture_on_commit_callbacks
+):
+    """Scenario 3: a release fails its watch and the signers "are told why". When the SMTP
+    server is down at that minute, the alert (sent inline on commit) raises and is gone:
+    the release is settled as failed, later watch ticks skip it, and nobody is told. The
+    alert must go out once the mail server answers again."""
+    oracle.rate, oracle.sample = 0.12, 400
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    _smtp(settings, free_port())  # nothing listens there: connection refused
+    # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
+    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
+        watch_due()
+    deployed.refresh_from_db()
+    assert deployed.watch_state == Release.Watch.FAILED
+
+    sink = SMTPSink()
+    sink.controller.start()
+    try:
+        _smtp(settings, sink.port)  # the mail server is back
+        for minute in (6, 7):  # the next beat ticks skip the settled release
+            clock.set(TUESDAY_23 + dt.timedelta(minutes=minute))
+            with django_capture_on_commit_callbacks(execute=True):
+                assert watch_due() == 0
+        retry.value.sig.apply()  # the worker runs the retry
+    finally:
+        sink.controller.stop()
+    (message,) = sink.to("ivan@cu.test")
+    assert "failed its watch" in message["Subject"]
