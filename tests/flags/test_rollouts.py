@@ -17,7 +17,7 @@ from flags.tasks import rollout_advance_task, rollouts_tick
 from institutions.tenancy import environment_scope
 from tests.factories import staff_user
 from tests.flags.factories import FlagFactory, OracleRuleFactory
-from tests.notifications.conftest import SMTPSink, free_port
+from tests.notifications.conftest import SMTPSink, free_port, smtp_at
 
 
 def traffic(env, *, count, errors, at):
@@ -141,14 +141,6 @@ def test_rollout__oracle_fails__kills_the_flag_and_alerts_staff(
     assert "30 of 200" in mail.outbox[0].body
 
 
-def _smtp(settings, port: int) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 2
-
-
 @pytest.mark.django_db
 def test_rollout__oracle_fails_while_the_mail_server_is_down__staff_told_once_it_is_back(
     setup, settings, django_capture_on_commit_callbacks
@@ -163,7 +155,7 @@ def test_rollout__oracle_fails_while_the_mail_server_is_down__staff_told_once_it
     started = timezone.now() - timedelta(minutes=3)
     Rollout.objects.filter(pk=rollout.pk).update(step_started_at=started)
     traffic(env, count=200, errors=30, at=started + timedelta(minutes=1))
-    _smtp(settings, free_port())  # nothing listens there: connection refused
+    smtp_at(settings, free_port(), timeout=2)  # nothing listens there: connection refused
     # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
     with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
         rollout_advance_task.delay(env.pk, rollout.pk)  # what the worker runs
@@ -178,7 +170,7 @@ def test_rollout__oracle_fails_while_the_mail_server_is_down__staff_told_once_it
     sink = SMTPSink()
     sink.controller.start()
     try:
-        _smtp(settings, sink.port)  # the mail server is back
+        smtp_at(settings, sink.port, timeout=2)  # the mail server is back
         assert rollouts_tick() == 0  # the next ticks see a finished rollout
         retry.value.sig.apply()  # the worker runs the retry
         retry.value.sig.apply()  # and, redelivered, once more

@@ -35,13 +35,10 @@ def radicale(radicale_server):
 @pytest.fixture
 def smtp_server(settings):
     """A real local SMTP server (aiosmtpd) behind Django's SMTP backend."""
-    from tests.notifications.conftest import SMTPSink
+    from tests.notifications.conftest import SMTPSink, smtp_at
 
     sink = SMTPSink()
     sink.controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    smtp_at(settings, sink.port)
     yield sink
     sink.controller.stop()

@@ -15,7 +15,7 @@ from homes.services.login import magic_link_issue
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory, staff_user
-from tests.notifications.conftest import SinkHandler, SMTPSink
+from tests.notifications.conftest import SinkHandler, SMTPSink, smtp_at
 
 
 def _request_link(client, email):
@@ -343,10 +343,7 @@ def counting_smtp(settings):
     sink.handler = CountingHandler()
     sink.controller.handler = sink.handler
     sink.controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    smtp_at(settings, sink.port)
     yield sink
     sink.controller.stop()
 

@@ -76,15 +76,20 @@ def smtp_sink():
     sink.controller.stop()
 
 
+def smtp_at(settings, port: int, *, timeout: float | None = None) -> None:
+    """Django's SMTP backend pointed at 127.0.0.1:port (plain, no login): a local sink, or
+    a free port where nothing listens (a mail server that is down)."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = timeout
+
+
 @pytest.fixture
 def smtp_settings(settings, smtp_sink):
     """Django's SMTP backend pointed at the local sink."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = smtp_sink.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
+    smtp_at(settings, smtp_sink.port)
     return smtp_sink
 
 

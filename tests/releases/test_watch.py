@@ -19,7 +19,7 @@ from releases.services import (
     release_watch_decide,
 )
 from releases.tasks import watch_due
-from tests.notifications.conftest import SMTPSink, free_port
+from tests.notifications.conftest import SMTPSink, free_port, smtp_at
 from tests.releases.test_release_flow import TUESDAY_23, approved
 
 
@@ -211,14 +211,6 @@ def test_watch__fail_after_an_emergency_change__auto_rollback_stops_with_the_con
     assert (branding.footer_text, branding.primary_color) == ("Rates fixed by hand", "#00aa00")
 
 
-def _smtp(settings, port: int) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 2
-
-
 @pytest.mark.django_db
 def test_watch__fail_while_the_mail_server_is_down__signers_told_once_it_is_back(
     tenant, clock, oracle, deployed, settings, django_capture_on_commit_callbacks
@@ -229,7 +221,7 @@ def test_watch__fail_while_the_mail_server_is_down__signers_told_once_it_is_back
     alert must go out once the mail server answers again."""
     oracle.rate, oracle.sample = 0.12, 400
     clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
-    _smtp(settings, free_port())  # nothing listens there: connection refused
+    smtp_at(settings, free_port(), timeout=2)  # nothing listens there: connection refused
     # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
     with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
         watch_due()
@@ -239,7 +231,7 @@ def test_watch__fail_while_the_mail_server_is_down__signers_told_once_it_is_back
     sink = SMTPSink()
     sink.controller.start()
     try:
-        _smtp(settings, sink.port)  # the mail server is back
+        smtp_at(settings, sink.port, timeout=2)  # the mail server is back
         for minute in (6, 7):  # the next beat ticks skip the settled release
             clock.set(TUESDAY_23 + dt.timedelta(minutes=minute))
             with django_capture_on_commit_callbacks(execute=True):
