@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=600,
     retry_jitter=True,
     max_retries=15,  # for up to about an hour, tried again at most ten minutes apart
-    ignore_result=True,
 )
 def send_magic_link(self, environment, member_id: int, key: str = "") -> None:
     """Email a member a single-use login link. Every attempt for the same key (a retry, a
