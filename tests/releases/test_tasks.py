@@ -95,13 +95,12 @@ def test_deploy_due__window_closed_while_the_mail_server_is_down__the_scheduler_
     from celery.exceptions import Retry
 
     from releases.services import release_schedule
-    from tests.notifications.conftest import SMTPSink, free_port
-    from tests.releases.test_watch import _smtp
+    from tests.notifications.conftest import SMTPSink, free_port, smtp_at
 
     release = approved(tenant, people)
     release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
     clock.set(TUESDAY_23 + dt.timedelta(hours=7))
-    _smtp(settings, free_port())  # nothing listens there: connection refused
+    smtp_at(settings, free_port(), timeout=2)  # nothing listens there: connection refused
     # Eager tasks raise the retry they ask for; a worker would run it after its countdown.
     with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
         deploy_due()
@@ -110,7 +109,7 @@ def test_deploy_due__window_closed_while_the_mail_server_is_down__the_scheduler_
     sink = SMTPSink()
     sink.controller.start()
     try:
-        _smtp(settings, sink.port)
+        smtp_at(settings, sink.port, timeout=2)
         retry.value.sig.apply()
     finally:
         sink.controller.stop()
@@ -120,13 +119,12 @@ def test_deploy_due__window_closed_while_the_mail_server_is_down__the_scheduler_
 
 def test_release_mail__every_address_refused__logged_not_retried(settings, caplog):
     from releases.tasks import release_mail
-    from tests.notifications.conftest import SMTPSink
-    from tests.releases.test_watch import _smtp
+    from tests.notifications.conftest import SMTPSink, smtp_at
 
     sink = SMTPSink()  # answers 550 to addresses that start with "bounce"
     sink.controller.start()
     try:
-        _smtp(settings, sink.port)
+        smtp_at(settings, sink.port, timeout=2)
         release_mail.delay("Release #1 was not deployed", "Why.", ["bounce@cu.test"])  # no Retry
     finally:
         sink.controller.stop()
