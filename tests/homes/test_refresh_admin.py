@@ -43,9 +43,8 @@ def test_refresh_admin__start__is_in_the_audit_trail(tenant, django_capture_on_c
     assert (user.username, str(run.pk)) in [(a, o) for _, a, o in entries]
 
 
-def test_refresh_admin__resume_action__is_in_the_audit_trail(
-    tenant, django_capture_on_commit_callbacks
-):
+def _interrupted_run(tenant):
+    """A two-home run of staging stopped after its first batch (one home revalued)."""
     home_settings_factory(tenant.staging, provider_order=["mock"])
     PropertyFactory(environment=tenant.staging)
     PropertyFactory(environment=tenant.staging)
@@ -53,6 +52,13 @@ def test_refresh_admin__resume_action__is_in_the_audit_trail(
         run = refresh_start(environment=tenant.staging, enqueue=False, chunk_size=1)
         with pytest.raises(RefreshStopped):
             refresh_run(environment=tenant.staging, run=run, batch_size=1, stop_after=1)
+    return run
+
+
+def test_refresh_admin__resume_action__is_in_the_audit_trail(
+    tenant, django_capture_on_commit_callbacks
+):
+    run = _interrupted_run(tenant)
     AuditEntry.objects.all().delete()
     user = staff_user(tenant.institution, "it")
     client = staff_client(user, tenant.staging)
@@ -94,13 +100,8 @@ def test_refresh__home_deleted_during_the_run__done_run_shows_100_percent(tenant
 def _going_run(tenant):
     """A two-home run half done whose worker is still on it (status running, heartbeat at
     its last batch), as a worker busy with the second batch, or just killed, leaves it."""
-    home_settings_factory(tenant.staging, provider_order=["mock"])
-    PropertyFactory(environment=tenant.staging)
-    PropertyFactory(environment=tenant.staging)
+    run = _interrupted_run(tenant)
     with environment_scope(tenant.staging):
-        run = refresh_start(environment=tenant.staging, enqueue=False, chunk_size=1)
-        with pytest.raises(RefreshStopped):
-            refresh_run(environment=tenant.staging, run=run, batch_size=1, stop_after=1)
         RefreshRun.objects.filter(pk=run.pk).update(status="running", error="")
         run.refresh_from_db()
     return run
