@@ -72,6 +72,16 @@ class Verdict:
             "results": [r.as_dict() for r in self.results],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        """The verdict as_dict() gave (extra keys, e.g. a history entry's, are ignored)."""
+        return cls(
+            verdict=data["verdict"],
+            results=tuple(RuleResult(**result) for result in data["results"]),
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+        )
+
     def summary(self) -> str:
         lines = [f"{self.verdict.upper()} ({self.start:%Y-%m-%d %H:%M} - {self.end:%H:%M})"]
         lines += [f"  {r.verdict}: {r.metric} [{r.cohort}] {r.detail}" for r in self.results]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from flags.models import Flag, Rollout
-from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, RuleResult, Verdict, oracle_judge, rules_for
+from flags.oracle import DEFAULT_5XX_RULE, FAIL, PASS, Verdict, oracle_judge, rules_for
 from flags.services.flags import flag_apply_step
 from institutions.models import AuditEntry, StaffRole
 from institutions.services import audit_record, model_snapshot
@@ -118,13 +117,7 @@ def _alert_record(rollout: Rollout, state: str, **details) -> None:
 def _failed_verdict(rollout: Rollout) -> tuple[object, Verdict]:
     """The step the rollout failed at and the oracle's verdict on it, from its history."""
     entry = next(e for e in reversed(rollout.history) if e.get("verdict") == FAIL)
-    verdict = Verdict(
-        verdict=FAIL,
-        results=tuple(RuleResult(**result) for result in entry["results"]),
-        start=datetime.fromisoformat(entry["start"]),
-        end=datetime.fromisoformat(entry["end"]),
-    )
-    return entry["step"], verdict
+    return entry["step"], Verdict.from_dict(entry)
 
 
 def rollout_alert_send(*, environment, rollout: Rollout) -> str:
