@@ -6,7 +6,7 @@ from celery import shared_task
 from django_scopes import scopes_disabled
 
 from flags.models import Destination, Rollout
-from institutions.tenancy import tenant_task
+from institutions.tenancy import MAIL_RETRY, tenant_task
 
 
 @shared_task(name="flags.rollouts_tick", acks_late=True)
@@ -33,12 +33,7 @@ def rollout_advance_task(self, environment, rollout_id: int) -> str:
 
 @tenant_task(
     name="flags.rollout_alert",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OSError,),  # refused connections, timeouts and SMTP errors alike
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
+    **MAIL_RETRY,
     max_retries=30,  # hours of outage, tried again at most ten minutes apart
     ignore_result=True,
 )

@@ -11,19 +11,14 @@ from django.template.loader import render_to_string
 from homes import messaging
 from homes.models import Member
 from institutions.models import Branding
-from institutions.tenancy import for_each_environment, tenant_task
+from institutions.tenancy import MAIL_RETRY, for_each_environment, tenant_task
 
 logger = logging.getLogger(__name__)
 
 
 @tenant_task(
     name="homes.send_magic_link",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OSError,),  # a mail server down or answering 4xx
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
+    **MAIL_RETRY,
     max_retries=15,  # for up to about an hour, tried again at most ten minutes apart
 )
 def send_magic_link(self, environment, member_id: int, key: str = "") -> None:

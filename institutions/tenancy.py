@@ -140,6 +140,19 @@ def resolve_host(host: str) -> HostMatch | None:
     return HostMatch("tenant", domain.environment) if domain else None
 
 
+# How a task that sends email waits out a mail server that is down or answers 4xx (OSError,
+# smtplib's errors included): tried again with exponential backoff and jitter, at most ten
+# minutes apart, and never lost with a worker. Each task sets its own max_retries.
+MAIL_RETRY = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OSError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+}
+
+
 def tenant_task(*, name: str, **options):
     """Declare a Celery task that takes an environment id first and runs inside its scope."""
 

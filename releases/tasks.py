@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from institutions.tenancy import tenant_task
+from institutions.tenancy import MAIL_RETRY, tenant_task
 from releases.models import Release, StagingDataJob
 from releases.services import (
     ReleaseRefused,
@@ -60,12 +60,7 @@ def watch_release(self, environment, release_id: int) -> None:
 @shared_task(
     name="releases.mail",
     bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OSError,),  # refused connections, timeouts and SMTP errors alike
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
+    **MAIL_RETRY,
     max_retries=30,  # for up to about four hours, tried again at most ten minutes apart
     ignore_result=True,
 )
