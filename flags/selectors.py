@@ -9,7 +9,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncHour
 
 from flags import request_metrics
@@ -79,30 +79,50 @@ def events_per_hour(environment, start, end, include_test: bool) -> list[dict]:
 
 
 def offer_engagement(environment, start, end, include_test: bool) -> list[dict]:
-    """Per offer: views, saves, selections and the selection rate (with its interval)."""
+    """Per offer: views, saves and selections (events), and the selection rate with its
+    interval: of the members who viewed the offer in the window, the share who selected it
+    at or after a view. Counted per member, not per event, so the rate stays a share: a member
+    who reloads the page views twice, and a selection whose view fell before the window has
+    no view to count against."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     kinds: dict[str, str] = {}
+    first_view: dict[str, dict[int, datetime]] = defaultdict(dict)
+    selected_at: dict[str, dict[int, datetime]] = defaultdict(dict)
     rows = (
         _events(environment, start, end, include_test)
         .filter(name__in=["offer_viewed", "offer_saved", "offer_selected"])
-        .values_list("name", "properties")
+        .values_list("name", "member_id", "occurred_at", "properties")
+        .order_by("occurred_at", "pk")
     )
-    for name, properties in rows.iterator(chunk_size=2000):
+    for name, member_id, at, properties in rows.iterator(chunk_size=2000):
         offer = str((properties or {}).get("offer_id", "?"))
         counts[offer][name] += 1
         kinds.setdefault(offer, str((properties or {}).get("offer_kind", "")))
+        if member_id is None:
+            continue
+        if name == "offer_viewed":
+            first_view[offer].setdefault(member_id, at)
+        elif name == "offer_selected":
+            selected_at[offer][member_id] = at  # the latest: rows come oldest first
     out = []
     for offer, c in sorted(counts.items()):
-        views, selections = c["offer_viewed"], c["offer_selected"]
-        low, high = wilson_interval(min(selections, views), views)
+        viewed = first_view[offer]
+        chose = sum(
+            1
+            for member, at in selected_at[offer].items()
+            if member in viewed and at >= viewed[member]
+        )
+        low, high = wilson_interval(chose, len(viewed))
         out.append(
             {
                 "offer_id": offer,
                 "offer_kind": kinds.get(offer, ""),
-                "views": views,
+                "views": c["offer_viewed"],
                 "saves": c["offer_saved"],
-                "selections": selections,
-                "rate": selections / views if views else None,
+                "selections": c["offer_selected"],
+                "viewers": len(viewed),
+                "selectors": chose,
+                "rate": chose / len(viewed) if viewed else None,
                 "low": low,
                 "high": high,
             }
@@ -147,7 +167,8 @@ def variant_comparison(
     environment, flag: str, start, end, include_test: bool, conversion: str = "offer_selected"
 ) -> list[dict]:
     """Members exposed to each variant of a flag (first impression in the window) and the
-    share of them who converted (sent `conversion`) in the same window."""
+    share of them who converted (sent `conversion`) in the same window, at or after that
+    first impression: what a member did before seeing the variant is not its effect."""
     impressions = (
         _events(environment, start, end, include_test)
         .filter(name="flag_impression", properties__flag=flag, member__isnull=False)
@@ -157,11 +178,17 @@ def variant_comparison(
     first_seen: dict[int, tuple[str, datetime]] = {}
     for member_id, properties, at in impressions:
         first_seen.setdefault(member_id, ((properties or {}).get("variant", "?"), at))
-    converted = set(
+    last_conversion: dict[int, datetime] = dict(
         _events(environment, start, end, include_test)
         .filter(name=conversion, member_id__in=list(first_seen))
-        .values_list("member_id", flat=True)
+        .order_by()
+        .values("member_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("member_id", "last")
     )
+    converted = {
+        member_id for member_id, last in last_conversion.items() if last >= first_seen[member_id][1]
+    }
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for member_id, (variant, _) in first_seen.items():
         stats[variant][0] += 1

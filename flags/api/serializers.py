@@ -82,7 +82,13 @@ class OfferEngagementSerializer(serializers.Serializer):
     views = serializers.IntegerField()
     saves = serializers.IntegerField()
     selections = serializers.IntegerField()
-    rate = serializers.FloatField(allow_null=True, help_text="Selections per view.")
+    viewers = serializers.IntegerField(help_text="Members who viewed the offer.")
+    selectors = serializers.IntegerField(
+        help_text="Of those members, how many selected it at or after a view."
+    )
+    rate = serializers.FloatField(
+        allow_null=True, help_text="selectors / viewers (null when nobody viewed it)."
+    )
     low = serializers.FloatField(help_text="95% interval of the rate (Wilson).")
     high = serializers.FloatField()
 

@@ -106,6 +106,82 @@ def test_dashboard__engagement_and_variants__exclude_test_members_unless_asked(t
     assert 0 < variant["low"] < 0.5 < variant["high"] < 1
 
 
+@pytest.mark.django_db
+def test_variant_comparison__conversion_before_the_first_impression__is_not_counted(tenant):
+    from flags import selectors
+
+    env = tenant.production
+    early, late = MemberFactory(environment=env), MemberFactory(environment=env)
+    now = timezone.now()
+    impression = {"flag": "dashboard_equity_widget", "variant": "on"}
+    for member in (early, late):
+        events.emit(
+            environment=env,
+            name="flag_impression",
+            member=member,
+            properties=impression,
+            occurred_at=now - timedelta(minutes=30),
+        )
+    # `early` selected before it ever saw the variant; `late` after.
+    events.emit(
+        environment=env,
+        name="offer_selected",
+        member=early,
+        properties=OFFER,
+        occurred_at=now - timedelta(minutes=40),
+    )
+    events.emit(
+        environment=env,
+        name="offer_selected",
+        member=late,
+        properties=OFFER,
+        occurred_at=now - timedelta(minutes=10),
+    )
+    start, end = now - timedelta(hours=1), now + timedelta(minutes=1)
+    with environment_scope(env):
+        [variant] = selectors.variant_comparison(
+            env, "dashboard_equity_widget", start, end, include_test=False
+        )
+    assert (variant["variant"], variant["members"], variant["converted"]) == ("on", 2, 1)
+    assert variant["rate"] == 0.5
+
+
+@pytest.mark.django_db
+def test_offer_engagement__rate_is_members_who_selected_after_viewing__never_above_one(tenant):
+    from flags import selectors
+
+    env = tenant.production
+    reloader, returning, direct = (MemberFactory(environment=env) for _ in range(3))
+    now = timezone.now()
+
+    def emit(name, member, minutes_ago):
+        events.emit(
+            environment=env,
+            name=name,
+            member=member,
+            properties=OFFER,
+            occurred_at=now - timedelta(minutes=minutes_ago),
+        )
+
+    # Three views, one selection: one member of one who viewed.
+    for minutes_ago in (50, 40, 30):
+        emit("offer_viewed", reloader, minutes_ago)
+    emit("offer_selected", reloader, 20)
+    # Viewed before the window, selected in it: no view in the window to count against.
+    emit("offer_viewed", returning, 120)
+    emit("offer_selected", returning, 15)
+    # Selected, then viewed the offer again: the selection came before any view here.
+    emit("offer_selected", direct, 25)
+    emit("offer_viewed", direct, 5)
+    start, end = now - timedelta(hours=1), now + timedelta(minutes=1)
+    with environment_scope(env):
+        [offer] = selectors.offer_engagement(env, start, end, include_test=False)
+    assert (offer["views"], offer["selections"]) == (4, 3)
+    assert (offer["viewers"], offer["selectors"]) == (2, 1)
+    assert offer["rate"] == 0.5
+    assert 0 < offer["low"] < 0.5 < offer["high"] < 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_test_plan_admin_action__runs_and_shows_the_verdict(tenant, live_server, monkeypatch):
     from flags.services import testplans
