@@ -47,8 +47,14 @@ def registered(monkeypatch):
     return keys
 
 
+def _fill(key: str, value) -> None:
+    """What another process does on a miss: read (here: nothing), then store."""
+    page_cache.get(1, key)
+    page_cache.store(1, key, value, 60)
+
+
 def test_page_cache__in_a_request__all_registered_keys_in_one_read(registered, monkeypatch):
-    cache.set("test:a:1", "A")
+    _fill("test:a:1", "A")
     reads = CacheReads(monkeypatch)
     with page_cache.request_values():
         assert page_cache.get(1, "test:a:1") == "A"
@@ -56,28 +62,60 @@ def test_page_cache__in_a_request__all_registered_keys_in_one_read(registered, m
         page_cache.store(1, "test:b:1", "B", 60)
         assert page_cache.get(1, "test:b:1") == "B"
         assert page_cache.get(2, "test:a:2") is None  # another environment: its own read
-    assert reads.fetches == [("test:a:1", "test:b:1"), ("test:a:2", "test:b:2")]
+    assert reads.fetches == [
+        ("test:a:1", "test:b:1", "test:a:1:gen", "test:b:1:gen"),
+        ("test:a:2", "test:b:2", "test:a:2:gen", "test:b:2:gen"),
+    ]
     assert reads.single == []
-    assert cache.get("test:b:1") == "B"
+    assert page_cache.get(1, "test:b:1") == "B"
 
 
 def test_page_cache__delete_in_the_request__forgotten_at_once(registered):
-    cache.set("test:a:1", "old")
+    _fill("test:a:1", "old")
     with page_cache.request_values():
         assert page_cache.get(1, "test:a:1") == "old"
         page_cache.delete("test:a:1")
         assert page_cache.get(1, "test:a:1") is None
-        cache.set("test:a:1", "new")  # another process fills it again
+    _fill("test:a:1", "new")  # another process fills it again
+    with page_cache.request_values():
         assert page_cache.get(1, "test:a:1") == "new"
 
 
-def test_page_cache__outside_a_request__an_ordinary_read_each_time(registered, monkeypatch):
-    cache.set("test:a:1", "A")
+def test_page_cache__outside_a_request__a_read_of_its_own_each_time(registered, monkeypatch):
+    _fill("test:a:1", "A")
     reads = CacheReads(monkeypatch)
     assert page_cache.get(1, "test:a:1") == "A"
-    cache.set("test:a:1", "A2")
+    page_cache.delete("test:a:1")
+    _fill("test:a:1", "A2")
     assert page_cache.get(1, "test:a:1") == "A2"
-    assert reads.single == ["test:a:1", "test:a:1"]
+    assert reads.fetches == [("test:a:1", "test:a:1:gen")] * 3
+
+
+@pytest.mark.parametrize("in_request", [False, True])
+def test_page_cache__value_read_before_a_change_and_stored_after_it__is_a_miss(
+    registered, in_request
+):
+    """A reader misses and reads the database; a change commits and drops the key; then the
+    reader stores what it read, now out of date. It must not be served."""
+    from contextlib import nullcontext
+
+    with page_cache.request_values() if in_request else nullcontext():
+        assert page_cache.get(1, "test:a:1") is None
+        page_cache.delete("test:a:1")  # the writer, in another process, after its commit
+        page_cache.store(1, "test:a:1", "old", 60)
+    assert page_cache.get(1, "test:a:1") is None
+    page_cache.store(1, "test:a:1", "new", 60)  # the next reader, after the change
+    assert page_cache.get(1, "test:a:1") == "new"
+
+
+def test_page_cache__token_added_before_a_change__is_replaced(registered):
+    assert page_cache.get(1, "test:a:1") is None
+    page_cache.delete("test:a:1")
+    assert page_cache.add(1, "test:a:1", "t1", 60) == "t1"
+    assert page_cache.get(1, "test:a:1") is None  # t1 was made for the old data
+    assert page_cache.add(1, "test:a:1", "t2", 60) == "t2"
+    assert page_cache.add(1, "test:a:1", "t3", 60) == "t2"  # a current token is kept
+    assert page_cache.get(1, "test:a:1") == "t2"
 
 
 @pytest.mark.django_db
