@@ -246,6 +246,10 @@ class VapidKeyAdmin(TenantAdmin):
             and not VapidKey.objects.filter(environment=environment).exists()
         )
 
+    def has_change_permission(self, request, obj=None):
+        # A key has nothing to edit: its page is for looking at (no Save to record again).
+        return obj is None and super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         from institutions.models import AuditEntry
         from institutions.services import audit_record
@@ -271,6 +275,9 @@ class _ReadOnlyTenantAdmin(TenantAdmin):
 class PushSubscriptionAdmin(_ReadOnlyTenantAdmin):
     list_display = ["member", "endpoint", "created_at"]
     list_select_related = ["member"]
+    # Not the subscription's keys: its auth secret is the member's browser's, for the
+    # messages sent to it, and not for anyone to read.
+    fields = ["member", "endpoint", "user_agent", "created_at"]
 
 
 @admin.register(Preference)

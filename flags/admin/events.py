@@ -177,7 +177,16 @@ class DestinationAdmin(TenantAdmin):
     actions = ["reenable"]
 
     def get_fields(self, request, obj=None):
-        return [*self.form.Meta.fields, *self.readonly_fields]
+        fields = [*self.form.Meta.fields, *self.readonly_fields]
+        if not self.has_change_permission(request, obj):
+            # A page that may only be looked at shows every field's stored value: the
+            # signing secret (which lets anyone sign requests to the endpoint) is left out.
+            fields = ["signing_secret" if name == "secret" else name for name in fields]
+        return fields
+
+    @admin.display(description="Signing secret")
+    def signing_secret(self, obj):
+        return "Set" if obj is not None and obj.secret else "Not set"
 
     def _in_production(self, request) -> bool:
         environment = self._environment(request)

@@ -413,3 +413,26 @@ def test_oracle_rule_admin__opened_where_read_only__shows_the_rule(tenant, where
     response = client.get(reverse("admin:flags_oraclerule_change", args=[rule.pk]))
     assert response.status_code == 200
     assert "checkout errors" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "where"), [("marketing", "staging"), ("lending", "production")])
+def test_destination_page__role_that_may_only_look__shows_whether_a_secret_is_set_not_it(
+    tenant, role, where
+):
+    """A role without the change permission sees every field as text: never the webhook
+    signing secret, with which anyone could sign deliveries to the endpoint."""
+    environment = tenant.env(where)
+    destination = DestinationFactory(environment=environment, secret="webhook-secret-91c2")
+    client = staff_client(staff_user(tenant.institution, role), environment)
+    page = client.get(reverse("admin:flags_destination_change", args=[destination.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "webhook-secret-91c2" not in text
+    assert "Signing secret" in text
+    assert "Set" in text
+    # Those who may change it get a field that never shows the stored value either.
+    it = staff_client(staff_user(tenant.institution, "it"), environment)
+    page = it.get(reverse("admin:flags_destination_change", args=[destination.pk]))
+    assert 'name="secret"' in page.content.decode()
+    assert "webhook-secret-91c2" not in page.content.decode()

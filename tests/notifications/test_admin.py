@@ -17,6 +17,7 @@ from tests.notifications.factories import (
     DeliveryFactory,
     JourneyFactory,
     JourneyProgressFactory,
+    PushSubscriptionFactory,
     template_factory,
 )
 from tests.notifications.helpers import deliveries
@@ -262,3 +263,31 @@ def test_journey_admin__change_page__shows_each_members_progress(tenant):
     assert str(progress.member) in page.content.decode()
     listing = client.get(reverse("admin:notifications_journey_changelist")).content.decode()
     assert progress.journey.name in listing
+
+
+def test_vapid_key_page__nothing_to_save__no_second_create_in_the_audit_trail(tenant):
+    environment = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "it"), environment)
+    assert client.post(reverse("admin:notifications_vapidkey_add"), {}).status_code == 302
+    with environment_scope(environment):
+        key = VapidKey.objects.get(environment=environment)
+    url = reverse("admin:notifications_vapidkey_change", args=[key.pk])
+    assert client.get(url).status_code == 200  # to look at
+    client.post(url, {})
+    entries = AuditEntry.objects.filter(object_type="notifications.VapidKey", object_id=str(key.pk))
+    assert [e.action for e in entries] == ["create"]
+
+
+def test_push_subscription_page__keys_not_shown(tenant):
+    subscription = PushSubscriptionFactory(
+        environment=tenant.production, p256dh="BPublicKeyOfTheBrowser42", auth="authsecret-77"
+    )
+    client = staff_client(staff_user(tenant.institution, "admin"), tenant.production)
+    page = client.get(
+        reverse("admin:notifications_pushsubscription_change", args=[subscription.pk])
+    )
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert subscription.endpoint in text
+    assert "authsecret-77" not in text
+    assert "BPublicKeyOfTheBrowser42" not in text
