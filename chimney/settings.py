@@ -6,6 +6,7 @@ With DEBUG off, the secrets have no defaults: startup fails with a clear message
 
 import base64
 import hashlib
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -197,6 +198,17 @@ if env.str("EMAIL_BACKEND", default=""):
 ANYMAIL = env.json("ANYMAIL", default={})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Chimney <no-reply@{BASE_DOMAIN}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Requests to URLs that institutions or members give (webhooks, CalDAV, push endpoints) go
+# to public internet addresses only (institutions.outbound), plus these networks (CIDRs);
+# development and the tests reach their peers on this machine, so they allow every address.
+OUTBOUND_PRIVATE_ALLOWED = env.bool("CHIMNEY_OUTBOUND_PRIVATE_ALLOWED", default=DEBUG or TESTING)
+OUTBOUND_ALLOWED_NETWORKS = env.list("CHIMNEY_OUTBOUND_ALLOWED_NETWORKS", default=[])
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"CHIMNEY_OUTBOUND_ALLOWED_NETWORKS: {_error}") from None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -3,7 +3,8 @@ write our events with PUT and remove them with DELETE, each request time-bounded
 
 Every failure becomes a CalendarError that says whether retrying can help (a server down
 or answering 5xx) or not (credentials refused, no calendar at that address, a redirect).
-Messages never carry the credentials.
+Messages never carry the credentials. The URL is the institution's: requests go to public
+addresses only (institutions.outbound).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from django.conf import settings
 
 from homes.slots import Period
+from institutions import outbound
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -93,6 +95,9 @@ def _translate(access: CalendarAccess, exc: Exception, what: str) -> CalendarErr
 
     if isinstance(exc, CalendarError):
         return exc
+    refused = outbound.refused_in(exc)
+    if refused is not None:
+        return CalendarError(f"{refused} while {what}: check the CalDAV URL.", permanent=True)
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if isinstance(status, int) and 300 <= status < 400:  # a redirect refused (see _client)
         return _by_status(access, status, what)
@@ -113,7 +118,7 @@ def busy_periods(access: CalendarAccess, start: datetime, end: datetime) -> list
 
     what = "reading free/busy time"
     try:
-        with _client(access) as client:
+        with outbound.public_only(), _client(access) as client:
             response = client.calendar(url=access.url).freebusy_request(
                 start.astimezone(UTC), end.astimezone(UTC)
             )
@@ -141,7 +146,7 @@ def event_put(access: CalendarAccess, name: str, ics: str) -> None:
     """Create or replace our event (same resource name for the appointment's whole life)."""
     what = "saving the appointment"
     try:
-        with _client(access) as client:
+        with outbound.public_only(), _client(access) as client:
             response = client.put(access.resource_url(name), ics, {"Content-Type": CONTENT_TYPE})
     except Exception as exc:
         raise _translate(access, exc, what) from exc
@@ -153,7 +158,7 @@ def event_delete(access: CalendarAccess, name: str) -> None:
     """Remove our event; one that is already gone is fine."""
     what = "removing the appointment"
     try:
-        with _client(access) as client:
+        with outbound.public_only(), _client(access) as client:
             response = client.delete(access.resource_url(name))
     except Exception as exc:
         raise _translate(access, exc, what) from exc

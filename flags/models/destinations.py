@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
+from institutions import outbound
 from institutions.fields import EncryptedTextField
 from institutions.models import TenantModel
 
@@ -59,6 +61,12 @@ class Destination(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        problem = outbound.url_problem(self.url) if self.url else ""
+        if problem:
+            raise ValidationError({"url": problem})
 
 
 class DestinationBatch(TenantModel):

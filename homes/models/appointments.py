@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from homes.models.members import Member
 from homes.models.offers import OfferProduct
+from institutions import outbound
 from institutions.fields import EncryptedTextField
 from institutions.models import TenantModel
 
@@ -128,6 +129,10 @@ class LoanOfficer(TenantModel):
                 caldav_url_validator(self.caldav_url)
             except ValidationError:
                 errors["caldav_url"] = "Enter the calendar's http:// or https:// address."
+            else:
+                problem = outbound.url_problem(self.caldav_url)
+                if problem:
+                    errors["caldav_url"] = problem
         if self.caldav_password and not self.caldav_username:
             errors["caldav_username"] = "A CalDAV password needs its username."
         if errors:

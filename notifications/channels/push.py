@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
+from institutions import outbound
 from notifications.models import VapidKey
 
 
@@ -79,16 +80,17 @@ def push_send(
     }
     key = Vapid02.from_pem(vapid.private_key.encode())
     try:
-        response = webpush(
-            info,
-            data=json.dumps(payload),
-            vapid_private_key=key,
-            vapid_claims={"sub": subject},
-            ttl=ttl,
-            timeout=10,
-            # The same delivery sent again replaces the undelivered copy (RFC 8030 Topic).
-            headers={"Urgency": "normal", "Topic": topic},
-        )
+        with outbound.public_only():  # the endpoint is whatever the member's browser sent
+            response = webpush(
+                info,
+                data=json.dumps(payload),
+                vapid_private_key=key,
+                vapid_claims={"sub": subject},
+                ttl=ttl,
+                timeout=10,
+                # The same delivery sent again replaces the undelivered copy (RFC 8030 Topic).
+                headers={"Urgency": "normal", "Topic": topic},
+            )
     except WebPushException as exc:
         status = getattr(exc.response, "status_code", None)
         if status in (404, 410):
@@ -97,6 +99,9 @@ def push_send(
             raise PushTransient(str(exc)[:500]) from exc
         raise PushRejected(str(exc)[:500]) from exc
     except (requests.RequestException, OSError) as exc:
+        refused = outbound.refused_in(exc)
+        if refused is not None:  # it will not become a public address by waiting
+            raise PushRejected(str(refused)[:500]) from exc
         raise PushTransient(f"push service unreachable: {exc}"[:500]) from exc
     except ValueError as exc:  # bad subscription keys: encryption impossible
         raise PushRejected(f"invalid push subscription: {exc}"[:500]) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from institutions import outbound
 from notifications.channels.push import subscription_keys_valid
 from notifications.models import Category, Channel, ConsentRecord, PushSubscription
 
@@ -24,6 +25,9 @@ def push_subscription_save(
     )
     if not endpoint.startswith("https://") and not allow_http:
         raise ValueError("A push endpoint must be an https:// URL.")
+    problem = outbound.url_problem(endpoint)
+    if problem:
+        raise ValueError(f"Not a push service: {problem}")
     with transaction.atomic():
         subscription, created = PushSubscription.objects.update_or_create(
             environment=environment,

@@ -437,3 +437,23 @@ def test_exports_hourly__a_late_day_fails_and_later_days_succeed__failing_until_
         lake.refresh_from_db()
     assert f"lake:{late_day}" in again
     assert (lake.state, lake.last_error) == (Destination.State.ACTIVE, "")
+
+
+@pytest.mark.django_db
+def test_webhook__endpoint_on_an_inside_address__refused_and_named_at_save(tenant, settings):
+    """The endpoint is typed by the institution's staff: the platform posts to public
+    addresses only (development and the tests allow this machine's)."""
+    env = tenant.production
+    events.emit(environment=env, name="offer_viewed", member=MemberFactory(environment=env))
+    settings.OUTBOUND_PRIVATE_ALLOWED = False
+    with Receiver() as receiver, environment_scope(env):
+        destination = DestinationFactory(
+            environment=env, url=receiver.url, secret="k3y", enabled=True
+        )
+        assert dest.destinations_forward(environment=env, now=later()) == {"sent": 0, "failed": 1}
+        batch = DestinationBatch.objects.get(destination=destination)
+        assert "127.0.0.1 is not a public internet address" in batch.last_error
+        with pytest.raises(ValidationError) as invalid:
+            destination.full_clean()
+    assert receiver.requests == []
+    assert "not a public internet address" in str(invalid.value.message_dict["url"])

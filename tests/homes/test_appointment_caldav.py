@@ -478,3 +478,23 @@ def test_calendar_write__server_answers_302__failure_shown_not_synced(
     assert "redirected to another address (302)" in appointment.caldav_error
     assert removing.value.permanent
     assert [r for r in server.requests if r[1].startswith("/new/")] == []  # never followed
+
+
+def test_calendar_on_an_inside_address__refused_for_good_and_named_at_save(env, radicale, settings):
+    """The CalDAV URL is the institution's: the platform connects to public addresses only
+    (development and the tests allow this machine's)."""
+    from django.core.exceptions import ValidationError
+
+    calendar = radicale.calendar()
+    access = caldav_client.CalendarAccess(calendar.url, calendar.username, calendar.password)
+    caldav_client.check(access)  # reachable while this machine's addresses are allowed
+    settings.OUTBOUND_PRIVATE_ALLOWED = False
+    with pytest.raises(caldav_client.CalendarError) as caught:
+        caldav_client.check(access)
+    assert caught.value.permanent
+    assert "127.0.0.1 is not a public internet address" in caught.value.message
+    assert calendar.password not in caught.value.message
+    officer = LoanOfficer(environment=env, name="Sam", caldav_url=calendar.url)
+    with pytest.raises(ValidationError) as invalid:
+        officer.clean()
+    assert "not a public internet address" in str(invalid.value.message_dict["caldav_url"])

@@ -272,3 +272,33 @@ def test_appointment_message__carries_the_calendar_invitation(
     assert calendar.get_param("method") == "REQUEST"
     assert "METHOD:REQUEST" in calendar.get_content()
     assert "Thursday 10:30" in parsed.get_body(("plain",)).get_content()
+
+
+def test_push__endpoint_on_an_inside_address__refused_at_subscribe_and_at_send(
+    tenant, push_service, settings
+):
+    """A push endpoint is whatever a member's browser sends: the platform posts to public
+    addresses only (development and the tests allow this machine's)."""
+    from notifications.channels.push import PushRejected, push_send
+    from tests.notifications.factories import PushSubscriptionFactory
+
+    env = tenant.production
+    with environment_scope(env):
+        vapid = vapid_key_generate(environment=env)
+    (member,) = members(env, 1)
+    browser = Browser()
+    endpoint = push_service.endpoint("ada", browser)
+    settings.OUTBOUND_PRIVATE_ALLOWED = False
+    response = subscribe(member_client(member), endpoint, browser)
+    assert response.status_code == 400
+    assert "not a public internet address" in response.content.decode()
+    # One stored before the rule (or whose name now resolves inside) is refused at send,
+    # for good: waiting will not make the address public.
+    subscription = PushSubscriptionFactory(
+        environment=env, member=member, endpoint=endpoint, p256dh=browser.p256dh, auth=browser.auth
+    )
+    with pytest.raises(PushRejected, match="not a public internet address"):
+        push_send(
+            vapid=vapid, subscription=subscription, payload={}, subject="mailto:x@y.z", topic="t"
+        )
+    assert push_service.received == []
