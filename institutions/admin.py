@@ -334,4 +334,5 @@ def _access(user) -> dict[str, list[str]]:
     }
 
 
-from institutions import admin_keys  # noqa: E402, F401  (registers the API key admin)
+# The API key and failed-task admins register themselves when imported.
+from institutions import admin_failures, admin_keys  # noqa: E402, F401

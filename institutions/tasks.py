@@ -9,3 +9,11 @@ def idempotency_prune() -> int:
     from institutions.services.idempotency import idempotency_prune as prune
 
     return prune()
+
+
+@shared_task(name="institutions.task_failures_prune", ignore_result=True)
+def task_failures_prune() -> int:
+    """Forget failed-task entries older than 90 days (daily, from beat)."""
+    from institutions.services.task_failures import task_failures_prune as prune
+
+    return prune()

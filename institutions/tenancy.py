@@ -48,6 +48,23 @@ class EnvironmentsFailed(Exception):
         total = len(failed) + len(results)
         super().__init__(f"{len(failed)} of {total} environments failed: {listed}")
 
+    def __reduce__(self):
+        # Celery hands task_failure receivers the exception itself only if it survives a
+        # pickle round trip, else a stand-in without `failed` (and the failed environments
+        # could not be recorded one by one). The copy keeps the message and each failure
+        # as text: the environments' exceptions and results may not pickle.
+        failed = {pk: f"{type(exc).__name__}: {exc}" for pk, exc in self.failed.items()}
+        return _environments_failed, (self.args[0], failed)
+
+
+def _environments_failed(message: str, failed: dict[int, str]) -> EnvironmentsFailed:
+    """An unpickled EnvironmentsFailed: its message, and each failure as an Exception."""
+    copy = EnvironmentsFailed.__new__(EnvironmentsFailed)
+    Exception.__init__(copy, message)
+    copy.failed = {pk: Exception(text) for pk, text in failed.items()}
+    copy.results = {}
+    return copy
+
 
 def for_each_environment(fn: Callable[[Environment], object], *, atomic: bool) -> dict:
     """Call fn(environment) for every environment inside its scope (beat tasks that visit
@@ -166,10 +183,20 @@ def tenant_task(*, name: str, **options):
         run.__doc__ = fn.__doc__
         run.__module__ = fn.__module__
         run.__qualname__ = fn.__qualname__
-        run.chimney_function = fn  # for the check that tasks take ids and plain values
+        # For the check that tasks take ids and plain values; it also marks a tenant task.
+        run.chimney_function = fn
         return shared_task(name=name, bind=True, **options)(run)
 
     return decorator
+
+
+def tenant_task_environment_id(task, args, kwargs) -> object | None:
+    """The environment id a tenant_task was called with (None for any other task)."""
+    if getattr(getattr(task, "run", None), "chimney_function", None) is None:
+        return None
+    if args:
+        return args[0]
+    return (kwargs or {}).get("environment_id")
 
 
 class TenantCommand(BaseCommand):

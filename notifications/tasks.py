@@ -79,7 +79,8 @@ def sweep() -> dict:
 
 @shared_task(name="notifications.daily", acks_late=True, ignore_result=True)
 def daily() -> dict:
-    """Beat, hourly: start what is due (monthly digests on the 1st, welcome series, alerts)."""
+    """Beat, hourly: start what is due (monthly digests on the 1st, or caught up in the
+    next days if the 1st was missed; welcome series, alerts)."""
     from notifications.services.campaigns import campaigns_due
 
     return for_each_environment(lambda env: campaigns_due(environment=env), atomic=True)

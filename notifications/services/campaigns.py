@@ -19,6 +19,11 @@ from notifications.selectors import notification_settings
 from notifications.services.outbox import DeliveryPlan, deliveries_enqueue, recipients
 
 DIGESTS = ("home_value", "offer_summary")
+# A month's digests start on the 1st from 09:00 local time. Missed all of the 1st (beat or
+# the workers down: a deploy, an outage), they still start on the following days up to
+# this one, from 09:00; after it they wait for next month, as a monthly digest that
+# arrives well into the month is stale.
+DIGEST_CATCH_UP_LAST_DAY = 3
 CAMPAIGNS = (*DIGESTS, "refinance_alert")
 APPOINTMENT_KINDS = ("confirmation", "reminder", "update", "cancellation")
 WELCOME_DAYS = (1, 3, 5)
@@ -179,14 +184,30 @@ def welcome_series_enqueue(*, environment, members: list, enrolled_at: datetime 
         deliveries_enqueue(environment=environment, plan=plan, members=members)
 
 
+def _digest_started(environment, campaign: str, period: str) -> bool:
+    """Whether the period's digest has deliveries already (one indexed lookup)."""
+    return Delivery.objects.filter(
+        environment=environment, campaign_key=f"{campaign}:{period}"
+    ).exists()
+
+
 def campaigns_due(*, environment, now: datetime | None = None) -> dict:
-    """What the hourly beat starts: digests on the 1st (local 09:00+), alerts, welcomes."""
+    """What the hourly beat starts: digests on the 1st (local 09:00+; caught up until the
+    3rd, DIGEST_CATCH_UP_LAST_DAY, if missed), alerts, welcomes."""
     now = now or timezone.now()
     local = now.astimezone(environment.institution.tz)
     period = f"{local.year}-{local.month:02d}"
     started = []
     if local.hour >= 9:
-        candidates = list(DIGESTS) if local.day == 1 else []
+        if local.day == 1:
+            # Every hour of the 1st: also resumes a fan-out whose chunk tasks were lost.
+            candidates = list(DIGESTS)
+        elif local.day <= DIGEST_CATCH_UP_LAST_DAY:
+            # Only a digest never started this month: one that was needs no scan of every
+            # member each hour (campaign_start excludes those already planned anyway).
+            candidates = [c for c in DIGESTS if not _digest_started(environment, c, period)]
+        else:
+            candidates = []
         if notification_settings(environment).market_rate is not None:
             candidates.append("refinance_alert")
         for campaign in candidates:
