@@ -9,8 +9,6 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from django.utils import timezone
-
 from homes.demo import demo_members_of
 from homes.finance.equity import balance_after, monthly_payment
 from homes.models import HomeSettings, Lien, OfferProduct, Property, Sale, Valuation
@@ -208,7 +206,7 @@ def demo_homes(institution: Institution, report: DemoReport) -> None:
             f"  homes: no sales CSV at {path} (set CHIMNEY_SALES_CSV); mock values in staging only"
         )
     rng = random.Random(f"homes-{institution.slug}")  # noqa: S311  (reproducible demo data)
-    today = timezone.localdate()
+    today = institution.today()
     for environment in institution.environments.all():
         with environment_scope(environment):
             if not HomeSettings.objects.exists():

@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
@@ -142,7 +141,7 @@ def offer_detail(request, pk: int):
     settings = selectors.page_home_settings(request.environment)
     home = selectors.member_home(request.environment, request.member)
     match = None
-    if selectors.visibility(settings, home, timezone.localdate()).show_value:
+    if selectors.visibility(settings, home, request.environment.institution.today()).show_value:
         match = (
             OfferMatch.objects.filter(member=request.member, product=product, property=home)
             .order_by("rank")
@@ -229,7 +228,8 @@ def _tile_figures(request, member):
     ):
         return None, False
     prop = selectors.member_home(request.environment, member)
-    return prop, selectors.visibility(settings, prop, timezone.localdate()).show_value
+    today = request.environment.institution.today()
+    return prop, selectors.visibility(settings, prop, today).show_value
 
 
 @xframe_options_exempt

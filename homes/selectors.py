@@ -456,7 +456,7 @@ def dashboard(
 ) -> Dashboard:
     """What the member dashboard shows, in a fixed number of queries (see Dashboard); the
     home and offer states come from `signed_in` when the request read them already."""
-    today = today or timezone.localdate()
+    today = today or environment.institution.today()
     settings = page_home_settings(environment)
     if signed_in is not None and signed_in.member.pk == member.pk:
         prop, states = signed_in.home, signed_in.states
@@ -498,7 +498,7 @@ def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
     """
     member_ids = list(member_ids)
     settings = home_settings(environment)
-    today = timezone.localdate()
+    today = environment.institution.today()
     props: dict[int, Property] = {}
     for prop in Property.objects.filter(environment=environment, member_id__in=member_ids).order_by(
         "pk"

@@ -13,6 +13,7 @@ from homes.admin.base import ViewOnlyTenantAdmin
 from homes.models import Lien, Property, RefreshRun, Sale, Valuation, VendorValue
 from homes.services import (
     RefreshInProgress,
+    VendorImport,
     VendorImportError,
     lien_delete,
     lien_save,
@@ -137,7 +138,7 @@ class VendorValueAdmin(ViewOnlyTenantAdmin):
                 if upload.size > 20 * 1024 * 1024:
                     raise VendorImportError([])
                 rows = parse_vendor_csv(upload.read())
-                count = vendor_values_import(
+                result = vendor_values_import(
                     environment=self._environment(request),
                     rows=rows,
                     vendor=form.cleaned_data["vendor"],
@@ -149,7 +150,7 @@ class VendorValueAdmin(ViewOnlyTenantAdmin):
                 errors = [str(e) for e in error.errors] or ["The file is over 20 MB."]
                 status = 400
             else:
-                self.message_user(request, f"Imported {count} vendor values.", messages.SUCCESS)
+                self.message_user(request, _imported_message(result), messages.SUCCESS)
                 return redirect(reverse("admin:homes_vendorvalue_changelist"))
         elif request.method == "POST":
             status = 400
@@ -163,11 +164,31 @@ class VendorValueAdmin(ViewOnlyTenantAdmin):
         return render(request, "admin/homes/vendorvalue/upload.html", context, status=status)
 
 
+def _number(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _imported_message(result: VendorImport) -> str:
+    """What an upload did: the properties are revalued already, or a run revalues them."""
+    imported = f"Imported {_number(result.imported, 'vendor value', 'vendor values')}"
+    properties = _number(result.properties, "property", "properties")
+    if result.run is None:
+        return f"{imported}; revalued {properties}."
+    return format_html(
+        '{}; revaluing {} in the background: <a href="{}">refresh {}</a> shows its progress.',
+        imported,
+        properties,
+        reverse("admin:homes_refreshrun_change", args=[result.run.pk]),
+        result.run.pk,
+    )
+
+
 @admin.register(RefreshRun)
 class RefreshRunAdmin(ViewOnlyTenantAdmin):
     view_roles = HOME_STAFF
     list_display = [
         "__str__",
+        "scope",
         "status",
         "progress",
         "valued",
@@ -175,7 +196,7 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
         "requested_by",
         "heartbeat_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "scope"]
     readonly_fields = ["progress", "chunks"]
     change_list_template = "admin/homes/refreshrun/change_list.html"
     actions = ["resume"]

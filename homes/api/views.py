@@ -218,7 +218,7 @@ class ValuationsView(ApiView):
             for row in data["valuations"]
         ]
         try:
-            count = vendor_values_import(
+            result = vendor_values_import(
                 environment=self.environment,
                 rows=rows,
                 vendor=data.get("vendor") or "vendor",
@@ -239,7 +239,7 @@ class ValuationsView(ApiView):
                 total=len(rows),
                 fields=fields,
             ) from error
-        return Response({"imported": count})
+        return Response({"imported": result.imported})
 
 
 class SalesView(ApiView):

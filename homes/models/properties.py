@@ -12,8 +12,16 @@ from homes.models.money import money_field, rate_field, ratio_field
 from institutions.models import TenantModel
 
 
-def _not_future(value: date | None, field: str) -> dict:
-    if value and value > timezone.localdate():
+def _today(row: TenantModel) -> date:
+    """Today where the row's institution is: a date of its tomorrow has not happened yet
+    there, even when it is already today in UTC."""
+    if row.environment_id is None:  # refused anyway: a row belongs to an environment
+        return timezone.localdate()
+    return row.environment.institution.today()
+
+
+def _not_future(value: date | None, field: str, today: date) -> dict:
+    if value and value > today:
         return {field: "Cannot be in the future."}
     return {}
 
@@ -72,8 +80,9 @@ class Property(TenantModel):
     cltv = ratio_field("CLTV", null=True, blank=True, editable=False)
     borrowing_power = money_field(null=True, blank=True, editable=False)
     computed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Work a sync asked for, written with its data (a queued task can be lost): cleared by
-    # the valuation or recompute that does it; homes.equity_tick does what is left waiting.
+    # Work a sync (or a large vendor upload) asked for, written with its data (a queued task
+    # can be lost): cleared by the valuation or recompute that does it; homes.equity_tick
+    # does what is left waiting.
     valuation_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     recompute_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -103,8 +112,9 @@ class Property(TenantModel):
         return ", ".join(p for p in [self.street, self.city, tail] if p)
 
     def clean(self):
-        errors = _not_future(self.purchase_date, "purchase_date")
-        if self.year_built and self.year_built > timezone.localdate().year + 1:
+        today = _today(self)
+        errors = _not_future(self.purchase_date, "purchase_date", today)
+        if self.year_built and self.year_built > today.year + 1:
             errors["year_built"] = "Cannot be in the future."
         if errors:
             raise ValidationError(errors)
@@ -149,8 +159,9 @@ class Lien(TenantModel):
         return f"{self.get_kind_display()} (position {self.position})"
 
     def clean(self):
-        errors = _not_future(self.origination_date, "origination_date")
-        errors |= _not_future(self.balance_as_of, "balance_as_of")
+        today = _today(self)
+        errors = _not_future(self.origination_date, "origination_date", today)
+        errors |= _not_future(self.balance_as_of, "balance_as_of", today)
         if (
             self.origination_date
             and self.balance_as_of

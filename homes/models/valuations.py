@@ -72,7 +72,8 @@ class VendorValue(TenantModel):
 
 
 class RefreshRun(TenantModel):
-    """One revaluation of every property of an environment; resumable from `cursor`."""
+    """One revaluation of the properties of an environment (every one, or those waiting for
+    a valuation); resumable from `cursor`."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -80,7 +81,18 @@ class RefreshRun(TenantModel):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class Scope(models.TextChoices):
+        ALL = "all", "Every property"
+        WAITING = "waiting", "Properties waiting for a valuation"
+
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    scope = models.CharField(
+        max_length=10,
+        choices=Scope.choices,
+        default=Scope.ALL,
+        help_text="Waiting: only the properties marked for a valuation (e.g. by a vendor "
+        "upload) within the run's chunks.",
+    )
     as_of = models.DateField()
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
@@ -97,6 +109,11 @@ class RefreshRun(TenantModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=["all", "waiting"]), name="refreshrun_scope_valid"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Refresh {self.pk} ({self.get_status_display()}, {self.progress_text})"

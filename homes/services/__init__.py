@@ -54,6 +54,7 @@ from homes.services.refresh import (
     refresh_resume,
     refresh_run,
     refresh_start,
+    refresh_waiting_start,
 )
 from homes.services.sales import sales_check, sales_import
 from homes.services.sync import (
@@ -63,7 +64,12 @@ from homes.services.sync import (
     properties_refresh,
 )
 from homes.services.valuations import property_revalue
-from homes.services.vendor import VendorImportError, parse_vendor_csv, vendor_values_import
+from homes.services.vendor import (
+    VendorImport,
+    VendorImportError,
+    parse_vendor_csv,
+    vendor_values_import,
+)
 
 __all__ = [
     "AppointmentError",
@@ -71,6 +77,7 @@ __all__ = [
     "EnrollmentError",
     "LoginError",
     "RefreshInProgress",
+    "VendorImport",
     "VendorImportError",
     "appointment_book",
     "appointment_cancel",
@@ -115,6 +122,7 @@ __all__ = [
     "refresh_resume",
     "refresh_run",
     "refresh_start",
+    "refresh_waiting_start",
     "sales_check",
     "sales_import",
     "vendor_values_import",

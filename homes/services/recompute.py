@@ -95,10 +95,12 @@ def home_rows(
     upto: int | None = None,
     ids: Iterable[int] | None = None,
     computed_before: datetime | None = None,
+    waiting: bool = False,
     limit: int | None = None,
 ) -> list[HomeRow]:
     """The environment's homes as rows, in id order: after < id <= upto, or these ids;
-    with `computed_before`, only those last computed before then (or never)."""
+    with `computed_before`, only those last computed before then (or never); `waiting`,
+    only those marked as waiting for a valuation."""
     qs = Property.objects.filter(environment=environment, pk__gt=after)
     if upto is not None:
         qs = qs.filter(pk__lte=upto)
@@ -106,6 +108,8 @@ def home_rows(
         qs = qs.filter(pk__in=list(ids))
     if computed_before is not None:
         qs = qs.filter(Q(computed_at__lt=computed_before) | Q(computed_at__isnull=True))
+    if waiting:
+        qs = qs.filter(valuation_requested_at__isnull=False)
     qs = qs.order_by("pk").values_list(*_READ)
     if limit is not None:
         qs = qs[:limit]
@@ -148,7 +152,7 @@ class Recomputer:
 
     def __init__(self, environment, *, today: date | None = None, settings=None, products=None):
         self.environment = environment
-        self.today = today or timezone.localdate()
+        self.today = today or environment.institution.today()
         self.settings: HomeSettings = settings or home_settings(environment)
         if products is None:
             products = list(OfferProduct.objects.filter(environment=environment, is_active=True))
@@ -329,10 +333,12 @@ def properties_recompute(
 
 
 def properties_recompute_stale(*, environment, today: date | None = None) -> int:
-    """Recompute the homes not computed yet today. Lien balances amortize month by month
-    (homes.finance.equity.current_balance), so a home's stored equity, borrowing power and
-    offers would drift from its lien table, which the dashboard shows amortized to today;
-    the beat task homes.equity_tick calls this every hour."""
-    today = today or timezone.localdate()
-    midnight = timezone.make_aware(datetime.combine(today, time.min))
+    """Recompute the homes not computed yet today (the institution's day, from its
+    midnight). Lien balances amortize month by month (homes.finance.equity.current_balance),
+    so a home's stored equity, borrowing power and offers would drift from its lien table,
+    which the dashboard shows amortized to today; the beat task homes.equity_tick calls this
+    every hour."""
+    institution = environment.institution
+    today = today or institution.today()
+    midnight = datetime.combine(today, time.min, tzinfo=institution.tz)
     return properties_recompute(environment=environment, computed_before=midnight, today=today)

@@ -1,4 +1,5 @@
-"""Refresh runs: revalue every home of an environment, then equity and offer matches.
+"""Refresh runs: revalue every home of an environment (or those waiting for a valuation,
+e.g. after a vendor upload), then equity and offer matches.
 
 A run is split into chunks of consecutive property ids. Celery workers process chunks in
 parallel; a chunk commits batch by batch together with its cursor, so a run interrupted
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 REFRESH_BATCH = 5000  # homes per transaction (the estimator values large batches faster)
 REFRESH_CHUNK = 10_000  # homes per chunk (a unit of work for one worker)
 Status = RefreshRun.Status
+Scope = RefreshRun.Scope
 # A run that no worker has touched for this long was interrupted: it no longer stops a new
 # one (a batch takes seconds; building the estimator, under a minute).
 REFRESH_STALE_AFTER = timedelta(minutes=10)
@@ -86,14 +88,82 @@ def refresh_start(
         )
         run = RefreshRun.objects.create(
             environment=environment,
-            as_of=timezone.localdate(),
+            as_of=environment.institution.today(),
             total=len(ids),
-            requested_by=actor_label or (getattr(actor, "get_username", lambda: "")() or ""),
+            requested_by=_requested_by(actor, actor_label),
         )
         _chunks_create(run, ids, chunk_size)
         reason = f"refresh started: {len(ids):,} properties"
         _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
     return run
+
+
+def refresh_waiting_start(
+    *,
+    environment,
+    property_ids: list[int],
+    reason: str,
+    actor=None,
+    actor_label: str = "",
+    enqueue=True,
+    chunk_size: int = REFRESH_CHUNK,
+) -> RefreshRun:
+    """Mark these properties as waiting for a valuation and create a run that revalues
+    them, queued once the caller's transaction commits (homes.services.vendor).
+
+    Each revaluation clears its home's mark, so the run goes on with the homes still
+    waiting. Nothing is lost when the run's task is never queued or the run stops: the
+    run shows it in the admin, where staff resume it, and homes.equity_tick revalues the
+    homes left waiting past homes.services.sync.REFRESH_GRACE. Not refused while another
+    run goes, as refresh_start is: the caller's data is stored already, and a home another
+    run revalues meanwhile is no longer waiting.
+    """
+    ids = sorted(set(property_ids))
+    now = timezone.now()
+    with transaction.atomic():
+        for start in range(0, len(ids), REFRESH_BATCH):
+            Property.objects.filter(
+                environment=environment, pk__in=ids[start : start + REFRESH_BATCH]
+            ).update(valuation_requested_at=now)
+        run = RefreshRun.objects.create(
+            environment=environment,
+            scope=Scope.WAITING,
+            as_of=environment.institution.today(),
+            total=len(ids),
+            requested_by=_requested_by(actor, actor_label),
+        )
+        _chunks_create(run, ids, chunk_size)
+        audit_record(
+            action=AuditEntry.Action.ACTION,
+            actor=actor,
+            actor_label=actor_label,
+            environment=environment,
+            obj=run,
+            reason=reason,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: _queue_quietly(environment.pk, run.pk))
+    return run
+
+
+def _requested_by(actor, actor_label: str) -> str:
+    return actor_label or (getattr(actor, "get_username", lambda: "")() or "")
+
+
+def _queue_quietly(environment_id: int, run_id: int) -> None:
+    """Queue a committed run; a broker that is down must not turn the caller's stored
+    data into an error (the run waits, pending, for a resume or the equity tick)."""
+    from homes.tasks import refresh_valuations
+
+    try:
+        refresh_valuations.delay(environment_id, run_id)
+    except Exception:
+        log.exception(
+            "Could not queue refresh %s of environment %s: it stays pending (resume it in "
+            "the admin); homes.equity_tick revalues its homes after the grace period.",
+            run_id,
+            environment_id,
+        )
 
 
 def _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue) -> None:
@@ -249,7 +319,13 @@ def _chunk_batch(environment, run, chunk_id, revaluer, batch_size, budget) -> bo
         if chunk.status == Status.DONE:
             return False
         budget.spend()
-        rows = home_rows(environment, after=chunk.cursor, upto=chunk.last_id, limit=batch_size)
+        rows = home_rows(
+            environment,
+            after=chunk.cursor,
+            upto=chunk.last_id,
+            waiting=run.scope == Scope.WAITING,
+            limit=batch_size,
+        )
         valued = revaluer.revalue_rows(rows) if rows else 0
         now = timezone.now()
         chunk.processed += len(rows)

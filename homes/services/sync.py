@@ -24,8 +24,9 @@ from institutions.services.batch import RowErrors
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
-#: How long the task a sync queues has to value or recompute its homes before the sweep
-#: of homes.equity_tick does it instead (the homes are marked with the sync's data).
+#: How long the task a sync (or a large vendor upload) queues has to value or recompute its
+#: homes before the sweep of homes.equity_tick does it instead (the homes are marked with
+#: the data).
 REFRESH_GRACE = timedelta(minutes=10)
 MEMBER_FIELDS = ("email", "first_name", "last_name", "is_test")
 PROPERTY_FIELDS = (
@@ -395,8 +396,9 @@ REFRESH_BATCH = 1000
 
 
 def properties_refresh_waiting(*, environment) -> dict[str, int]:
-    """Revalue and recompute the homes a sync marked more than REFRESH_GRACE ago whose task
-    has not done it (the broker was down, the task was lost); homes.equity_tick calls this.
+    """Revalue and recompute the homes a sync (or a large vendor upload) marked more than
+    REFRESH_GRACE ago whose task has not done it (the broker was down, the task was lost);
+    homes.equity_tick calls this.
     """
     cutoff = timezone.now() - REFRESH_GRACE
     homes = Property.objects.filter(environment=environment).order_by("pk")

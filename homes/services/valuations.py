@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
 from homes.models import Property
 from homes.selectors import home_settings
@@ -28,7 +27,7 @@ class Revaluer:
 
     def __init__(self, environment, *, as_of: date | None = None, estimator=None):
         self.environment = environment
-        self.as_of = as_of or timezone.localdate()
+        self.as_of = as_of or environment.institution.today()
         self.settings = home_settings(environment)
         self.providers = providers_for(
             environment, list(self.settings.provider_order), estimator=estimator

@@ -1,4 +1,8 @@
-"""Vendor values, by CSV upload (admin) or API: refused whole when any row is bad."""
+"""Vendor values, by CSV upload (admin) or API: refused whole when any row is bad.
+
+Stored values are used once their properties are revalued: at once for a small import, in
+the background (a refresh run of the properties waiting for a valuation) for a large one.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.utils import timezone
 
 from homes.finance.rounding import cents
-from homes.models import Property, VendorValue
+from homes.models import Property, RefreshRun, VendorValue
+from homes.services.refresh import refresh_waiting_start
 from homes.services.valuations import Revaluer
 from institutions.models import AuditEntry
 from institutions.services import audit_record
@@ -21,6 +25,11 @@ from institutions.services import audit_record
 REQUIRED_COLUMNS = ("property", "value", "as_of")
 OPTIONAL_COLUMNS = ("low", "high", "fsd")
 MAX_ROWS = 100_000
+#: Up to this many properties, an import revalues them in its own transaction, so the
+#: admin and the API answer with the new values. Revaluing takes about a second per 2,000
+#: homes: a large file would keep the request past the web worker's timeout, so beyond
+#: this a refresh run revalues them after the import commits.
+INLINE_REVALUE_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,13 @@ class RowError:
 
     def __str__(self) -> str:
         return f"Row {self.row}, {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class VendorImport:
+    imported: int  # vendor values stored
+    properties: int  # the properties they value
+    run: RefreshRun | None = None  # revaluing them in the background; None: revalued already
 
 
 class VendorImportError(Exception):
@@ -118,11 +134,15 @@ def parse_vendor_csv(content: bytes | str) -> list[dict]:
 
 def vendor_values_import(
     *, environment, rows: list[dict], vendor: str = "vendor", actor=None, actor_label=""
-) -> int:
-    """Validate every row, then store them all and revalue those properties, or nothing.
+) -> VendorImport:
+    """Validate every row, then store them all, or nothing (VendorImportError names each
+    bad row and field).
 
     A row names its property by external id (or by `#<id>`), and gives value, as_of and
-    either fsd or both low and high.
+    either fsd or both low and high. Up to INLINE_REVALUE_MAX properties are revalued in
+    the same transaction; more are marked as waiting for a valuation, in that transaction,
+    and a refresh run revalues them in batches once it commits (`run`: its progress and
+    any failure show in the admin, where it resumes; see refresh_waiting_start).
     """
     if not rows:
         raise VendorImportError([RowError(0, "file", "has no data rows.")])
@@ -141,7 +161,7 @@ def vendor_values_import(
         )
     )
     # "In the future" where the institution is: its own today may not have begun in UTC.
-    today = timezone.now().astimezone(environment.institution.tz).date()
+    today = environment.institution.today()
     errors: list[RowError] = []
     values: list[VendorValue] = []
     seen: dict[tuple, int] = {}
@@ -212,7 +232,18 @@ def vendor_values_import(
             changes={"imported": {"before": None, "after": len(values)}},
         )
         ids = sorted({v.property_id for v in values})
-        revaluer = Revaluer(environment, as_of=today)  # values of today are used today
-        for start in range(0, len(ids), 1000):
-            revaluer.revalue(list(Property.objects.filter(pk__in=ids[start : start + 1000])))
-    return len(values)
+        if len(ids) > INLINE_REVALUE_MAX:
+            run = refresh_waiting_start(
+                environment=environment,
+                property_ids=ids,
+                reason=f"revaluing {len(ids):,} properties after {len(values):,} vendor "
+                f"values were imported ({vendor})",
+                actor=actor,
+                actor_label=actor_label,
+            )
+            return VendorImport(len(values), len(ids), run)
+        # As of the institution's today: values dated today are used today.
+        Revaluer(environment, as_of=today).revalue(
+            list(Property.objects.filter(environment=environment, pk__in=ids))
+        )
+    return VendorImport(len(values), len(ids))

@@ -1,11 +1,13 @@
 import re
 import secrets
 import zoneinfo
+from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django_scopes import ScopedManager
 
 from institutions.fields import EncryptedTextField
@@ -100,6 +102,11 @@ class Institution(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    def today(self) -> date:
+        """The institution's current date, in its time zone: for some hours of every day it
+        is not the server's (UTC) date."""
+        return timezone.now().astimezone(self.tz).date()
 
 
 class Environment(models.Model):

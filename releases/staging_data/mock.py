@@ -210,7 +210,7 @@ def mock_data_generate(
         count=count, seed=seed, region=region, sales=sales, history_months=history_months
     )
     spec = REGIONS[region]
-    today = today or timezone.localdate()
+    today = today or environment.institution.today()
     rng = random.Random(f"{seed}:{region}")  # noqa: S311 - mock data, not secrets
     with environment_scope(environment):
         prime_rate = home_settings(environment).prime_rate

@@ -24,7 +24,12 @@ from institutions.tenancy import environment_scope
 from notifications.models import Delivery, PushSubscription
 from tests.api.helpers import api_client, member_row
 from tests.flags.factories import EventFactory
-from tests.homes.factories import MemberOfferFactory, OfferMatchFactory, home_settings_factory
+from tests.homes.factories import (
+    MemberOfferFactory,
+    OfferMatchFactory,
+    home_settings_factory,
+    institution_today,
+)
 from tests.notifications.factories import DeliveryFactory, PushSubscriptionFactory
 
 
@@ -170,7 +175,7 @@ def test_upsert__new_homes_are_valued_and_equity_computed_after_commit(
     with environment_scope(env):
         home = Property.objects.get(external_id="MH000001")
     assert home.value is not None
-    assert home.valued_on == timezone.localdate()
+    assert home.valued_on == institution_today(env)
     assert home.lien_balance is not None
     assert home.equity == home.value - home.lien_balance
 
@@ -265,7 +270,7 @@ def test_list__revalued_and_recomputed_homes__reach_the_incremental_sync(tenant)
     client = api_client(env)
     homes = COPY_MIN_ROWS + 10  # a batch large enough for COPY on PostgreSQL
     _upsert(client, [member_row(i) for i in range(1, homes + 1)])
-    today = timezone.now().astimezone(env.institution.tz).date().isoformat()
+    today = institution_today(env).isoformat()
 
     mark = timezone.now()
     value = {"property": "MH000001", "value": 510000, "fsd": 0.06, "as_of": today}
@@ -402,7 +407,7 @@ def test_valuations__imported_and_the_homes_revalued(tenant):
     home_settings_factory(env, provider_order=["vendor"])
     client = api_client(env)
     _upsert(client, [member_row(1), member_row(2)])
-    today = timezone.now().astimezone(env.institution.tz).date().isoformat()
+    today = institution_today(env).isoformat()
     response = client.post(
         "/api/v1/valuations/",
         {
@@ -432,7 +437,7 @@ def test_valuations__bad_rows_are_named_by_index_and_nothing_is_stored(tenant):
     env = tenant.staging
     client = api_client(env)
     _upsert(client, [member_row(1)])
-    today = timezone.now().astimezone(env.institution.tz).date().isoformat()
+    today = institution_today(env).isoformat()
     response = client.post(
         "/api/v1/valuations/",
         {

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import factory
 from django.core.cache import cache
+from django.utils import timezone
 
 from homes.appointment_selectors import bookable_cache_key
 from homes.models import (
@@ -30,7 +31,18 @@ from homes.selectors import home_settings_cache_key
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory, TenantFactory, tenant_factory
 
-TODAY = datetime.date.today
+
+def institution_today(environment) -> datetime.date:
+    """Today as the homes services take it: the date where the environment's institution
+    is, not the machine's or UTC's."""
+    return environment.institution.today()
+
+
+def zone_off_utc_date() -> str:
+    """A time zone whose date differs from UTC's now, whatever the hour: Pacific/Kiritimati
+    (UTC+14) is a day ahead from 10:00 UTC, Pacific/Pago_Pago (UTC-11) a day behind until
+    11:00 UTC."""
+    return "Pacific/Kiritimati" if timezone.now().hour >= 10 else "Pacific/Pago_Pago"
 
 
 @tenant_factory(Property)
@@ -69,7 +81,7 @@ class LienFactory(TenantFactory):
     term_months = 360
     origination_date = datetime.date(2020, 1, 1)
     balance = Decimal("200000.00")
-    balance_as_of = factory.LazyFunction(TODAY)
+    balance_as_of = factory.LazyAttribute(lambda o: institution_today(o.environment))
 
 
 @tenant_factory(Valuation)
@@ -115,7 +127,7 @@ class RefreshRunFactory(TenantFactory):
     class Meta:
         model = RefreshRun
 
-    as_of = factory.LazyFunction(TODAY)
+    as_of = factory.LazyAttribute(lambda o: institution_today(o.environment))
 
 
 @tenant_factory(RefreshChunk)

@@ -1,6 +1,5 @@
 """The dashboard's cached parts: a change shows on the next view, never another tenant's."""
 
-import datetime
 from decimal import Decimal as D
 
 import pytest
@@ -14,6 +13,7 @@ from institutions.tenancy import environment_scope
 from tests.conftest import member_client
 from tests.factories import MemberFactory, staff_user
 from tests.flags.factories import FlagFactory
+from tests.homes.factories import institution_today
 from tests.homes.test_member_pages import _home
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_dashboard__lien_change__shows_on_the_next_view(member, django_capture_o
     with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
         lien = Lien.objects.get(property=prop)
         lien.balance = D(150000)
-        lien.balance_as_of = datetime.date.today()  # noqa: DTZ011
+        lien.balance_as_of = institution_today(env)
         lien_save(environment=env, lien=lien)
     assert "$150,000" in _page(client)
 

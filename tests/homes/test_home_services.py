@@ -3,6 +3,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from homes.models import Lien, OfferMatch, OfferProduct, Property
 from homes.services import (
@@ -10,25 +11,28 @@ from homes.services import (
     lien_save,
     offer_product_save,
     properties_recompute,
+    property_save,
 )
 from homes.services.recompute import properties_recompute_stale
 from institutions.tenancy import environment_scope
+from tests.conftest import make_tenant
 from tests.homes.factories import (
     LienFactory,
     OfferProductFactory,
     PropertyFactory,
     home_settings_factory,
+    institution_today,
+    zone_off_utc_date,
 )
 
 pytestmark = pytest.mark.django_db
-TODAY = datetime.date.today()  # noqa: DTZ011
 
 
 def _lien(prop, **kw):
     fields = {
         "property": prop, "position": 1, "kind": "first_mortgage", "original_amount": D(200000),
         "rate": D(6), "term_months": 360, "origination_date": datetime.date(2020, 1, 1),
-        "balance": D(200000), "balance_as_of": TODAY,
+        "balance": D(200000), "balance_as_of": institution_today(prop.environment),
     }  # fmt: skip
     fields.update(kw)
     return Lien(**fields)
@@ -37,17 +41,50 @@ def _lien(prop, **kw):
 @pytest.mark.parametrize(
     ("changes", "field", "text"),
     [
-        ({"balance": D(-1)}, "balance", "negative"),
-        ({"rate": D("100.5")}, "rate", "over 100%"),
-        ({"origination_date": TODAY + datetime.timedelta(days=3)}, "origination_date", "future"),
+        (lambda today: {"balance": D(-1)}, "balance", "negative"),
+        (lambda today: {"rate": D("100.5")}, "rate", "over 100%"),
+        (
+            lambda today: {"origination_date": today + datetime.timedelta(days=3)},
+            "origination_date",
+            "future",
+        ),
     ],
 )
 def test_lien_save__impossible_values__refused_naming_the_field(scoped, changes, field, text):
     prop = PropertyFactory(environment=scoped)
     with pytest.raises(ValidationError) as info:
-        lien_save(environment=scoped, lien=_lien(prop, **changes))
+        lien_save(environment=scoped, lien=_lien(prop, **changes(institution_today(scoped))))
     assert text in " ".join(info.value.message_dict[field])
     assert not Lien.objects.exists()
+
+
+def _save_dated(environment, field: str, day: datetime.date):
+    """A new home with this purchase date, or a lien of a new home originated that day."""
+    if field == "purchase_date":
+        prop = PropertyFactory.build(environment=environment, member=None, purchase_date=day)
+        return property_save(environment=environment, prop=prop, revalue=False)
+    prop = PropertyFactory(environment=environment)
+    return lien_save(
+        environment=environment, lien=_lien(prop, origination_date=day, balance_as_of=day)
+    )
+
+
+@pytest.mark.parametrize("field", ["purchase_date", "origination_date"])
+def test_dates__judged_by_the_institutions_today__not_utcs(db, field):
+    """An institution whose date is not UTC's now (a day behind: its tomorrow is UTC's
+    today; or a day ahead: its today is UTC's tomorrow). Its today is accepted, its
+    tomorrow refused, with the same error on the same field."""
+    environment = make_tenant(time_zone=zone_off_utc_date()).production
+    today = institution_today(environment)
+    assert today != timezone.now().date()
+    with environment_scope(environment):
+        _save_dated(environment, field, today)
+        model = Property if field == "purchase_date" else Lien
+        before = model.objects.count()
+        with pytest.raises(ValidationError) as info:
+            _save_dated(environment, field, today + datetime.timedelta(days=1))
+        assert info.value.message_dict[field] == ["Cannot be in the future."]
+        assert model.objects.count() == before
 
 
 def test_lien_save__recomputes_equity_and_matches(scoped):
@@ -107,11 +144,12 @@ def test_properties_recompute__stale_balance__amortized_and_line_capped(scoped):
     home_settings_factory(scoped)
     prop = PropertyFactory(environment=scoped)
     Property.objects.filter(pk=prop.pk).update(value=D(1000000), confidence=90)
+    today = institution_today(scoped)
     LienFactory(
         environment=scoped,
         property=prop,
-        origination_date=TODAY.replace(year=TODAY.year - 2),
-        balance_as_of=TODAY.replace(year=TODAY.year - 1),
+        origination_date=today.replace(year=today.year - 2),
+        balance_as_of=today.replace(year=today.year - 1),
         balance=D(200000),
     )
     OfferProductFactory(environment=scoped, max_amount=D(250000))
@@ -171,19 +209,41 @@ def test_properties_recompute_stale__homes_not_computed_today__follow_amortizati
     home_settings_factory(scoped)
     prop = PropertyFactory(environment=scoped)
     Property.objects.filter(pk=prop.pk).update(value=D(300000), confidence=80)
+    today = institution_today(scoped)
     LienFactory(
         environment=scoped, property=prop, origination_date=datetime.date(2020, 1, 1),
-        balance_as_of=TODAY, balance=D(200000),
+        balance_as_of=today, balance=D(200000),
     )  # fmt: skip
     properties_recompute(environment=scoped)
     prop.refresh_from_db()
     assert prop.equity == D(100000)
     assert properties_recompute_stale(environment=scoped) == 0  # computed today already
-    next_year = TODAY.replace(year=TODAY.year + 1)
+    next_year = today.replace(year=today.year + 1)
     assert properties_recompute_stale(environment=scoped, today=next_year) == 1
     prop.refresh_from_db()
     assert prop.lien_balance == D("197543.99")  # 12 payments at 6% on 200,000 over 360
     assert prop.equity == D("102456.01")
+
+
+def test_properties_recompute_stale__day_starts_at_the_institutions_midnight(db):
+    """A home last computed just before the institution's midnight is stale, one computed
+    just after is not, wherever UTC's midnight falls."""
+    environment = make_tenant(time_zone=zone_off_utc_date()).production
+    home_settings_factory(environment)
+    midnight = datetime.datetime.combine(
+        institution_today(environment), datetime.time.min, tzinfo=environment.institution.tz
+    )
+    minute = datetime.timedelta(minutes=1)
+    before, after = (
+        PropertyFactory(environment=environment),
+        PropertyFactory(environment=environment),
+    )
+    with environment_scope(environment):
+        Property.objects.filter(pk=before.pk).update(computed_at=midnight - minute)
+        Property.objects.filter(pk=after.pk).update(computed_at=midnight + minute)
+        assert properties_recompute_stale(environment=environment) == 1
+        assert Property.objects.get(pk=after.pk).computed_at == midnight + minute
+        assert Property.objects.get(pk=before.pk).computed_at > midnight
 
 
 def test_equity_tick__recomputes_the_stale_homes_of_every_environment(tenant):

@@ -3,7 +3,6 @@ import datetime
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 
 from homes.models import MemberOffer, OfferProduct, RefreshRun, VendorValue
 from institutions.tenancy import environment_scope
@@ -14,20 +13,16 @@ from tests.homes.factories import (
     OfferProductFactory,
     PropertyFactory,
     home_settings_factory,
+    institution_today,
 )
 
 pytestmark = pytest.mark.django_db
 
 
-def institution_today(tenant) -> datetime.date:
-    """Today where the institution is: vendor values may not be dated after it."""
-    return timezone.now().astimezone(tenant.institution.tz).date()
-
-
 def test_vendor_upload__bad_rows__page_names_each_and_saves_nothing(tenant):
     prop = PropertyFactory(environment=tenant.staging)
     client = staff_client(staff_user(tenant.institution, "lending"), tenant.staging)
-    today = institution_today(tenant)
+    today = institution_today(tenant.staging)
     content = f"property,value,fsd,as_of\n{prop.external_id},abc,0.05,{today}\nX,1,0.05,{today}\n"
     response = client.post(
         reverse("admin:homes_vendorvalue_upload"),
@@ -45,9 +40,8 @@ def test_vendor_upload__good_file__imports(tenant):
     home_settings_factory(tenant.staging, provider_order=["vendor"])
     prop = PropertyFactory(environment=tenant.staging)
     client = staff_client(staff_user(tenant.institution, "it"), tenant.staging)
-    content = (
-        f"property,value,fsd,as_of\n{prop.external_id},512000,0.05,{institution_today(tenant)}\n"
-    )
+    today = institution_today(tenant.staging)
+    content = f"property,value,fsd,as_of\n{prop.external_id},512000,0.05,{today}\n"
     response = client.post(
         reverse("admin:homes_vendorvalue_upload"),
         {"vendor": "acme", "file": SimpleUploadedFile("v.csv", content.encode())},

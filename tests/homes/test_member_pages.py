@@ -5,33 +5,36 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from homes.middleware import MEMBER_ENV_SESSION_KEY, MEMBER_SESSION_KEY
 from homes.models import Member, MemberOffer, Property
 from homes.selectors import home_summaries
 from homes.services import properties_recompute
 from institutions.tenancy import environment_scope
-from tests.conftest import member_client
+from tests.conftest import make_tenant, member_client
 from tests.homes.factories import (
     LienFactory,
     OfferProductFactory,
     PropertyFactory,
     ValuationFactory,
     home_settings_factory,
+    institution_today,
+    zone_off_utc_date,
 )
 
 pytestmark = pytest.mark.django_db
-TODAY = datetime.date.today()  # noqa: DTZ011
 
 
 def _home(member, *, valuations=1, liens=1, offers=1, value=D(300000)):
     env = member.environment
+    today = institution_today(env)
     home_settings_factory(env, min_confidence=50)
     prop = PropertyFactory(environment=env, member=member)
     for i in range(valuations):
         ValuationFactory(
             environment=env, property=prop, value=value - i * 1000, low=value - 50000,
-            high=value + 50000, as_of=TODAY - datetime.timedelta(days=30 * i),
+            high=value + 50000, as_of=today - datetime.timedelta(days=30 * i),
         )  # fmt: skip
     for i in range(liens):
         LienFactory(
@@ -45,7 +48,7 @@ def _home(member, *, valuations=1, liens=1, offers=1, value=D(300000)):
     with environment_scope(env):
         Property.objects.filter(pk=prop.pk).update(
             value=value, value_low=value - 50000, value_high=value + 50000, confidence=80,
-            valued_on=TODAY,
+            valued_on=today,
         )  # fmt: skip
         properties_recompute(environment=env)
         prop.refresh_from_db()
@@ -168,6 +171,25 @@ def test_dashboard__display_filter__hides_figures_without_changing_them(member):
     assert "confidently enough" in html
     with environment_scope(member.environment):
         assert Property.objects.get(pk=prop.pk).value == D(300000)
+
+
+@pytest.mark.parametrize(("days_owned", "shown"), [(365, False), (366, True)])
+def test_dashboard__min_years_owned__counted_to_the_institutions_date(db, days_owned, shown):
+    """A year is 365.25 days: bought 365 days before the institution's today is not yet a
+    year, 366 days is, also when UTC's date is a day ahead of or behind the institution's."""
+    from tests.factories import MemberFactory
+
+    env = make_tenant(time_zone=zone_off_utc_date()).production
+    assert institution_today(env) != timezone.now().date()
+    member = MemberFactory(environment=env)
+    prop, _ = _home(member)
+    home_settings_factory(env, min_years_owned=1)
+    bought = institution_today(env) - datetime.timedelta(days=days_owned)
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(purchase_date=bought)
+    html = member_client(member).get("/").content.decode()
+    assert ("$300,000" in html) is shown
+    assert ("owned your home a while" in html) is not shown
 
 
 def test_offer__view_save_select__recorded_as_state_and_events(member, recorded):
@@ -350,7 +372,7 @@ def test_dashboard_reads__member_home_states_appointment__one_query_with_the_dat
     assert home.pk == prop.pk
     assert home.value == D(300000)
     assert isinstance(home.value, D)
-    assert home.valued_on == TODAY
+    assert home.valued_on == institution_today(env)
     assert home.computed_at is not None
     assert home.computed_at.tzinfo is not None
     assert set(states) == {saved.pk, chosen.pk}

@@ -6,25 +6,28 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from flags.models import Event
 from homes.models import OfferMatch, Property, RefreshChunk, RefreshRun, Valuation
-from homes.services import refresh_run, refresh_start
+from homes.services import refresh_run, refresh_start, refresh_waiting_start
 from homes.services.recompute import Recomputer, lien_terms_by_property
-from homes.services.refresh import refresh_chunk_run
+from homes.services.refresh import RefreshStopped, refresh_chunk_run
 from homes.services.store import COPY_MIN_ROWS
 from institutions.tenancy import environment_scope
 from tests.celery_worker import Worker, wait_until
+from tests.conftest import make_tenant
 from tests.homes.factories import (
     LienFactory,
     OfferProductFactory,
     PropertyFactory,
     home_settings_factory,
+    institution_today,
+    zone_off_utc_date,
 )
 from tests.services import PrivateRedis, require_redis
 
-TODAY = datetime.date.today()  # noqa: DTZ011
 HOMES = COPY_MIN_ROWS + 10  # a batch large enough for COPY on PostgreSQL
 
 
@@ -40,12 +43,13 @@ def _homes(environment, n=HOMES):
         environment=environment, name="PMI", kind="pmi_removal", apr=D(0), term_months=1
     )
     homes = [PropertyFactory(environment=environment, living_sqft=900 + 40 * i) for i in range(n)]
+    today = institution_today(environment)
     for i, prop in enumerate(homes):
         if i % 4 == 0:
             continue
         LienFactory(
             environment=environment, property=prop, rate=D("7.250"), pmi_monthly=D(80),
-            balance_as_of=TODAY - datetime.timedelta(days=30 * (i % 13)),
+            balance_as_of=today - datetime.timedelta(days=30 * (i % 13)),
         )  # fmt: skip
         if i % 5 == 0:
             LienFactory(
@@ -139,11 +143,54 @@ def test_refresh__chunks__each_resumes_and_run_closes_when_all_are_done(staging)
     assert Valuation.objects.count() == 7
 
 
+def test_refresh__values_dated_with_the_institutions_date__not_utcs(db):
+    """What members see "as of" is the institution's day, also in the hours when UTC's
+    date is already the next day or still the day before."""
+    env = make_tenant(time_zone=zone_off_utc_date()).staging
+    today = institution_today(env)
+    assert today != timezone.now().date()
+    with environment_scope(env):
+        home_settings_factory(env, provider_order=["mock"])
+        prop = PropertyFactory(environment=env)
+        run = refresh_run(environment=env, run=refresh_start(environment=env, enqueue=False))
+        prop.refresh_from_db()
+        assert (run.status, run.as_of, prop.valued_on) == ("done", today, today)
+        assert list(Valuation.objects.values_list("as_of", flat=True)) == [today]
+
+
+def test_refresh_waiting__interrupted__resumes_with_only_the_homes_still_waiting(staging):
+    home_settings_factory(staging, provider_order=["mock"])
+    homes = [PropertyFactory(environment=staging) for _ in range(6)]
+    waiting = homes[::2]
+    run = refresh_waiting_start(
+        environment=staging,
+        property_ids=[h.pk for h in waiting],
+        reason="test",
+        enqueue=False,
+        chunk_size=2,
+    )
+    assert (run.scope, run.total, run.chunks.count()) == ("waiting", 3, 2)
+    with pytest.raises(RefreshStopped):
+        refresh_run(environment=staging, run=run, batch_size=1, stop_after=1)
+    run.refresh_from_db()
+    assert (run.status, run.processed) == ("failed", 1)
+    assert "RefreshStopped" in run.error  # shown in the admin, where staff resume it
+    refresh_run(environment=staging, run=run, batch_size=1)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued) == ("done", 3, 3)
+    assert set(Valuation.objects.values_list("property_id", flat=True)) == {h.pk for h in waiting}
+    assert not Property.objects.filter(valuation_requested_at__isnull=False).exists()
+
+
 def test_refresh__run_made_before_chunks__continues_after_its_cursor(staging):
     home_settings_factory(staging, provider_order=["mock"])
     homes = [PropertyFactory(environment=staging) for _ in range(4)]
     run = RefreshRun.objects.create(
-        environment=staging, as_of=TODAY, total=4, processed=2, cursor=homes[1].pk
+        environment=staging,
+        as_of=institution_today(staging),
+        total=4,
+        processed=2,
+        cursor=homes[1].pk,
     )
     refresh_run(environment=staging, run=run)
     run.refresh_from_db()

@@ -11,9 +11,12 @@ from homes.services import (
     parse_vendor_csv,
     refresh_run,
     refresh_start,
+    vendor,
     vendor_values_import,
 )
 from homes.services.refresh import RefreshStopped
+from homes.services.sync import REFRESH_GRACE
+from homes.tasks import equity_tick, refresh_valuations
 from homes.valuation.providers import (
     MockProvider,
     ValuationProvider,
@@ -22,10 +25,10 @@ from homes.valuation.providers import (
     sales_estimator,
     value_properties,
 )
-from tests.homes.factories import PropertyFactory, home_settings_factory
+from institutions.tenancy import environment_scope
+from tests.homes.factories import PropertyFactory, home_settings_factory, institution_today
 
 pytestmark = pytest.mark.django_db
-TODAY = datetime.date.today()  # noqa: DTZ011
 
 
 class Fixed(ValuationProvider):
@@ -45,7 +48,9 @@ def test_value_properties__moves_on_when_no_answer_or_fsd_above_threshold(scoped
     a, b, c = (PropertyFactory(environment=scoped) for _ in range(3))
     first = Fixed("comparable", {a.pk: _result(100, "0.10"), b.pk: _result(200, "0.30")})
     second = Fixed("vendor", {b.pk: _result(210, "0.05"), c.pk: _result(300, "0.08")})
-    chosen = value_properties([a, b, c], [first, second], fsd_threshold=D("0.20"), as_of=TODAY)
+    chosen = value_properties(
+        [a, b, c], [first, second], fsd_threshold=D("0.20"), as_of=institution_today(scoped)
+    )
     assert chosen[a.pk][0] == "comparable"
     assert chosen[b.pk] == ("vendor", _result(210, "0.05"))  # comparable's FSD too high
     assert chosen[c.pk][0] == "vendor"
@@ -54,8 +59,9 @@ def test_value_properties__moves_on_when_no_answer_or_fsd_above_threshold(scoped
 
 def test_mock_provider__is_deterministic(scoped):
     prop = PropertyFactory(environment=scoped)
-    one = MockProvider().value_many([prop], TODAY)[prop.pk]
-    assert one == MockProvider().value_many([prop], TODAY)[prop.pk]
+    today = institution_today(scoped)
+    one = MockProvider().value_many([prop], today)[prop.pk]
+    assert one == MockProvider().value_many([prop], today)[prop.pk]
     assert one.low < one.value < one.high
 
 
@@ -67,6 +73,7 @@ def test_providers_for__production__skips_the_mock_even_when_a_promoted_order_li
 
 def _sales(environment, n=80):
     rng = random.Random(7)
+    today = institution_today(environment)
     rows = []
     for i in range(n):
         sqft = rng.randint(1000, 3500)
@@ -82,7 +89,7 @@ def _sales(environment, n=80):
                 lot_sqft=5000,
                 bedrooms=3,
                 bathrooms=2.0,
-                sale_date=TODAY - datetime.timedelta(days=rng.randint(1, 300)),
+                sale_date=today - datetime.timedelta(days=rng.randint(1, 300)),
             )
         )
     Sale.objects.bulk_create(rows)
@@ -141,25 +148,55 @@ def test_refresh_task__runs_through_celery_eagerly(staging, django_capture_on_co
 CSV_OK = "property,value,low,high,fsd,as_of\n{a},450000,,,0.06,{d}\n{b},300000,280000,330000,,{d}\n"
 
 
-def _institution_today(environment) -> datetime.date:
-    """Vendor values may not be dated after the institution's own today (not UTC's)."""
-    return timezone.now().astimezone(environment.institution.tz).date()
-
-
 def test_vendor_csv__good_file__imports_and_revalues(scoped):
     home_settings_factory(scoped, provider_order=["vendor", "mock"])
     a, b = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
-    today = _institution_today(scoped)
+    today = institution_today(scoped)
     rows = parse_vendor_csv(CSV_OK.format(a=a.external_id, b=b.external_id, d=today).encode())
-    assert vendor_values_import(environment=scoped, rows=rows, vendor="acme") == 2
+    result = vendor_values_import(environment=scoped, rows=rows, vendor="acme")
+    assert (result.imported, result.properties, result.run) == (2, 2, None)  # revalued now
     a.refresh_from_db()
     assert (a.value, a.valued_on) == (D(450000), today)
     assert Valuation.objects.get(property=a).provider == "vendor"
 
 
+def test_vendor_import__large__broker_down__stored_and_the_equity_tick_revalues_them(
+    tenant, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """The run of a large import cannot be queued: the import still succeeds, the run waits
+    (pending, in the admin) and the homes, marked as waiting, are revalued by the tick."""
+    monkeypatch.setattr(vendor, "INLINE_REVALUE_MAX", 1)
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["vendor"])
+    a, b = PropertyFactory(environment=env), PropertyFactory(environment=env)
+    today = institution_today(env)
+    rows = parse_vendor_csv(CSV_OK.format(a=a.external_id, b=b.external_id, d=today).encode())
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    with monkeypatch.context() as broker:
+        broker.setattr(refresh_valuations, "delay", broker_down)
+        with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
+            result = vendor_values_import(environment=env, rows=rows, vendor="acme")
+    assert "broker unreachable" in caplog.text
+    assert (result.imported, result.properties, result.run.status) == (2, 2, "pending")
+    with environment_scope(env):
+        assert VendorValue.objects.count() == 2
+        assert not Valuation.objects.exists()
+    later = timezone.now() + REFRESH_GRACE + datetime.timedelta(seconds=1)
+    with monkeypatch.context() as clock:
+        clock.setattr(timezone, "now", lambda: later)
+        equity_tick.delay()
+    with environment_scope(env):
+        values = dict(Property.objects.values_list("pk", "value"))
+        assert not Property.objects.filter(valuation_requested_at__isnull=False).exists()
+    assert values == {a.pk: D(450000), b.pk: D(300000)}
+
+
 def test_vendor_csv__bad_rows__refused_whole_naming_row_and_field(scoped):
     a = PropertyFactory(environment=scoped)
-    today = _institution_today(scoped)
+    today = institution_today(scoped)
     future = today + datetime.timedelta(days=5)
     content = (
         "property,value,low,high,fsd,as_of\n"

@@ -1,24 +1,25 @@
-"""Vendor value CSV upload in the admin: bad input refused whole, money to the cent."""
+"""Vendor value CSV upload in the admin: bad input refused whole, money to the cent, a
+large file revalued in the background."""
 
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 
 from homes.finance.rounding import cents
-from homes.models import Valuation, VendorValue
+from homes.models import Property, RefreshRun, Valuation, VendorValue
+from homes.services import vendor
 from institutions.tenancy import environment_scope
 from tests.conftest import staff_client
 from tests.factories import staff_user
-from tests.homes.factories import PropertyFactory, home_settings_factory
+from tests.homes.factories import PropertyFactory, home_settings_factory, institution_today
 
 pytestmark = pytest.mark.django_db
 
 
 def _today(tenant):
-    return timezone.now().astimezone(tenant.institution.tz).date()
+    return institution_today(tenant.staging)
 
 
 def _upload(tenant, content: str):
@@ -106,3 +107,52 @@ def test_vendor_upload__sub_cent_value__rounded_as_documented(tenant):
         valued = Valuation.objects.get().value
     assert stored == cents(Decimal("512000.125")) == Decimal("512000.13"), stored
     assert valued == Decimal("512000.13"), valued
+
+
+def test_vendor_upload__more_homes_than_revalued_inline__stored_now_revalued_by_a_run(
+    tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A large file would keep the request revaluing past the web worker's timeout: the
+    request stores the values and queues a refresh run of their homes, which the admin
+    links to; the homes are revalued when its task runs."""
+    monkeypatch.setattr(vendor, "INLINE_REVALUE_MAX", 2)
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["vendor"])
+    homes = [PropertyFactory(environment=env) for _ in range(3)]
+    untouched = PropertyFactory(environment=env)
+    content = "property,value,fsd,as_of\n" + "".join(
+        f"{home.external_id},{500000 + i},0.05,{_today(tenant)}\n" for i, home in enumerate(homes)
+    )
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(
+            reverse("admin:homes_vendorvalue_upload"),
+            {"vendor": "acme", "file": SimpleUploadedFile("v.csv", content.encode())},
+            follow=True,
+        )
+    assert response.redirect_chain[-1][1] == 302
+    with environment_scope(env):
+        run = RefreshRun.objects.get()
+        assert VendorValue.objects.count() == 3
+        assert not Valuation.objects.exists()
+        assert set(Property.objects.values_list("value", flat=True)) == {None}
+    assert (run.scope, run.status, run.total) == ("waiting", "pending", 3)
+    page = response.content.decode()
+    assert "Imported 3 vendor values; revaluing 3 properties in the background" in page
+    assert f"refresh {run.pk}</a> shows its progress" in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in queued:
+            callback()
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.valued) == ("done", 3, 3)
+    with environment_scope(env):
+        values = dict(Property.objects.values_list("pk", "value"))
+    assert values == {
+        homes[0].pk: Decimal(500000),
+        homes[1].pk: Decimal(500001),
+        homes[2].pk: Decimal(500002),
+        untouched.pk: None,
+    }
+    runs = client.get(reverse("admin:homes_refreshrun_changelist")).content.decode()
+    assert "3/3 (100%)" in runs
