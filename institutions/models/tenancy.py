@@ -190,6 +190,13 @@ class TenantModel(models.Model):
     class Meta:
         abstract = True
 
+    def unique_error_message(self, model_class, unique_check):
+        # Every unique constraint includes the environment, which staff never choose (it is
+        # the one they work in): "Offer product with this Name already exists.", not "with
+        # this Environment and Name".
+        named = tuple(name for name in unique_check if name != "environment")
+        return super().unique_error_message(model_class, named or tuple(unique_check))
+
 
 class UsedNonce(TenantModel):
     """A single-use token already spent (launch links, staff visits): replay protection."""

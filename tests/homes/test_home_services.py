@@ -179,7 +179,7 @@ def test_saves__taken_name_or_lien_position__refused_naming_the_fields(scoped):
     lien_save(environment=scoped, lien=_lien(prop))
     with pytest.raises(ValidationError) as info:
         lien_save(environment=scoped, lien=_lien(prop, balance=D(1000)))
-    assert "Property and Position already exists" in str(info.value)
+    assert info.value.messages == ["Lien with this Property and Position already exists."]
     assert Lien.objects.count() == 1
     OfferProductFactory(environment=scoped, name="HELOC")
     with pytest.raises(ValidationError) as info:

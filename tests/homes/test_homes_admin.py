@@ -128,7 +128,9 @@ def test_offer_product_admin__name_taken_in_this_environment__form_error_not_ser
     }  # fmt: skip
     response = client.post(reverse("admin:homes_offerproduct_add"), {**data, "name": "HELOC"})
     assert response.status_code == 200
-    assert "Name already exists" in str(response.context["adminform"].form.errors)
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Offer product with this Name already exists."  # not "this Environment and Name"
+    ]
     with environment_scope(tenant.staging):
         assert OfferProduct.objects.count() == 1
     # A name taken only in another environment is free here.

@@ -446,7 +446,7 @@ def test_emergency_change__name_taken_in_production__form_error_and_nothing_save
     response = admin.post(url, data)
     assert response.status_code == 400
     assert response.context["form"].non_field_errors() == [
-        "Offer product with this Environment and Name already exists."
+        "Offer product with this Name already exists."
     ]
     product.refresh_from_db()
     assert product.name == "HELOC A"
