@@ -51,8 +51,9 @@ class Revaluer:
             change = _change_pct(row.value, result.value)
             if change is not None:
                 changed.append((row, change))
+            dated = result.as_of or self.as_of  # a vendor's value keeps the vendor's date
             row.value, row.value_low, row.value_high = result.value, result.low, result.high
-            row.confidence, row.valued_on = result.confidence, self.as_of
+            row.confidence, row.valued_on = result.confidence, dated
             valuations.append(
                 ValuationRow(
                     row.pk,
@@ -62,7 +63,7 @@ class Revaluer:
                     result.high,
                     result.confidence,
                     result.fsd,
-                    self.as_of,
+                    dated,
                 )
             )
         with transaction.atomic():

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from threading import Lock
@@ -33,6 +33,9 @@ class ValueResult:
     high: Decimal
     fsd: Decimal
     confidence: int
+    # The date the value is as of, when the provider's is its own (a vendor's file); None:
+    # as of the valuation's date.
+    as_of: date | None = None
 
 
 def confidence_of(fsd: Decimal) -> int:
@@ -190,7 +193,7 @@ class ComparableSalesProvider(ValuationProvider):
 # -- vendor values ----------------------------------------------------------------------
 
 
-def vendor_result(value, low, high, fsd) -> ValueResult:
+def vendor_result(value, low, high, fsd, as_of: date | None = None) -> ValueResult:
     """A vendor's value; the FSD comes from the vendor, else from its range (±1 sd)."""
     value = cents(value)
     if fsd is None:
@@ -198,23 +201,33 @@ def vendor_result(value, low, high, fsd) -> ValueResult:
     fsd = Decimal(fsd).quantize(FSD_PLACES)
     low = cents(low) if low is not None else cents(value * (1 - fsd))
     high = cents(high) if high is not None else cents(value * (1 + fsd))
-    return ValueResult(value, low, high, fsd, confidence_of(fsd))
+    return ValueResult(value, low, high, fsd, confidence_of(fsd), as_of)
+
+
+#: A vendor value older than this is no answer (the next provider is asked): a home's
+#: value from a year ago is not its value today.
+VENDOR_MAX_AGE = timedelta(days=180)
 
 
 class VendorProvider(ValuationProvider):
+    """The newest vendor value of each home, dated as the vendor dated it (not with the day
+    it was used), if it is at most VENDOR_MAX_AGE old."""
+
     name = Provider.VENDOR
 
     def value_many(self, properties, as_of):
         ids = [p.pk for p in properties]
         rows = (
-            VendorValue.objects.filter(property_id__in=ids, as_of__lte=as_of)
+            VendorValue.objects.filter(
+                property_id__in=ids, as_of__lte=as_of, as_of__gte=as_of - VENDOR_MAX_AGE
+            )
             .order_by("property_id", "-as_of", "-id")
-            .values_list("property_id", "value", "low", "high", "fsd")
+            .values_list("property_id", "value", "low", "high", "fsd", "as_of")
         )
         answers: dict[int, ValueResult] = {}
-        for pid, value, low, high, fsd in rows:
+        for pid, value, low, high, fsd, dated in rows:
             if pid not in answers:  # the newest value of each property
-                answers[pid] = vendor_result(value, low, high, fsd)
+                answers[pid] = vendor_result(value, low, high, fsd, dated)
         return answers
 
 

@@ -160,6 +160,37 @@ def test_vendor_csv__good_file__imports_and_revalues(scoped):
     assert Valuation.objects.get(property=a).provider == "vendor"
 
 
+def test_vendor_value__keeps_the_vendors_date__and_a_stale_one_is_no_answer(scoped):
+    """A vendor's value is as of the vendor's date, not the day a refresh used it; one older
+    than VENDOR_MAX_AGE is no answer (the next provider is asked; here none answers)."""
+    from homes.valuation.providers import VENDOR_MAX_AGE
+    from tests.homes.factories import VendorValueFactory
+
+    home_settings_factory(scoped, provider_order=["vendor"])
+    recent, stale = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
+    today = institution_today(scoped)
+    dated = today - datetime.timedelta(days=30)
+    VendorValueFactory(environment=scoped, property=recent, value=D(410000), as_of=dated)
+    VendorValueFactory(
+        environment=scoped,
+        property=stale,
+        value=D(390000),
+        as_of=today - VENDOR_MAX_AGE - datetime.timedelta(days=1),
+    )
+    run = refresh_start(environment=scoped, enqueue=False)
+    refresh_run(environment=scoped, run=run)
+    recent.refresh_from_db()
+    stale.refresh_from_db()
+    assert (recent.value, recent.valued_on) == (D(410000), dated)
+    assert Valuation.objects.get(property=recent).as_of == dated
+    assert not Valuation.objects.filter(property=stale).exists()
+    assert (stale.value, stale.valued_on) == (None, None)
+    # Used again by the next refresh: the same dated entry, not one more in the history.
+    run = refresh_start(environment=scoped, enqueue=False)
+    refresh_run(environment=scoped, run=run)
+    assert Valuation.objects.filter(property=recent).count() == 1
+
+
 def test_vendor_import__large__broker_down__stored_and_the_equity_tick_revalues_them(
     tenant, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
