@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -24,6 +25,7 @@ DIGESTS = ("home_value", "offer_summary")
 # this one, from 09:00; after it they wait for next month, as a monthly digest that
 # arrives well into the month is stale.
 DIGEST_CATCH_UP_LAST_DAY = 3
+REFINANCE_SCAN_MARK_SECONDS = 2 * 24 * 3600  # outlives the local day it marks
 CAMPAIGNS = (*DIGESTS, "refinance_alert")
 APPOINTMENT_KINDS = ("confirmation", "reminder", "update", "cancellation")
 WELCOME_DAYS = (1, 3, 5)
@@ -191,9 +193,31 @@ def _digest_started(environment, campaign: str, period: str) -> bool:
     ).exists()
 
 
+def _refinance_scan_key(environment, local: datetime, rates) -> str:
+    return (
+        f"notifications:refinance_scan:{environment.pk}:{local.date().isoformat()}:"
+        f"{rates.market_rate}:{rates.refinance_threshold}"
+    )
+
+
+def _refinance_scan_due(environment, local: datetime, rates) -> bool:
+    """Whether the refinance alert should look at every member not alerted this month:
+    once a local day, and again when the market rate or the threshold changes. Each scan
+    computes every such member's home figures, so an hourly one costs 24 times the work
+    for what a day's changes to lien rates make new. Marked done when the hour's
+    transaction commits; a cache that lost the mark costs one more scan, not an alert
+    twice (campaign_start leaves out those planned already)."""
+    key = _refinance_scan_key(environment, local, rates)
+    if cache.get(key):
+        return False
+    transaction.on_commit(lambda: cache.set(key, True, REFINANCE_SCAN_MARK_SECONDS))
+    return True
+
+
 def campaigns_due(*, environment, now: datetime | None = None) -> dict:
     """What the hourly beat starts: digests on the 1st (local 09:00+; caught up until the
-    3rd, DIGEST_CATCH_UP_LAST_DAY, if missed), alerts, welcomes."""
+    3rd, DIGEST_CATCH_UP_LAST_DAY, if missed), the refinance alert (a scan once a local day,
+    or when the rate changes: _refinance_scan_due), welcomes."""
     now = now or timezone.now()
     local = now.astimezone(environment.institution.tz)
     period = f"{local.year}-{local.month:02d}"
@@ -208,7 +232,8 @@ def campaigns_due(*, environment, now: datetime | None = None) -> dict:
             candidates = [c for c in DIGESTS if not _digest_started(environment, c, period)]
         else:
             candidates = []
-        if notification_settings(environment).market_rate is not None:
+        rates = notification_settings(environment)
+        if rates.market_rate is not None and _refinance_scan_due(environment, local, rates):
             candidates.append("refinance_alert")
         for campaign in candidates:
             if campaign_start(environment=environment, campaign=campaign, period=period):

@@ -193,3 +193,26 @@ def test_daily_beat_task__runs_every_environment_in_its_scope(
         mine[0].email,
         theirs[0].email,
     }
+
+
+def test_campaigns_due__refinance_alert__members_scanned_once_a_day_or_when_the_rate_moves(
+    tenant, home_data, django_capture_on_commit_callbacks
+):
+    """Every scan computes the home figures of each member not alerted this month; one who
+    does not qualify is looked at again the next day, or at once when the rate moves."""
+    env = tenant.production
+    set_market(env, Decimal("6.875"))  # the member pays 6.875: no gap, no alert
+    members(env, 1)
+
+    def hour(day, at, rate=None):
+        if rate is not None:
+            set_market(env, rate)
+        with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+            return campaigns_due(environment=env, now=local(env, 2026, 6, day, at, 0))["started"]
+
+    scanned = ["refinance_alert:2026-06"]
+    assert hour(14, 10) == scanned
+    assert hour(14, 11) == []  # the same day: nothing new to look at
+    assert hour(15, 10) == scanned  # the next day
+    assert hour(15, 11, rate=Decimal("5.875")) == scanned  # the rate moved
+    assert len(deliveries(env, campaign_key="refinance_alert:2026-06")) == 1
