@@ -4,6 +4,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import models, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
@@ -160,6 +161,23 @@ class StaffRoleAdmin(NotFoundInsteadOfRedirectMixin, admin.ModelAdmin):
             self.delete_model(request, obj)
 
 
+class AuditScopeFilter(admin.SimpleListFilter):
+    """Operators' filter: an institution's entries or the platform's own (staff accounts)."""
+
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("institution", "Institution"), ("platform", "Platform (no institution)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "platform":
+            return queryset.filter(institution__isnull=True)
+        if self.value() == "institution":
+            return queryset.filter(institution__isnull=False)
+        return queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(NotFoundInsteadOfRedirectMixin, ReadOnlyAdmin):
     list_display = ["at", "who", "environment", "action", "object_type", "object_repr"]
@@ -184,11 +202,19 @@ class AuditEntryAdmin(NotFoundInsteadOfRedirectMixin, ReadOnlyAdmin):
     def get_queryset(self, request):
         environment = getattr(request, "admin_environment", None)
         queryset = super().get_queryset(request).select_related("actor", "environment")
-        if request.user.is_superuser and environment is None:
-            return queryset
         if environment is None:
-            return queryset.none()
-        return queryset.filter(institution=environment.institution)
+            return queryset if request.user.is_superuser else queryset.none()
+        shown = Q(institution=environment.institution)
+        if request.user.is_superuser:
+            # Changes to staff accounts (created, made superuser, password set, deleted)
+            # belong to no institution: operators read them beside the selected one.
+            shown |= Q(institution__isnull=True)
+        return queryset.filter(shown)
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return [AuditScopeFilter, *self.list_filter]
+        return self.list_filter
 
     def has_module_permission(self, request):
         return request.user.is_superuser or bool(staff_institutions(request.user).exists())

@@ -1,13 +1,19 @@
 """Chimney's admin site: a second factor, and one institution environment at a time."""
 
+from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 from institutions.middleware import ADMIN_ENVIRONMENT_SESSION_KEY
+from institutions.models import AuditEntry
 from institutions.selectors import staff_environments, staff_roles
+from institutions.services import audit_record
+from institutions.services.audit import REDACTED
 
 
 class StaffLoginForm(OTPAdminAuthenticationForm):
@@ -51,6 +57,25 @@ class ChimneyAdminSite(OTPAdminSite):
         if getattr(request.user, "is_authenticated", False):
             context["chimney_environments"] = list(staff_environments(request.user))
         return context
+
+    @method_decorator(sensitive_post_parameters())
+    def password_change(self, request, extra_context=None):
+        """Django's page for changing one's own password, audited like a password an
+        operator sets in the user admin (the hash never: only that it changed)."""
+        with transaction.atomic():
+            response = super().password_change(request, extra_context)
+            # The page redirects only once the new password is saved. (Comparing hashes
+            # would also catch Django upgrading the old hash while checking it, on a form
+            # that was then refused.)
+            if request.method == "POST" and response.status_code == 302:
+                audit_record(
+                    action=AuditEntry.Action.UPDATE,
+                    actor=request.user,
+                    obj=request.user,
+                    changes={"password": {"before": REDACTED, "after": REDACTED}},
+                    reason="own password changed in the admin",
+                )
+        return response
 
     def get_urls(self):
         urls = [

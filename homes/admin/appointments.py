@@ -201,6 +201,26 @@ class LoanOfficerAdmin(TenantAdmin):
         ),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # A page that may only be looked at shows every field's stored value: the calendar's
+        # URL (which may carry credentials or an internal host), username and password are
+        # left out, and only whether a calendar is connected is shown.
+        hidden = {*CALENDAR_FIELDS, "keep_previous_events"}
+        shown = []
+        for name, options in fieldsets:
+            fields = [field for field in options["fields"] if field not in hidden]
+            if len(fields) < len(options["fields"]):
+                fields.insert(0, "calendar_connected")
+            shown.append((name, {**options, "fields": fields}))
+        return shown
+
+    @admin.display(description="CalDAV calendar")
+    def calendar_connected(self, obj):
+        return "Connected" if obj is not None and obj.has_calendar else "Not connected"
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         environment = self._environment(request)

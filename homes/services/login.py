@@ -20,6 +20,7 @@ from django.utils.crypto import salted_hmac
 from homes.models import MagicLinkToken, Member
 from institutions.models import AuditEntry, Environment
 from institutions.ratelimit import rate_limit_hit
+from institutions.selectors import staff_environments
 from institutions.services import audit_record, nonce_consume
 
 
@@ -314,6 +315,11 @@ def member_visit_redeem(*, environment: Environment, token: str):
     staff = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
     member = Member.objects.filter(environment=environment, pk=data.get("m")).first()
     if staff is None or member is None or not _visit_allowed(environment, member):
+        raise invalid
+    # The link outlives the admin page that made it: the staff member must still be let
+    # into this environment in the admin (any role at the institution, or an operator),
+    # as when the link was made.
+    if not staff_environments(staff).filter(pk=environment.pk).exists():
         raise invalid
     with transaction.atomic():
         if not nonce_consume(

@@ -101,9 +101,8 @@ def loan_officer_save(
             actor_label=actor_label,
             environment=environment,
             reason=reason,
+            related={"offers": offers} if offers is not None else None,
         )
-        if offers is not None:
-            officer.offers.set(offers)
         if calendar_changed and previous is not None:
             officer_appointments_resync(environment=environment, officer=officer)
     return officer

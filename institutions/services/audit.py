@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.core import serializers
@@ -27,6 +28,19 @@ def model_snapshot(obj) -> dict[str, Any]:
     secret_names = {f.name for f in obj._meta.concrete_fields if _is_secret(f)}
     data = {k: (REDACTED if k in secret_names else v) for k, v in fields.items()}
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def _secrets_changed(previous, obj) -> dict[str, dict[str, str]]:
+    """The secrets that differ between the stored row and `obj`, named but not shown.
+
+    Snapshots redact every secret to the same text, so their diff drops a changed secret.
+    It is named here, redacted, with nothing taken from either value.
+    """
+    return {
+        field.name: {"before": REDACTED, "after": REDACTED}
+        for field in obj._meta.concrete_fields
+        if _is_secret(field) and getattr(previous, field.attname) != getattr(obj, field.attname)
+    }
 
 
 def _diff(before: dict | None, after: dict | None) -> dict[str, dict[str, Any]]:
@@ -100,19 +114,25 @@ def audited_save(
     actor_label: str = "",
     reason: str = "",
     clean_exclude: tuple[str, ...] = (),
+    related: dict[str, Iterable[Any]] | None = None,
 ):
     """Apply `changes` to `obj`, validate it, save it and audit before/after, atomically.
 
     "Before" is read from the table, not from `obj`: an admin form has already set the new
     values on the instance it passes in. Validation errors raise before anything is written.
+    `related` sets many-to-many fields after the save, in the same audited change.
     """
     previous = type(obj)._base_manager.filter(pk=obj.pk).first() if obj.pk else None
     before = model_snapshot(previous) if previous is not None else None
     for name, value in (changes or {}).items():
         setattr(obj, name, value)
     tenant_full_clean(obj, exclude=clean_exclude)
+    secrets_changed = _secrets_changed(previous, obj) if previous is not None else {}
     with transaction.atomic():
         obj.save()
+        for name, values in (related or {}).items():
+            # Before the after-snapshot, so the audit entry shows them.
+            getattr(obj, name).set(values)
         audit_record(
             action=AuditEntry.Action.UPDATE if previous else AuditEntry.Action.CREATE,
             actor=actor,
@@ -120,8 +140,7 @@ def audited_save(
             environment=environment,
             institution=institution,
             obj=obj,
-            before=before,
-            after=model_snapshot(obj),
+            changes={**_diff(before, model_snapshot(obj)), **secrets_changed},
             reason=reason,
         )
     return obj

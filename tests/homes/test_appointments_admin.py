@@ -16,7 +16,7 @@ from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
 from tests.homes.appointment_helpers import book, thursday
 from tests.homes.caldav_server import Radicale
-from tests.homes.factories import OfferProductFactory, officer_with_week
+from tests.homes.factories import LoanOfficerFactory, OfferProductFactory, officer_with_week
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +182,106 @@ def test_officer__calendar_refusing_credentials__error_shown_to_staff(tenant, ra
     assert officer.caldav_status == LoanOfficer.CalendarStatus.ERROR
     listing = client.get(reverse("admin:homes_loanofficer_changelist")).content.decode()
     assert "Error: The calendar server refused the credentials" in listing
+
+
+def _change_form(officer, **overrides):
+    """The officer's change form as it was shown (no availability rows), with overrides."""
+    shown = {
+        "name": officer.name,
+        "title": officer.title,
+        "email": officer.email,
+        "nmls_id": officer.nmls_id,
+        "slot_minutes": officer.slot_minutes,
+        "buffer_minutes": officer.buffer_minutes,
+        "days_ahead": officer.days_ahead,
+        "availability-TOTAL_FORMS": 0,
+    }
+    return _officer_form(**{**shown, **overrides})
+
+
+def _officer_entries(officer) -> list[AuditEntry]:
+    return list(
+        AuditEntry.objects.filter(
+            object_type="homes.LoanOfficer", object_id=str(officer.pk)
+        ).order_by("id")
+    )
+
+
+@pytest.mark.parametrize("role", ["it", "marketing"])
+def test_officer_page__role_that_may_only_look__shows_whether_a_calendar_is_connected_not_its_login(
+    tenant, role
+):
+    """A page that may only be looked at shows every field's stored value: the CalDAV URL
+    (it may carry credentials or an internal host), username and password are left out."""
+    officer = LoanOfficerFactory(
+        environment=tenant.staging,
+        caldav_url="https://cal.example.test/dav/sam/work/",
+        caldav_username="sam.rivera.caldav",
+        caldav_password="officer-calendar-password-7f3a",
+    )
+    url = reverse("admin:homes_loanofficer_change", args=[officer.pk])
+
+    page = staff_client(staff_user(tenant.institution, role), tenant.staging).get(url)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "officer-calendar-password-7f3a" not in html
+    assert "sam.rivera.caldav" not in html
+    assert "cal.example.test" not in html
+    assert 'readonly">Connected</div>' in html
+    editor = staff_client(staff_user(tenant.institution, "lending"), tenant.staging).get(url)
+    assert 'name="caldav_password"' in editor.content.decode()  # editors keep the fields
+
+
+def test_officer__calendar_password_changed__audit_entry_names_it_never_its_value(tenant):
+    """Snapshots redact the password alike before and after; the entry still says it
+    changed, and a save that keeps it does not."""
+    env = tenant.staging
+    officer = LoanOfficerFactory(
+        environment=env,
+        caldav_url="http://127.0.0.1:9/dav/sam/",
+        caldav_username="sam",
+        caldav_password="the old password",
+    )
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    url = reverse("admin:homes_loanofficer_change", args=[officer.pk])
+    calendar = {"caldav_url": officer.caldav_url, "caldav_username": "sam"}
+
+    response = client.post(url, _change_form(officer, **calendar, caldav_password="the new one"))
+
+    assert response.status_code == 302
+    with environment_scope(env):
+        officer.refresh_from_db()
+    assert officer.caldav_password == "the new one"
+    (changed,) = [e for e in _officer_entries(officer) if e.actor_id is not None]
+    assert changed.changes["caldav_password"] == {"before": "[redacted]", "after": "[redacted]"}
+    assert "the new one" not in str(changed.changes)
+    assert "the old password" not in str(changed.changes)
+
+    response = client.post(url, _change_form(officer, **calendar, title="Branch manager"))
+
+    assert response.status_code == 302
+    kept = _officer_entries(officer)[-1]
+    assert kept.changes["title"]["after"] == "Branch manager"
+    assert "caldav_password" not in kept.changes
+
+
+def test_officer__offers_changed__audit_entry_shows_them_before_and_after(tenant):
+    env = tenant.production
+    officer = LoanOfficerFactory(environment=env)
+    heloc = OfferProductFactory(environment=env)
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+
+    response = client.post(
+        reverse("admin:homes_loanofficer_change", args=[officer.pk]),
+        _change_form(officer, offers=[heloc.pk]),
+    )
+
+    assert response.status_code == 302
+    with environment_scope(env):
+        assert list(officer.offers.all()) == [heloc]
+    entry = _officer_entries(officer)[-1]
+    assert entry.changes["offers"] == {"before": [], "after": [heloc.pk]}
 
 
 def test_appointment_actions__completed_no_show_cancel__by_lending_staff(

@@ -1,10 +1,12 @@
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
@@ -13,7 +15,9 @@ from homes.models import MagicLinkToken, Member
 from homes.services import launch_link_build, member_visit_link_build
 from homes.services.login import magic_link_issue
 from institutions.models import AuditEntry
+from institutions.services import staff_role_revoke
 from institutions.tenancy import environment_scope
+from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
 from tests.notifications.conftest import SinkHandler, SMTPSink, smtp_at
 
@@ -288,6 +292,29 @@ def test_staff_visit__staging_any_member__production_test_members_only__audited(
 def test_staff_visit__forged_token__is_refused(tenant):
     response = Client(HTTP_HOST=tenant.staging.host).get("/visit/forged-token/")
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_staff_visit__role_revoked_before_the_link_is_used__refused_like_an_invalid_link(tenant):
+    """The link is valid five minutes; revoking the role leaves the user active and staff,
+    so the link itself must be refused once its maker may no longer enter the admin."""
+    environment = tenant.staging
+    member = MemberFactory(environment=environment)
+    staff = staff_user(tenant.institution, "it")
+    admin_page = staff_client(staff, environment)
+    link = admin_page.get(reverse("admin:homes_member_visit", args=[member.pk]))["Location"]
+    path = urlsplit(link).path
+    assert path.startswith("/visit/")
+
+    staff_role_revoke(institution=tenant.institution, user=staff, role="it", actor=None)
+    assert admin_page.get(reverse("admin:index")).status_code == 302  # the admin is closed
+    member_pages = Client(HTTP_HOST=environment.host)
+
+    response = member_pages.get(path)
+
+    assert response.status_code == 400
+    assert MEMBER_SESSION_KEY not in member_pages.session
+    assert not AuditEntry.objects.filter(action="visit", actor=staff).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -370,3 +370,65 @@ def test_user_admin__changes_password_and_deletion__audited_without_the_hash(ten
     dumped = str(list(AuditEntry.objects.values_list("changes", flat=True)))
     assert old_hash not in dumped
     assert user.password not in dumped
+
+
+@pytest.mark.django_db
+def test_audit_log__platform_entries__operators_find_and_open_them__institution_staff_get_404(
+    tenant,
+):
+    """Changes to staff accounts belong to no institution; the admin always selects an
+    environment for an operator, whose audit log must show them beside it."""
+    root = UserFactory(is_superuser=True)
+    client = staff_client(root)
+    staff = staff_user(tenant.institution, "it")
+    response = client.post(reverse("admin:auth_user_delete", args=[staff.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    (deleted,) = [e for e in _entries("auth.User", staff.pk) if e.action == "delete"]
+    assert deleted.institution is None
+    institution_update(institution=tenant.institution, actor=root, nmls_id="99999")
+    institutional = AuditEntry.objects.get(institution=tenant.institution, action="update")
+    changelist = reverse("admin:institutions_auditentry_changelist")
+    page = reverse("admin:institutions_auditentry_change", args=[deleted.pk])
+
+    listed = {e.pk for e in client.get(changelist).context["cl"].result_list}
+
+    assert {deleted.pk, institutional.pk} <= listed
+    assert client.get(page).status_code == 200
+    platform = client.get(changelist + "?scope=platform").context["cl"].result_list
+    assert deleted.pk in {e.pk for e in platform}
+    assert institutional.pk not in {e.pk for e in platform}
+    institution_admin = staff_client(staff_user(tenant.institution, "admin"), tenant.staging)
+    assert deleted.pk not in {
+        e.pk for e in institution_admin.get(changelist).context["cl"].result_list
+    }
+    assert institution_admin.get(page).status_code == 404
+
+
+def _change_own_password(client, new: str, repeated: str):
+    return client.post(
+        reverse("admin:password_change"),
+        {"old_password": "correct horse battery", "new_password1": new, "new_password2": repeated},
+    )
+
+
+@pytest.mark.django_db
+def test_admin_password_change_page__own_password__audited_without_the_hash(tenant):
+    user = staff_user(tenant.institution, "marketing")
+    old_hash = user.password
+    client = staff_client(user, tenant.staging)
+    new = "a much longer passphrase 42"
+    refused = _change_own_password(client, new, "not the same passphrase 42")
+    assert refused.status_code == 200
+    assert not [e for e in _entries("auth.User", user.pk) if "password" in e.changes]
+
+    response = _change_own_password(client, new, new)
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("a much longer passphrase 42")
+    (entry,) = [e for e in _entries("auth.User", user.pk) if "password" in e.changes]
+    assert (entry.action, entry.actor) == ("update", user)
+    assert entry.changes == {"password": {"before": "[redacted]", "after": "[redacted]"}}
+    dumped = str(list(AuditEntry.objects.values_list("changes", flat=True)))
+    assert old_hash not in dumped
+    assert user.password not in dumped
