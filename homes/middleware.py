@@ -6,8 +6,6 @@ from django.utils.functional import SimpleLazyObject, empty
 MEMBER_SESSION_KEY = "chimney_member_id"
 MEMBER_ENV_SESSION_KEY = "chimney_member_environment_id"
 VISITED_BY_SESSION_KEY = "chimney_member_visited_by"
-#: The page a visitor asked for before signing in by magic link (homes.views.login).
-LOGIN_NEXT_SESSION_KEY = "chimney_login_next"
 
 
 def _signed_in(request):

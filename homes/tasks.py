@@ -21,14 +21,16 @@ logger = logging.getLogger(__name__)
     **MAIL_RETRY,
     max_retries=15,  # for up to about an hour, tried again at most ten minutes apart
 )
-def send_magic_link(self, environment, member_id: int, key: str = "") -> None:
+def send_magic_link(self, environment, member_id: int, key: str = "", next_path: str = "") -> None:
     """Email a member a single-use login link. Every attempt for the same key (a retry, a
     redelivery) sends the same link; a refusal of the address is recorded as a bounce by
     the account mailer and not tried again."""
     from homes.services.login import magic_link_create
 
     member = Member.objects.get(pk=member_id)
-    url = magic_link_create(environment=environment, member=member, key=key or self.request.id)
+    url = magic_link_create(
+        environment=environment, member=member, key=key or self.request.id, next_path=next_path
+    )
     branding = Branding.objects.first()
     context = {
         "member": member,

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from homes.forms import MagicLinkRequestForm
 from homes.middleware import (
-    LOGIN_NEXT_SESSION_KEY,
     member_login,
     member_logout,
     settle_member,
@@ -72,21 +71,18 @@ def _safe_next(request, default="/") -> str:
 def login(request):
     form = MagicLinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # The page asked for before signing in is opened after the magic link, on whatever
+        # device it is opened: the link's row keeps it (the email carries no address).
+        next_path = _safe_next(request)
         try:
             magic_link_issue(
                 environment=request.environment,
                 email=form.cleaned_data["email"],
                 client=client_address(request),
+                next_path=next_path if next_path != "/" else "",
             )
         except LoginError as error:
             return _login_error(request, error, status=429)
-        # The page asked for before signing in is opened after the magic link, when the
-        # link is opened in this browser (the email carries no address of the member's).
-        next_path = _safe_next(request)
-        if next_path != "/":
-            request.session[LOGIN_NEXT_SESSION_KEY] = next_path
-        else:
-            request.session.pop(LOGIN_NEXT_SESSION_KEY, None)
         return render(request, "homes/login_sent.html", {"email": form.cleaned_data["email"]})
     status = 400 if request.method == "POST" else 200
     return render(
@@ -102,10 +98,10 @@ def magic_link(request, token: str):
     if request.method == "GET":
         return render(request, "homes/magic_link_confirm.html", {"token": token})
     try:
-        member = magic_link_redeem(environment=request.environment, token=token)
+        member, asked_for = magic_link_redeem(environment=request.environment, token=token)
     except LoginError as error:
         return _login_error(request, error)
-    next_path = _safe_path(request, request.session.pop(LOGIN_NEXT_SESSION_KEY, None))
+    next_path = _safe_path(request, asked_for or None)
     member_login(request, member)
     return HttpResponseRedirect(next_path)
 

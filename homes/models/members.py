@@ -68,6 +68,9 @@ class MagicLinkToken(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # The page the member asked for before signing in, opened after the link: on whatever
+    # device the email is read (a path of this site, checked again when it is used).
+    next_path = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [

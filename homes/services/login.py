@@ -44,8 +44,11 @@ def _tenant_url(environment: Environment, name: str, **kwargs) -> str:
 # --- magic links -------------------------------------------------------------------------
 
 
-def magic_link_issue(*, environment: Environment, email: str, client: str) -> None:
-    """Ask for a login link. The answer is the same whether or not the email is known."""
+def magic_link_issue(
+    *, environment: Environment, email: str, client: str, next_path: str = ""
+) -> None:
+    """Ask for a login link. The answer is the same whether or not the email is known.
+    `next_path`: the page to open once signed in (a path of this site the caller checked)."""
     email = email.strip().lower()
     address_key = f"magic:addr:{environment.pk}:{_hash(email)}"
     client_key = f"magic:client:{environment.pk}:{client}"
@@ -60,13 +63,17 @@ def magic_link_issue(*, environment: Environment, email: str, client: str) -> No
         return
     from homes.tasks import send_magic_link
 
-    send_magic_link.delay_on_commit(environment.pk, member.pk, secrets.token_urlsafe(16))
+    next_path = next_path if len(next_path) <= NEXT_PATH_MAX else ""  # never a cut one
+    send_magic_link.delay_on_commit(environment.pk, member.pk, secrets.token_urlsafe(16), next_path)
 
 
 MAGIC_LINK_SALT = "chimney.magic-link"
+NEXT_PATH_MAX = 500  # MagicLinkToken.next_path
 
 
-def magic_link_create(*, environment: Environment, member: Member, key: str | None = None) -> str:
+def magic_link_create(
+    *, environment: Environment, member: Member, key: str | None = None, next_path: str = ""
+) -> str:
     """Store a single-use token for the member and return the login URL (with the raw token).
 
     With a key, the token is derived from it and the secret key, so every attempt to send
@@ -81,13 +88,18 @@ def magic_link_create(*, environment: Environment, member: Member, key: str | No
     MagicLinkToken.objects.update_or_create(
         environment=environment,
         token_hash=_hash(raw),
-        defaults={"member": member, "expires_at": timezone.now() + settings.MAGIC_LINK_TTL},
+        defaults={
+            "member": member,
+            "expires_at": timezone.now() + settings.MAGIC_LINK_TTL,
+            "next_path": next_path[:NEXT_PATH_MAX] if len(next_path) <= NEXT_PATH_MAX else "",
+        },
     )
     return _tenant_url(environment, "homes:magic-link", token=raw)
 
 
-def magic_link_redeem(*, environment: Environment, token: str) -> Member:
-    """Spend a magic link and return its member; expired, used or unknown links are refused."""
+def magic_link_redeem(*, environment: Environment, token: str) -> tuple[Member, str]:
+    """Spend a magic link: its member and the page to open (empty: none asked for).
+    Expired, used or unknown links are refused."""
     with transaction.atomic():
         link = (
             MagicLinkToken.objects.select_for_update()
@@ -103,7 +115,7 @@ def magic_link_redeem(*, environment: Environment, token: str) -> Member:
             raise LoginError("expired", "This login link has expired. Ask for a new one.")
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
-        return _record_login(link.member)
+        return _record_login(link.member), link.next_path
 
 
 def _record_login(member: Member) -> Member:

@@ -332,6 +332,23 @@ def test_magic_link__asked_for_from_a_member_page__opens_that_page_after_signing
 
 
 @pytest.mark.django_db(transaction=True)
+def test_magic_link__opened_on_another_device__still_opens_the_page_asked_for(tenant):
+    """Asked for on a computer, read on a phone: the page comes with the link, not with
+    the computer's session."""
+    member = MemberFactory(environment=tenant.production, email="ada@example.test")
+    computer = Client(HTTP_HOST=tenant.production.host)
+    computer.post("/login/?next=%2Foffers%2F", {"email": member.email, "next": "/offers/"})
+    phone = Client(HTTP_HOST=tenant.production.host)
+    response = phone.post(_link_path(mail.outbox[0]))
+    assert response.status_code == 302
+    assert response["Location"] == "/offers/"
+    assert phone.session[MEMBER_SESSION_KEY] == member.pk
+    # Asked for again without a page: the new link opens the dashboard.
+    computer.post("/login/", {"email": member.email})
+    assert phone.post(_link_path(mail.outbox[1]))["Location"] == "/"
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "offers/"]
 )
