@@ -133,16 +133,9 @@ def refresh_waiting_start(
             requested_by=_requested_by(actor, actor_label),
         )
         _chunks_create(run, ids, chunk_size)
-        audit_record(
-            action=AuditEntry.Action.ACTION,
-            actor=actor,
-            actor_label=actor_label,
-            environment=environment,
-            obj=run,
-            reason=reason,
+        _recorded_and_queued(
+            environment, run, actor, actor_label, reason, enqueue, broker_down_ok=True
         )
-        if enqueue:
-            transaction.on_commit(lambda: _queue_quietly(environment.pk, run.pk))
     return run
 
 
@@ -166,9 +159,12 @@ def _queue_quietly(environment_id: int, run_id: int) -> None:
         )
 
 
-def _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue) -> None:
-    """In the caller's transaction: the staff request in the audit trail, and the run
-    queued once it commits (enqueue=False: the caller runs it)."""
+def _recorded_and_queued(
+    environment, run, actor, actor_label, reason, enqueue, *, broker_down_ok=False
+) -> None:
+    """In the caller's transaction: the request in the audit trail, and the run queued
+    once it commits (enqueue=False: the caller runs it; broker_down_ok: see _queue_quietly).
+    """
     audit_record(
         action=AuditEntry.Action.ACTION,
         actor=actor,
@@ -177,7 +173,9 @@ def _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue) 
         obj=run,
         reason=reason,
     )
-    if enqueue:
+    if enqueue and broker_down_ok:
+        transaction.on_commit(lambda: _queue_quietly(environment.pk, run.pk))
+    elif enqueue:
         from homes.tasks import refresh_valuations
 
         transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
