@@ -106,6 +106,17 @@ def test_dashboard__engagement_and_variants__exclude_test_members_unless_asked(t
     assert 0 < variant["low"] < 0.5 < variant["high"] < 1
 
 
+def _emit_before(now, env, name, member, minutes, properties=OFFER) -> None:
+    """An event of `member` that occurred `minutes` before `now`."""
+    events.emit(
+        environment=env,
+        name=name,
+        member=member,
+        properties=properties,
+        occurred_at=now - timedelta(minutes=minutes),
+    )
+
+
 @pytest.mark.django_db
 def test_variant_comparison__conversion_before_the_first_impression__is_not_counted(tenant):
     from flags import selectors
@@ -115,28 +126,10 @@ def test_variant_comparison__conversion_before_the_first_impression__is_not_coun
     now = timezone.now()
     impression = {"flag": "dashboard_equity_widget", "variant": "on"}
     for member in (early, late):
-        events.emit(
-            environment=env,
-            name="flag_impression",
-            member=member,
-            properties=impression,
-            occurred_at=now - timedelta(minutes=30),
-        )
+        _emit_before(now, env, "flag_impression", member, 30, impression)
     # `early` selected before it ever saw the variant; `late` after.
-    events.emit(
-        environment=env,
-        name="offer_selected",
-        member=early,
-        properties=OFFER,
-        occurred_at=now - timedelta(minutes=40),
-    )
-    events.emit(
-        environment=env,
-        name="offer_selected",
-        member=late,
-        properties=OFFER,
-        occurred_at=now - timedelta(minutes=10),
-    )
+    _emit_before(now, env, "offer_selected", early, 40)
+    _emit_before(now, env, "offer_selected", late, 10)
     start, end = now - timedelta(hours=1), now + timedelta(minutes=1)
     with environment_scope(env):
         [variant] = selectors.variant_comparison(
@@ -155,13 +148,7 @@ def test_offer_engagement__rate_is_members_who_selected_after_viewing__never_abo
     now = timezone.now()
 
     def emit(name, member, minutes_ago):
-        events.emit(
-            environment=env,
-            name=name,
-            member=member,
-            properties=OFFER,
-            occurred_at=now - timedelta(minutes=minutes_ago),
-        )
+        _emit_before(now, env, name, member, minutes_ago)
 
     # Three views, one selection: one member of one who viewed.
     for minutes_ago in (50, 40, 30):
