@@ -300,12 +300,21 @@ def _visit_allowed(environment: Environment, member: Member) -> bool:
     return environment.is_staging or member.is_test
 
 
+def _staff_may_enter(user, environment: Environment) -> bool:
+    """Whether the admin lets this user into the environment (a role there, or operator)."""
+    if user is None or not user.is_active or not user.is_staff:
+        return False
+    return staff_environments(user).filter(pk=environment.pk).exists()
+
+
 def member_visit_link_build(*, environment: Environment, member: Member, actor) -> str:
     """A short-lived, single-use URL that opens the member pages as this member."""
     if member.environment_id != environment.pk:
         raise LoginError("invalid", "That member is not in this environment.")
     if not _visit_allowed(environment, member):
         raise LoginError("forbidden", "In production, staff can visit only as a test member.")
+    if not _staff_may_enter(actor, environment):
+        raise LoginError("forbidden", "You have no access to this environment.")
     token = signing.dumps(
         {"e": environment.pk, "m": member.pk, "u": actor.pk, "n": secrets.token_urlsafe(12)},
         salt=VISIT_SALT,
@@ -329,9 +338,8 @@ def member_visit_redeem(*, environment: Environment, token: str):
     if staff is None or member is None or not _visit_allowed(environment, member):
         raise invalid
     # The link outlives the admin page that made it: the staff member must still be let
-    # into this environment in the admin (any role at the institution, or an operator),
-    # as when the link was made.
-    if not staff_environments(staff).filter(pk=environment.pk).exists():
+    # into this environment, as when the link was made.
+    if not _staff_may_enter(staff, environment):
         raise invalid
     with transaction.atomic():
         if not nonce_consume(

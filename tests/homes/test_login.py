@@ -289,6 +289,26 @@ def test_staff_visit__staging_any_member__production_test_members_only__audited(
 
 
 @pytest.mark.django_db
+def test_staff_visit__link_asked_for_by_staff_of_another_institution__refused(tenant, other_tenant):
+    from homes.services import LoginError
+
+    member = MemberFactory(environment=tenant.staging)
+    outsider = staff_user(other_tenant.institution, "it")
+    revoked = staff_user(tenant.institution, "it")
+    staff_role_revoke(institution=tenant.institution, user=revoked, role="it", actor=None)
+
+    for actor in (outsider, revoked):
+        with pytest.raises(LoginError) as refused:
+            member_visit_link_build(environment=tenant.staging, member=member, actor=actor)
+        assert refused.value.code == "forbidden"
+    # Operators (platform staff) may visit any institution's staging members.
+    operator = staff_user(None, is_superuser=True)
+    assert "/visit/" in member_visit_link_build(
+        environment=tenant.staging, member=member, actor=operator
+    )
+
+
+@pytest.mark.django_db
 def test_staff_visit__forged_token__is_refused(tenant):
     response = Client(HTTP_HOST=tenant.staging.host).get("/visit/forged-token/")
     assert response.status_code == 400
