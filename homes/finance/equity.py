@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from homes.finance.rounding import ZERO, cents, ratio, whole_dollars_down
@@ -28,9 +28,14 @@ def monthly_payment(principal: Decimal, annual_rate_pct: Decimal, months: int) -
 
 
 def months_between(start: date, end: date) -> int:
-    """Whole monthly payment dates from `start` up to and including `end`."""
+    """Whole monthly payment dates from `start` up to and including `end`.
+
+    A payment day the month lacks (the 29th to 31st) falls on the month's last day, as
+    servicers schedule it: from January 31, February 28 is one payment.
+    """
     months = (end.year - start.year) * 12 + (end.month - start.month)
-    if end.day < start.day:
+    month_ends = (end + timedelta(days=1)).day == 1
+    if end.day < start.day and not month_ends:
         months -= 1
     return max(months, 0)
 

@@ -38,6 +38,14 @@ def institution_today(environment) -> datetime.date:
     return environment.institution.today()
 
 
+def years_after(day: datetime.date, years: int) -> datetime.date:
+    """The same day ``years`` later (or earlier); February 29 becomes February 28."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def zone_off_utc_date() -> str:
     """A time zone whose date differs from UTC's now, whatever the hour: Pacific/Kiritimati
     (UTC+14) is a day ahead from 10:00 UTC, Pacific/Pago_Pago (UTC-11) a day behind until

@@ -10,6 +10,7 @@ from homes.finance.equity import (
     current_balance,
     equity_of,
     monthly_payment,
+    months_between,
 )
 from homes.finance.matching import HomeState, LienState, ProductTerms, product_rate, rank_matches
 
@@ -39,6 +40,24 @@ def test_current_balance__stale_balance__is_amortized_forward():
     assert current_balance(lien, datetime.date(2024, 12, 31)) > D("197543.99")  # 11 payments
     assert current_balance(lien, datetime.date(2024, 1, 1)) == D(200000)
     assert current_balance(lien, datetime.date(2060, 1, 1)) == D(0)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "payments"),
+    [
+        ("2026-01-15", "2026-02-14", 0),
+        ("2026-01-15", "2026-02-15", 1),
+        ("2026-01-31", "2026-02-28", 1),  # no February 31st: the payment is on the 28th
+        ("2026-01-31", "2026-02-27", 0),
+        ("2028-02-29", "2029-02-28", 12),  # leap day: the month's last day in other years
+        ("2026-01-30", "2026-04-29", 2),  # April has a 30th: not a month end
+        ("2026-03-31", "2026-04-30", 1),
+        ("2026-05-10", "2026-04-10", 0),
+    ],
+)
+def test_months_between__payment_days_the_month_lacks_fall_on_its_last_day(start, end, payments):
+    as_date = datetime.date.fromisoformat
+    assert months_between(as_date(start), as_date(end)) == payments
 
 
 def test_current_balance__heloc__keeps_last_known_balance():

@@ -22,6 +22,7 @@ from tests.homes.factories import (
     PropertyFactory,
     home_settings_factory,
     institution_today,
+    years_after,
     zone_off_utc_date,
 )
 
@@ -148,8 +149,8 @@ def test_properties_recompute__stale_balance__amortized_and_line_capped(scoped):
     LienFactory(
         environment=scoped,
         property=prop,
-        origination_date=today.replace(year=today.year - 2),
-        balance_as_of=today.replace(year=today.year - 1),
+        origination_date=years_after(today, -2),
+        balance_as_of=years_after(today, -1),
         balance=D(200000),
     )
     OfferProductFactory(environment=scoped, max_amount=D(250000))
@@ -218,7 +219,7 @@ def test_properties_recompute_stale__homes_not_computed_today__follow_amortizati
     prop.refresh_from_db()
     assert prop.equity == D(100000)
     assert properties_recompute_stale(environment=scoped) == 0  # computed today already
-    next_year = today.replace(year=today.year + 1)
+    next_year = years_after(today, 1)
     assert properties_recompute_stale(environment=scoped, today=next_year) == 1
     prop.refresh_from_db()
     assert prop.lien_balance == D("197543.99")  # 12 payments at 6% on 200,000 over 360
