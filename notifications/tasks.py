@@ -79,8 +79,9 @@ def sweep() -> dict:
 
 @shared_task(name="notifications.daily", acks_late=True, ignore_result=True)
 def daily() -> dict:
-    """Beat, hourly: start what is due (monthly digests on the 1st, or caught up in the
-    next days if the 1st was missed; welcome series, alerts)."""
+    """Beat, hourly: start what is due (monthly digests on the 1st, or started or resumed
+    in the next days if the 1st missed them or left them unfinished; welcome series,
+    alerts)."""
     from notifications.services.campaigns import campaigns_due
 
     return for_each_environment(lambda env: campaigns_due(environment=env), atomic=True)

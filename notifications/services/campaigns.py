@@ -22,9 +22,13 @@ from notifications.services.outbox import DeliveryPlan, deliveries_enqueue, reci
 DIGESTS = ("home_value", "offer_summary")
 # A month's digests start on the 1st from 09:00 local time. Missed all of the 1st (beat or
 # the workers down: a deploy, an outage), they still start on the following days up to
-# this one, from 09:00; after it they wait for next month, as a monthly digest that
-# arrives well into the month is stale.
+# this one, from 09:00; a fan-out started on the 1st whose chunk tasks were lost (a worker
+# killed, a broker that lost its messages) is resumed on those days too. After it they
+# wait for next month, as a monthly digest that arrives well into the month is stale.
 DIGEST_CATCH_UP_LAST_DAY = 3
+# How long a digest's fan-out record lives: past the last catch-up day, whatever the hour
+# of the 1st the fan-out started at.
+DIGEST_FANOUT_RECORD_SECONDS = (DIGEST_CATCH_UP_LAST_DAY + 1) * 24 * 3600
 REFINANCE_SCAN_MARK_SECONDS = 2 * 24 * 3600  # outlives the local day it marks
 CAMPAIGNS = (*DIGESTS, "refinance_alert")
 APPOINTMENT_KINDS = ("confirmation", "reminder", "update", "cancellation")
@@ -163,6 +167,8 @@ def campaign_start(*, environment, campaign: str, period: str) -> int:
     )
     size = getattr(settings, "NOTIFICATIONS_FANOUT_CHUNK", 1000)
     chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    if campaign in DIGESTS:
+        _digest_fanout_record(environment, campaign, period, chunks)
     for chunk in chunks:
         transaction.on_commit(
             lambda chunk=chunk: campaign_chunk.delay(environment.pk, campaign, period, chunk),
@@ -186,11 +192,36 @@ def welcome_series_enqueue(*, environment, members: list, enrolled_at: datetime 
         deliveries_enqueue(environment=environment, plan=plan, members=members)
 
 
-def _digest_started(environment, campaign: str, period: str) -> bool:
-    """Whether the period's digest has deliveries already (one indexed lookup)."""
-    return Delivery.objects.filter(
-        environment=environment, campaign_key=f"{campaign}:{period}"
-    ).exists()
+def _digest_fanout_key(environment, campaign: str, period: str) -> str:
+    return f"notifications:digest_fanout:{environment.pk}:{campaign}:{period}"
+
+
+def _digest_fanout_record(environment, campaign: str, period: str, chunks: list) -> None:
+    """Record what this pass of a digest's fan-out queued: the first member of each chunk
+    (an empty list: nobody was left to plan). A chunk writes all its members' deliveries
+    in one transaction, so its first member's delivery shows the chunk done; a pass
+    covers every member still unplanned, so the latest one replaces the record. Written
+    when the pass commits, as its chunk tasks are queued then."""
+    key = _digest_fanout_key(environment, campaign, period)
+    firsts = [chunk[0] for chunk in chunks]
+    transaction.on_commit(lambda: cache.set(key, firsts, DIGEST_FANOUT_RECORD_SECONDS), robust=True)
+
+
+def _digest_unfinished(environment, campaign: str, period: str) -> bool:
+    """Whether the period's digest may still have members to plan: never started, a chunk
+    of its last pass has no deliveries (lost, or still queued), or its record is gone.
+
+    A finished digest costs one cache read and one query on the deliveries' unique index
+    (a probe per chunk of its last pass), never a scan of every member. A record the
+    cache lost costs one such scan (campaign_start's, which records again), not a digest
+    twice: campaign_start leaves out the members planned already."""
+    firsts = cache.get(_digest_fanout_key(environment, campaign, period))
+    if firsts is None:
+        return True
+    done = Delivery.objects.filter(
+        environment=environment, campaign_key=f"{campaign}:{period}", member_id__in=firsts
+    ).values_list("member_id", flat=True)
+    return bool(set(firsts) - set(done))
 
 
 def _refinance_scan_key(environment, local: datetime, rates) -> str:
@@ -215,9 +246,9 @@ def _refinance_scan_due(environment, local: datetime, rates) -> bool:
 
 
 def campaigns_due(*, environment, now: datetime | None = None) -> dict:
-    """What the hourly beat starts: digests on the 1st (local 09:00+; caught up until the
-    3rd, DIGEST_CATCH_UP_LAST_DAY, if missed), the refinance alert (a scan once a local day,
-    or when the rate changes: _refinance_scan_due), welcomes."""
+    """What the hourly beat starts: digests on the 1st (local 09:00+; started or resumed
+    until the 3rd, DIGEST_CATCH_UP_LAST_DAY, if missed or unfinished), the refinance alert
+    (a scan once a local day, or when the rate changes: _refinance_scan_due), welcomes."""
     now = now or timezone.now()
     local = now.astimezone(environment.institution.tz)
     period = f"{local.year}-{local.month:02d}"
@@ -227,9 +258,10 @@ def campaigns_due(*, environment, now: datetime | None = None) -> dict:
             # Every hour of the 1st: also resumes a fan-out whose chunk tasks were lost.
             candidates = list(DIGESTS)
         elif local.day <= DIGEST_CATCH_UP_LAST_DAY:
-            # Only a digest never started this month: one that was needs no scan of every
-            # member each hour (campaign_start excludes those already planned anyway).
-            candidates = [c for c in DIGESTS if not _digest_started(environment, c, period)]
+            # Only a digest never started this month, or whose fan-out has chunks that
+            # never wrote their deliveries: a finished one needs no scan of every member
+            # each hour (and members enrolled since it went out wait for next month).
+            candidates = [c for c in DIGESTS if _digest_unfinished(environment, c, period)]
         else:
             candidates = []
         rates = notification_settings(environment)
