@@ -3,6 +3,7 @@ clearing staging's member data, and recomputing equity and offers afterwards."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from django.apps import apps
@@ -106,11 +107,23 @@ def member_data_clear(
     return relink
 
 
-def homes_recompute(environment: Environment, progress: Progress) -> int:
-    """Equity, LTV and offer matches of every staging home, from staging's own offers.
+def homes_recompute(
+    environment: Environment, progress: Progress, *, today: dt.date | None = None
+) -> int:
+    """Equity, LTV and offer matches of every staging home, from staging's own offers, with
+    lien balances amortized to `today`: the day the data describes (a mock data set's day;
+    by default the institution's today, read once so a run that crosses midnight computes
+    every home as of the same day).
+
+    A mock data set made as of a past day has its balances and values as of that day, so its
+    figures are computed as of that day too. They are stamped with the real moment, so from
+    the institution's next midnight the hourly equity tick recomputes them to the real
+    today, like any home's (balances only amortize forward: one dated after the tick's
+    today is kept as it is).
 
     Events are muted: a data load is not member activity (no journeys, no analytics).
     """
+    today = today or environment.institution.today()
     ids = list(
         Property._base_manager.filter(environment=environment)
         .order_by("pk")
@@ -120,6 +133,6 @@ def homes_recompute(environment: Environment, progress: Progress) -> int:
     with environment_scope(environment), events.muted():
         for start in range(0, len(ids), RECOMPUTE_CHUNK):
             chunk = ids[start : start + RECOMPUTE_CHUNK]
-            properties_recompute(environment=environment, property_ids=chunk)
+            properties_recompute(environment=environment, property_ids=chunk, today=today)
             progress("equity and offers", start + len(chunk), len(ids))
     return len(ids)

@@ -157,9 +157,11 @@ def mock_parameters_check(
     sales: int | None = None,
     history_months: int = 12,
     today: dt.date | str | None = None,
+    latest: dt.date | None = None,
 ) -> dict:
     """The parameters of a mock data set, checked (ReleaseRefused says what is wrong), as
-    plain values to record."""
+    plain values to record. ``latest``: the institution's today, which the data's day may
+    not pass (valuations, sales and logins dated in the future are impossible data)."""
     if region not in REGIONS:
         raise ReleaseRefused(f"Unknown region {region!r}; known: {', '.join(sorted(REGIONS))}.")
     if not isinstance(count, int) or not 1 <= count <= MAX_MEMBERS:
@@ -170,6 +172,12 @@ def mock_parameters_check(
         raise ReleaseRefused("Choose at least one recorded sale (or leave it empty for all).")
     if not 0 <= history_months <= MAX_HISTORY_MONTHS:
         raise ReleaseRefused(f"Choose 0 to {MAX_HISTORY_MONTHS} months of value history.")
+    day = dt.date.fromisoformat(today) if isinstance(today, str) else today
+    if day is not None and latest is not None and day > latest:
+        raise ReleaseRefused(
+            f"The mock data's day ({day.isoformat()}) is after the institution's today "
+            f"({latest.isoformat()}): choose a day on or before it."
+        )
     spec = REGIONS[region]
     path = spec.sales_file()
     if not path.exists():
@@ -207,7 +215,13 @@ def mock_data_generate(
     progress = progress or no_progress
     check_can_fill(environment, actor, "Mock data")
     mock_parameters_check(
-        count=count, seed=seed, region=region, sales=sales, history_months=history_months
+        count=count,
+        seed=seed,
+        region=region,
+        sales=sales,
+        history_months=history_months,
+        today=today,
+        latest=environment.institution.today(),
     )
     spec = REGIONS[region]
     today = today or environment.institution.today()
@@ -238,7 +252,7 @@ def mock_data_generate(
             maker.write(start, end)
             progress("members", end, count)
         relink()
-        homes_recompute(environment, progress)
+        homes_recompute(environment, progress, today=today)
         engaged = maker.engagement(random.Random(f"{seed}:{region}:engagement"))  # noqa: S311
         result.counts = {**maker.counts, "recorded sales": len(recorded), "engaged": engaged}
         audit_record(
