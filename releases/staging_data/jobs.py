@@ -65,7 +65,7 @@ def staging_job_request(
         raise ReleaseRefused(f"Unknown staging data run {kind!r}.")
     check_can_fill(environment, actor, WHAT[kind])
     if kind == StagingDataJob.Kind.MOCK:
-        parameters = mock_parameters_check(**parameters)
+        parameters = mock_parameters_check(**parameters, latest=environment.institution.today())
     else:
         parameters = {}
         production = production_of(environment)

@@ -189,6 +189,10 @@ def test_mock_data__refusals__nothing_changes(tenant, people, sales_data, monkey
         ({"region": "atlantis"}, "Unknown region"),
         ({"count": 0}, "between 1 and"),
         ({"history_months": 61}, "months of value history"),
+        (
+            {"today": tenant.institution.today() + dt.timedelta(days=1)},
+            "after the institution's today",
+        ),
     ]
     for change, message in refusals:
         options = {"environment": tenant.staging, "count": 5, "seed": 1, "region": "king-county-wa"}
