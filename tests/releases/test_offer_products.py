@@ -16,7 +16,22 @@ from releases.services import release_deploy, release_rollback
 from releases.snapshot import capture, snapshot_hash
 from tests.factories import MemberFactory
 from tests.homes.factories import LienFactory, OfferProductFactory, PropertyFactory
-from tests.releases.test_release_flow import TUESDAY_23, approved
+from tests.releases.test_release_flow import approved
+
+
+def local(tenant, *args) -> dt.datetime:
+    """A moment on the institution's own clock: deploy windows are in its time zone, so a
+    moment written in another zone falls inside or outside them depending on the zone."""
+    return dt.datetime(*args, tzinfo=tenant.institution.tz)
+
+
+@pytest.fixture
+def window(tenant, clock):
+    """Sets the clock to a Monday afternoon where the institution is (outside the default
+    windows, Tuesday to Thursday 22:00-05:00 local time); returns a moment inside the next
+    window, that Tuesday at 23:00 local time."""
+    clock.set(local(tenant, 2025, 3, 3, 14, 0))
+    return local(tenant, 2025, 3, 4, 23, 0)
 
 
 def matches(environment) -> list[tuple[str, Decimal]]:
@@ -52,7 +67,7 @@ def member_home(tenant):
 
 @pytest.mark.django_db
 def test_release_deploy__apr_changed_and_product_added__production_matches_follow_and_back(
-    tenant, people, clock, member_home, django_capture_on_commit_callbacks
+    tenant, people, clock, window, member_home, django_capture_on_commit_callbacks
 ):
     for environment in (tenant.staging, tenant.production):
         OfferProductFactory(environment=environment, name="HELOC A")
@@ -64,7 +79,7 @@ def test_release_deploy__apr_changed_and_product_added__production_matches_follo
         apr=Decimal("9.990")
     )
     release = approved(tenant, people)
-    clock.set(TUESDAY_23)
+    clock.set(window)
     with django_capture_on_commit_callbacks(execute=True):
         release_deploy(environment=tenant.staging, release=release, actor=people.it)
     assert matches(tenant.production) == [
@@ -82,14 +97,14 @@ def test_release_deploy__apr_changed_and_product_added__production_matches_follo
 
 @pytest.mark.django_db
 def test_release_deploy__branding_only__does_not_recompute_matches(
-    tenant, people, clock, member_home, django_capture_on_commit_callbacks, monkeypatch
+    tenant, people, clock, window, member_home, django_capture_on_commit_callbacks, monkeypatch
 ):
     from homes import tasks
 
     queued = []
     monkeypatch.setattr(tasks.recompute_matches, "delay", queued.append)
     release = approved(tenant, people)
-    clock.set(TUESDAY_23)
+    clock.set(window)
     with django_capture_on_commit_callbacks(execute=True):
         release_deploy(environment=tenant.staging, release=release, actor=people.it)
     assert queued == []
@@ -97,7 +112,7 @@ def test_release_deploy__branding_only__does_not_recompute_matches(
 
 @pytest.mark.django_db
 def test_release__renamed_product_with_member_history__retired_and_restored_by_rollback(
-    tenant, people, clock
+    tenant, people, clock, window
 ):
     production = tenant.production
     OfferProductFactory(environment=tenant.staging, name="HELOC")
@@ -119,7 +134,7 @@ def test_release__renamed_product_with_member_history__retired_and_restored_by_r
     assert "Kept in production as inactive (retired)" in removed["note"]
     assert "1 member offer" in removed["note"]
 
-    clock.set(TUESDAY_23)
+    clock.set(window)
     release_deploy(environment=tenant.staging, release=release, actor=people.it)
     product.refresh_from_db()
     assert not product.is_active  # members and matching no longer see it
@@ -147,12 +162,12 @@ def test_release__renamed_product_with_member_history__retired_and_restored_by_r
 
 
 @pytest.mark.django_db
-def test_release__removed_product_without_member_data__is_deleted(tenant, people, clock):
+def test_release__removed_product_without_member_data__is_deleted(tenant, people, clock, window):
     OfferProductFactory(environment=tenant.production, name="Old HELOC")
     release = approved(tenant, people)
     removed = next(e for e in release.diff if e["change"] == "removed")
     assert "note" not in removed
-    clock.set(TUESDAY_23)
+    clock.set(window)
     release_deploy(environment=tenant.staging, release=release, actor=people.it)
     assert not OfferProduct._base_manager.filter(environment=tenant.production).exists()
     assert not RetiredRow._base_manager.exists()
