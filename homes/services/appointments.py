@@ -32,7 +32,12 @@ from homes.appointment_selectors import (
     officer_windows,
 )
 from homes.models import Appointment, LoanOfficer, Member, OfferProduct
-from homes.services.calendars import appointment_calendar_mark, event_data, officer_busy
+from homes.services.calendars import (
+    appointment_calendar_mark,
+    event_data,
+    member_label,
+    officer_busy,
+)
 from homes.slots import candidate_slots, overlaps, subtract
 from institutions.models import AuditEntry
 from institutions.services import audit_record, model_snapshot
@@ -143,10 +148,11 @@ def _check_free(officer, start, end, *, calendar, tz, exclude: Appointment | Non
         raise _taken(tz, start)
 
 
-def _lock_member(environment, member) -> None:
+def _lock_member(environment, member) -> Member | None:
     """Serialize the member's bookings: the officer's lock alone lets one member book two
-    officers at once. Always taken after the officer's lock (one order: no deadlock)."""
-    Member.objects.select_for_update().filter(environment=environment, pk=member.pk).first()
+    officers at once. Always taken after the officer's lock (one order: no deadlock).
+    Returns the member's row as it is under the lock."""
+    return Member.objects.select_for_update().filter(environment=environment, pk=member.pk).first()
 
 
 def _check_member_free(environment, member, start, end, tz, exclude_id=None) -> None:
@@ -237,7 +243,7 @@ def _notify(environment, appointment: Appointment, kind: str, reminder: str = ""
         **common,
         "when": when(appointment.start, office_tz, year=True),
         "time_zone": str(office_tz),
-        "member_name": member.full_name or member.email,
+        "member_name": member_label(member),
         "member_email": member.email,
         "admin_url": _admin_url(appointment),
     }
@@ -313,7 +319,15 @@ def appointment_book(
     calendar = _calendar_busy(environment, officer, start, end)
     with transaction.atomic():
         officer = LoanOfficer.objects.select_for_update().get(pk=officer.pk)
-        _lock_member(environment, member)
+        locked = _lock_member(environment, member)
+        if locked is None or locked.erased_at is not None:
+            # Erased meanwhile, or before (a session or sign-in link of theirs that outlived
+            # the erasure): nothing new is linked to the tombstone.
+            raise AppointmentError(
+                "This account was closed and its personal data erased: "
+                "it cannot book appointments.",
+                code="erased",
+            )
         _check_free(officer, start, end, calendar=calendar, tz=tz)
         _check_member_free(environment, member, start, end, tz)
         appointment = Appointment(

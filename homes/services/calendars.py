@@ -134,12 +134,27 @@ def resource_name(appointment: Appointment) -> str:
     return appointment.uid.split("@", 1)[0]
 
 
+#: How officers' messages and calendars name a member whose personal data was erased.
+ERASED_MEMBER = "a member (personal data erased)"
+
+
+def member_label(member) -> str:
+    """The member as the officer's messages and calendar name them: nobody once erased."""
+    if member.erased_at is not None:
+        return ERASED_MEMBER
+    return member.full_name or member.email
+
+
 def event_data(appointment: Appointment) -> ical.EventData:
     """The appointment as an iCalendar event (the officer organizes, the member attends)."""
     officer, member, offer = appointment.officer, appointment.member, appointment.offer
     environment = appointment.environment
     topic = offer.title if offer else "Your home and your options"
-    lines = [f"{topic}.", f"Member: {member.full_name or member.email} <{member.email}>"]
+    label = member_label(member)
+    lines = [
+        f"{topic}.",
+        f"Member: {label} <{member.email}>" if member.email else f"Member: {label}",
+    ]
     if appointment.note:
         lines.append(f"Note from the member: {appointment.note}")
     url = f"{environment.base_url}/appointments/{appointment.pk}/"
@@ -149,7 +164,7 @@ def event_data(appointment: Appointment) -> ical.EventData:
         sequence=appointment.sequence,
         start=appointment.start,
         end=appointment.end,
-        summary=f"{topic}: {member.full_name or member.email} with {officer.name}",
+        summary=f"{topic}: {label} with {officer.name}",
         description="\n".join(lines),
         organizer_name=officer.name,
         organizer_email=officer.email,

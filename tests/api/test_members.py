@@ -3,7 +3,9 @@ vendor values and recorded sales; the offers matched for a member."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import re
 from decimal import Decimal
 
@@ -13,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from flags.models import Event
-from homes.models import Lien, Member, Property, Sale, VendorValue
+from homes.models import Appointment, Lien, Member, Property, Sale, VendorValue
 from homes.services.members import member_update
 from homes.services.recompute import properties_recompute
 from homes.services.store import COPY_MIN_ROWS
@@ -25,10 +27,12 @@ from notifications.models import Delivery, PushSubscription
 from tests.api.helpers import api_client, member_row
 from tests.flags.factories import EventFactory
 from tests.homes.factories import (
+    AppointmentFactory,
     MemberOfferFactory,
     OfferMatchFactory,
     home_settings_factory,
     institution_today,
+    years_after,
 )
 from tests.notifications.factories import DeliveryFactory, PushSubscriptionFactory
 
@@ -377,6 +381,25 @@ def test_erase__removes_personal_data__keeps_events_and_deliveries_anonymous(ten
 
 
 @pytest.mark.django_db
+def test_erase__removes_the_members_appointment_notes(tenant):
+    """The member row stays as a tombstone, so nothing cascades to their appointments: the
+    note they wrote to the loan officer (phone numbers, circumstances) is blanked, and the
+    upcoming appointment is cancelled (its calendar event naming the member goes too)."""
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [member_row(1)])
+    member = _member(env, "M000001")
+    appointment = AppointmentFactory(
+        environment=env, member=member, note="Call me on 206-555-0100 about the divorce."
+    )
+
+    assert client.post("/api/v1/members/M000001/erase/").status_code == 200
+    with environment_scope(env):
+        appointment.refresh_from_db()
+    assert (appointment.note, appointment.status) == ("", Appointment.Status.CANCELLED)
+
+
+@pytest.mark.django_db
 def test_offers__matched_for_a_member_with_what_they_did(tenant):
     env = tenant.production
     client = api_client(env)
@@ -500,3 +523,134 @@ def test_sales__imported_by_external_id(tenant):
     assert {r["index"] for r in response.json()["error"]["rows"]} == {1, 2}
     no_scope = api_client(env, scopes=["members:write"])
     assert no_scope.post("/api/v1/sales/", {"sales": [sale]}, format="json").status_code == 403
+
+
+def _value_at(client, environment, value) -> None:
+    """Import a vendor value of MH000001 dated today (the production default uses vendors)."""
+    today = institution_today(environment).isoformat()
+    response = client.post(
+        "/api/v1/valuations/",
+        {"valuations": [{"property": "MH000001", "value": value, "fsd": 0.1, "as_of": today}]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content[:500]
+
+
+def _read_home(client) -> dict:
+    """MH000001 as the member list and the member's page give it (both must read)."""
+    listed = client.get("/api/v1/members/")
+    assert listed.status_code == 200, listed.content[:500]
+    detail = client.get("/api/v1/members/M000001/")
+    assert detail.status_code == 200, detail.content[:500]
+    assert client.get("/api/v1/members/M000001/offers/").status_code == 200
+    (home,) = detail.json()["properties"]
+    return home
+
+
+@pytest.mark.django_db
+def test_valuations__a_value_far_below_the_liens__stored_and_the_member_still_reads(tenant):
+    """A vendor value typed without a digit ($5,000 under a $600,000 mortgage: a CLTV of
+    120) is the institution's to correct. A CLTV over 99.9999 once overflowed its column:
+    on PostgreSQL the import answered 500 and was lost; on SQLite it was stored, and every
+    read of the member answered 500 after it, stalling the environment's incremental sync."""
+    env = tenant.production
+    client = api_client(env)
+    row = member_row(1)
+    row["properties"][0]["liens"][0].update(
+        original_amount=600_000, balance=600_000, balance_as_of=str(institution_today(env))
+    )
+    _upsert(client, [row])
+    _value_at(client, env, 5000)
+    home = _read_home(client)
+    assert (Decimal(str(home["ltv"])), Decimal(str(home["cltv"]))) == (120, 120)
+    assert Decimal(str(home["equity"])) == -595_000
+
+
+@pytest.mark.django_db
+def test_valuations__the_extremes_the_api_takes__every_computed_figure_stored_and_read(tenant):
+    """The smallest value under nine of the largest liens: an LTV of 10 billion, a CLTV of
+    90 billion, equity of -$90 billion. Each fits its column and reads back."""
+    env = tenant.production
+    client = api_client(env)
+    today = str(institution_today(env))
+    liens = [
+        {
+            "position": position,
+            "original_amount": 10_000_000_000,
+            "rate": 100,
+            "term_months": 600,
+            "origination_date": today,
+            "balance": 10_000_000_000,
+            "balance_as_of": today,
+        }
+        for position in range(1, 10)
+    ]
+    _upsert(
+        client, [member_row(1, properties=[{**member_row(1)["properties"][0], "liens": liens}])]
+    )
+    _value_at(client, env, 1)
+    home = _read_home(client)
+    figures = {name: Decimal(str(home[name])) for name in ("lien_balance", "equity", "ltv", "cltv")}
+    assert figures == {
+        "lien_balance": 90_000_000_000,
+        "equity": 1 - 90_000_000_000,
+        "ltv": 10_000_000_000,
+        "cltv": 90_000_000_000,
+    }
+    assert home["borrowing_power"] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("years_ago", [25, 49])
+def test_valuations__a_balance_its_payment_cannot_pay_down__kept_not_compounded(tenant, years_ago):
+    """A $10 billion balance of a 1-cent loan at 100%: the scheduled payment (of the
+    original amount) never covers a month's interest. Rolled forward, the shortfall
+    compounded: to some $10^20 in 25 years (beyond the lien balance's column: a 500 on
+    PostgreSQL, every read a 500 on SQLite), past Decimal's precision in 49 (a 500 on the
+    import). The last known balance is kept, as a line's is."""
+    env = tenant.production
+    client = api_client(env)
+    since = str(years_after(institution_today(env), -years_ago))
+    row = member_row(1)
+    row["properties"][0]["liens"][0].update(
+        original_amount=0.01,
+        balance=10_000_000_000,
+        rate=100,
+        term_months=600,
+        origination_date=since,
+        balance_as_of=since,
+    )
+    _upsert(client, [row])
+    _value_at(client, env, 500_000)
+    home = _read_home(client)
+    assert Decimal(str(home["lien_balance"])) == 10_000_000_000
+    assert Decimal(str(home["cltv"])) == 20_000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_list__a_cursor_with_a_time_out_of_range__is_bad_input(tenant, when):
+    """A cursor is base64 of a JSON list; one altered to a time that overflows in UTC
+    reached the database: a 500 on SQLite (OverflowError), on PostgreSQL a page from a
+    made-up position. A cursor the API did not give is a 400 naming `cursor`."""
+    client = api_client(tenant.production)
+    _upsert(client, [member_row(1)])
+    cursor = base64.urlsafe_b64encode(json.dumps([when, 1]).encode()).decode().rstrip("=")
+    response = client.get("/api/v1/members/", {"cursor": cursor})
+    assert response.status_code == 400, response.content[:300]
+    assert set(response.json()["error"]["fields"]) == {"cursor"}
+
+
+@pytest.mark.django_db
+def test_list__an_unknown_query_parameter__refused_naming_it(tenant):
+    """`?since=` for `?updated_since=` was ignored: the whole list came back as if it were
+    the changes. Every parameter the operation takes (and DRF's `format`) is still taken."""
+    client = api_client(tenant.production)
+    _upsert(client, [member_row(1)])
+    response = client.get("/api/v1/members/", {"since": "2026-01-01T00:00:00Z", "limit": 10})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"since": ["Unknown parameter."]}
+    taken = {"updated_since": "2000-01-01T00:00:00Z", "limit": 1, "format": "json"}
+    first = client.get("/api/v1/members/", taken)
+    assert first.status_code == 200, first.content[:300]
+    assert [m["external_id"] for m in first.json()["results"]] == ["M000001"]

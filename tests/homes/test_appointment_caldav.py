@@ -19,17 +19,23 @@ from homes.services import (
     appointment_reschedule,
     appointments_calendar_retry,
     loan_officer_save,
+    member_erase,
     officer_busy,
     officer_calendar_check,
 )
-from homes.services.calendars import appointment_calendar_sync, appointments_calendar_sweep
+from homes.services.calendars import (
+    ERASED_MEMBER,
+    appointment_calendar_mark,
+    appointment_calendar_sync,
+    appointments_calendar_sweep,
+)
 from homes.services.officers import PreviousCalendarError
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from tests.factories import MemberFactory
 from tests.homes.appointment_helpers import book, thursday
 from tests.homes.caldav_server import Radicale
-from tests.homes.factories import officer_with_week
+from tests.homes.factories import AppointmentFactory, officer_with_week
 
 pytestmark = pytest.mark.django_db
 
@@ -498,3 +504,82 @@ def test_calendar_on_an_inside_address__refused_for_good_and_named_at_save(env, 
     with pytest.raises(ValidationError) as invalid:
         officer.clean()
     assert "not a public internet address" in str(invalid.value.message_dict["caldav_url"])
+
+
+# -- erasure --------------------------------------------------------------------------------
+
+
+def _past_in_calendar(env, officer, member, note):
+    """A completed appointment of last week, written to the officer's calendar."""
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=7)
+    past = AppointmentFactory(
+        environment=env,
+        officer=officer,
+        member=member,
+        start=start,
+        status=Appointment.Status.COMPLETED,
+        note=note,
+    )
+    with environment_scope(env):
+        appointment_calendar_mark(environment=env, appointment=past)
+        assert appointment_calendar_sync(environment=env, appointment_id=past.pk).state == "synced"
+    return past
+
+
+def test_member_erase__upcoming_event_removed__past_event_kept_without_the_member(
+    env, radicale, django_capture_on_commit_callbacks
+):
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    member = MemberFactory(
+        environment=env, first_name="Ada", last_name="Park", email="ada.park@members.test"
+    )
+    past = _past_in_calendar(env, officer, member, note="About the divorce")
+    with django_capture_on_commit_callbacks(execute=True):
+        upcoming = book(env, member, officer, thursday(env, 10), note="Call me on 206-555-0100")
+    assert {str(e["UID"]) for e in calendar.our_events()} == {past.uid, upcoming.uid}
+    assert "Ada Park" in str(calendar.our_events()[0]["SUMMARY"])
+
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        member_erase(environment=env, member=member, actor_label="test")
+
+    (event,) = calendar.our_events()  # the upcoming one is gone
+    assert str(event["UID"]) == past.uid
+    assert event["DTSTART"].dt == past.start  # the officer keeps the meeting they had
+    assert "ATTENDEE" not in event
+    written = f"{event['SUMMARY']} {event['DESCRIPTION']}"
+    assert ERASED_MEMBER in written
+    for personal in ("Ada", "Park", "ada.park", "divorce", "206-555-0100"):
+        assert personal not in written
+    assert _reload(upcoming).status == Appointment.Status.CANCELLED
+    for row in (upcoming, past):
+        assert _reload(row).caldav_state == Appointment.CalendarSync.SYNCED
+
+
+def test_member_erase__calendar_server_down__erased__removal_retried_shown__then_done(
+    env, radicale, settings, django_capture_on_commit_callbacks
+):
+    settings.APPOINTMENTS_CALDAV_MAX_ATTEMPTS = 3
+    calendar = radicale.calendar()
+    officer = _officer(env, calendar)
+    member = MemberFactory(environment=env, first_name="Ada", last_name="Park")
+    with django_capture_on_commit_callbacks(execute=True):
+        upcoming = book(env, member, officer, thursday(env, 10))
+    assert len(calendar.our_events()) == 1
+
+    radicale.stop()
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        erased = member_erase(environment=env, member=member, actor_label="test")
+    assert erased.erased_at is not None  # the calendar never holds the erasure up
+    upcoming = _reload(upcoming)
+    assert upcoming.status == Appointment.Status.CANCELLED
+    assert upcoming.caldav_state == Appointment.CalendarSync.FAILED  # shown to staff
+    assert upcoming.caldav_attempts == 3
+    assert "gave up after 3 attempts" in upcoming.caldav_error
+
+    radicale.start()
+    assert len(calendar.our_events()) == 1  # still there, naming the member
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        assert appointments_calendar_retry(environment=env, appointment_ids=[upcoming.pk]) == 1
+    assert calendar.our_events() == []
+    assert _reload(upcoming).caldav_state == Appointment.CalendarSync.SYNCED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,14 +14,16 @@ from django.db import IntegrityError, transaction
 from icalendar import Calendar
 
 from homes.appointment_selectors import appointment_settings, officer_free_slots
-from homes.models import Appointment
+from homes.models import Appointment, Member
 from homes.services import (
     AppointmentError,
     appointment_cancel,
     appointment_reschedule,
     appointment_set_status,
     appointments_remind,
+    member_erase,
 )
+from homes.services.calendars import ERASED_MEMBER
 from homes.slots import Window, candidate_slots
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
@@ -339,6 +342,78 @@ def test_set_status__completed_or_no_show_once_started__cancelled_refused(env, o
             appointment_set_status(
                 environment=env, appointment=other, status="completed", now=after
             )
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+def test_member_erase__upcoming_cancelled__officer_told_without_naming_the_member(env, officer):
+    member = MemberFactory(
+        environment=env, first_name="Ada", last_name="Park", email="ada.park@members.test"
+    )
+    upcoming = book(
+        env,
+        member,
+        officer,
+        thursday(env, 10),
+        note="Call me on 206-555-0100",
+        time_zone="America/Chicago",
+    )
+    past_start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=7)
+    past = AppointmentFactory(
+        environment=env,
+        officer=officer,
+        member=member,
+        start=past_start,
+        status=Appointment.Status.COMPLETED,
+        note="About the divorce",
+    )
+    with environment_scope(env):
+        member_erase(environment=env, member=member, actor_label="test")
+        upcoming.refresh_from_db()
+        past.refresh_from_db()
+        appointment_audit = str(
+            list(
+                AuditEntry.objects.filter(object_type="homes.Appointment").values_list(
+                    "changes", "object_repr", "reason"
+                )
+            )
+        )
+    assert (upcoming.status, upcoming.cancelled_by, upcoming.note) == ("cancelled", "erasure", "")
+    assert upcoming.member_time_zone == ""
+    # The past one stays for the counts: its time, officer and status, nothing of the member.
+    assert (past.status, past.officer_id, past.start) == ("completed", officer.pk, past_start)
+    assert (past.note, past.member_time_zone) == ("", "")
+
+    (to_officer,) = _deliveries(env, template_key="appointment_officer_cancellation")
+    assert to_officer.state == Delivery.State.PENDING  # the officer learns the time is free
+    assert to_officer.context["appointment"]["member_name"] == ERASED_MEMBER
+    mimetype, invitation = _invitation(to_officer)
+    assert mimetype == "text/calendar; method=CANCEL"
+    (event,) = invitation.walk("VEVENT")
+    assert (str(event["UID"]), event["STATUS"]) == (upcoming.uid, "CANCELLED")
+    assert "ATTENDEE" not in event
+    told = json.dumps(to_officer.context)
+    for personal in ("Ada", "Park", "ada.park", "206-555-0100", "Chicago"):
+        assert personal not in told
+        assert personal not in appointment_audit
+    assert "About the divorce" not in appointment_audit
+    # The member, erased, is sent nothing.
+    to_member = _deliveries(env, template_key="appointment_cancellation")
+    assert [d.state for d in to_member] == [Delivery.State.SUPPRESSED]
+    book(env, MemberFactory(environment=env), officer, thursday(env, 10))  # the time is free
+
+
+def test_book__member_erased_meanwhile__refused_and_nothing_linked_to_them(env, officer):
+    member = MemberFactory(environment=env)
+    with environment_scope(env):
+        member_erase(environment=env, member=Member.objects.get(pk=member.pk))
+    # `member` as a session read it before the erasure.
+    with pytest.raises(AppointmentError, match="personal data erased") as caught:
+        book(env, member, officer, thursday(env, 10), note="Call me on 206-555-0100")
+    assert caught.value.code == "erased"
+    with environment_scope(env):
+        assert not Appointment.objects.filter(member_id=member.pk).exists()
 
 
 # -- reminders ------------------------------------------------------------------------------
