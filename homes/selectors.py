@@ -294,7 +294,8 @@ def _signed_in_sql() -> str:
         f"LEFT JOIN {_P} p ON p.id = ({first_home}) "
         f"LEFT JOIN {_MO} mo ON p.id IS NOT NULL AND mo.environment_id = m.environment_id "
         "AND mo.member_id = m.id "
-        "WHERE m.environment_id = %s AND m.id = %s"
+        # An erased member's session signs nobody in: the tombstone has no pages.
+        "WHERE m.environment_id = %s AND m.id = %s AND m.erased_at IS NULL"
     )
 
 

@@ -272,7 +272,10 @@ def tile_link_redeem(*, environment: Environment, token: str) -> tuple[Member, s
         raise invalid from None
     if not isinstance(data, dict) or data.get("e") != environment.pk:
         raise invalid
-    member = Member.objects.filter(environment=environment, pk=data.get("m")).first()
+    # An erased member's links outlive the erasure by minutes: they sign nobody in.
+    member = Member.objects.filter(
+        environment=environment, pk=data.get("m"), erased_at__isnull=True
+    ).first()
     next_path = data.get("p")
     if member is None or not isinstance(next_path, str):
         raise invalid
@@ -334,7 +337,10 @@ def member_visit_redeem(*, environment: Environment, token: str):
     if not isinstance(data, dict) or data.get("e") != environment.pk:
         raise invalid
     staff = get_user_model().objects.filter(pk=data.get("u"), is_active=True, is_staff=True).first()
-    member = Member.objects.filter(environment=environment, pk=data.get("m")).first()
+    # An erased member's links outlive the erasure by minutes: they sign nobody in.
+    member = Member.objects.filter(
+        environment=environment, pk=data.get("m"), erased_at__isnull=True
+    ).first()
     if staff is None or member is None or not _visit_allowed(environment, member):
         raise invalid
     # The link outlives the admin page that made it: the staff member must still be let

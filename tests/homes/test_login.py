@@ -17,7 +17,7 @@ from homes.services.login import magic_link_issue
 from institutions.models import AuditEntry
 from institutions.services import staff_role_revoke
 from institutions.tenancy import environment_scope
-from tests.conftest import staff_client
+from tests.conftest import member_client, staff_client
 from tests.factories import MemberFactory, staff_user
 from tests.notifications.conftest import SinkHandler, SMTPSink, smtp_at
 
@@ -306,6 +306,29 @@ def test_staff_visit__link_asked_for_by_staff_of_another_institution__refused(te
     assert "/visit/" in member_visit_link_build(
         environment=tenant.staging, member=member, actor=operator
     )
+
+
+@pytest.mark.django_db
+def test_erased_member__session_and_links_made_before_the_erasure__sign_nobody_in(tenant):
+    from homes.services import member_erase
+    from homes.services.login import tile_link_build
+
+    environment = tenant.staging
+    member = MemberFactory(environment=environment, email="gone@example.test")
+    session = member_client(member)
+    assert session.get("/").status_code == 200
+    tile = tile_link_build(environment=environment, member=member, next_path="/")
+    staff = staff_user(tenant.institution, "it")
+    visit = member_visit_link_build(environment=environment, member=member, actor=staff)
+    with environment_scope(environment):
+        member_erase(environment=environment, member=member, actor_label="test")
+
+    assert session.get("/")["Location"].startswith("/login/")
+    for link in (tile, visit):
+        fresh = Client(HTTP_HOST=environment.host)
+        assert fresh.get(urlsplit(link).path).status_code == 400
+        assert MEMBER_SESSION_KEY not in fresh.session
+    assert not AuditEntry.objects.filter(action="visit", actor=staff).exists()
 
 
 @pytest.mark.django_db
