@@ -113,7 +113,8 @@ class Worker:
 
 def producer(redis_url: str) -> Celery:
     """A client app that sends tasks by name over Redis and reads their results."""
-    app = Celery("chimney-test-producer", broker=redis_url, backend=redis_url)
+    # Not the current app: shared tasks' .delay() elsewhere must keep the project's app.
+    app = Celery("chimney-test-producer", broker=redis_url, backend=redis_url, set_as_current=False)
     app.conf.task_serializer = "json"
     return app
 

@@ -150,7 +150,9 @@ class VendorValueAdmin(ViewOnlyTenantAdmin):
                 errors = [str(e) for e in error.errors] or ["The file is over 20 MB."]
                 status = 400
             else:
-                self.message_user(request, _imported_message(result), messages.SUCCESS)
+                queued = getattr(result.run, "queued", None) is not False
+                level = messages.SUCCESS if queued else messages.WARNING
+                self.message_user(request, _imported_message(result), level)
                 return redirect(reverse("admin:homes_vendorvalue_changelist"))
         elif request.method == "POST":
             status = 400
@@ -174,6 +176,16 @@ def _imported_message(result: VendorImport) -> str:
     properties = _number(result.properties, "property", "properties")
     if result.run is None:
         return f"{imported}; revalued {properties}."
+    if getattr(result.run, "queued", None) is False:
+        return format_html(
+            '{}; {} wait for a valuation: the task queue is unreachable, so <a href="{}">'
+            "refresh {}</a> is recorded but not queued. Resume it once the queue is back; "
+            "the hourly equity tick revalues them otherwise.",
+            imported,
+            properties,
+            reverse("admin:homes_refreshrun_change", args=[result.run.pk]),
+            result.run.pk,
+        )
     return format_html(
         '{}; revaluing {} in the background: <a href="{}">refresh {}</a> shows its progress.',
         imported,
@@ -239,7 +251,16 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
         except RefreshInProgress as busy:
             self.message_user(request, str(busy), level=messages.ERROR)
         else:
-            self.message_user(request, f"Refresh {run.pk} queued for {run.total:,} properties.")
+            if run.queued is False:
+                self.message_user(
+                    request,
+                    f"Refresh {run.pk} of {run.total:,} properties is recorded but could not "
+                    "be queued: the task queue is unreachable. It waits in this list, pending: "
+                    "once the queue is back, select it and resume it (the list's action).",
+                    level=messages.WARNING,
+                )
+            else:
+                self.message_user(request, f"Refresh {run.pk} queued for {run.total:,} properties.")
         return redirect(reverse("admin:homes_refreshrun_changelist"))
 
     @admin.action(description="Resume the selected runs from where they stopped")
@@ -247,6 +268,14 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
         environment = self._environment(request)
         for run in queryset.exclude(status=RefreshRun.Status.DONE):
             refresh_continue(environment=environment, run=run, actor=request.user)
-            self.message_user(
-                request, f"Refresh {run.pk} resumes where each of its chunks stopped."
-            )
+            if run.queued is False:
+                self.message_user(
+                    request,
+                    f"Refresh {run.pk} could not be queued: the task queue is unreachable. "
+                    "It stays as it was; resume it again once the queue is back.",
+                    level=messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request, f"Refresh {run.pk} resumes where each of its chunks stopped."
+                )

@@ -9,13 +9,15 @@ that the admin and the management command show.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from homes.models import Property, RefreshChunk, RefreshRun
@@ -74,7 +76,10 @@ def refresh_start(
     """Create a refresh run of every property of the environment and queue it.
 
     Raises RefreshInProgress while another run of the environment is going; two staff
-    starting one at the same moment are serialized on the environment's row.
+    starting one at the same moment are serialized on the environment's row. The run is
+    queued once it commits, and `run.queued` says whether the task queue took it: False
+    when the queue was unreachable (the run stays pending, to resume once the queue is
+    back), None while the caller's transaction is still open or with enqueue=False.
     """
     with transaction.atomic():
         Environment.objects.select_for_update().filter(pk=environment.pk).first()
@@ -114,9 +119,10 @@ def refresh_waiting_start(
     Each revaluation clears its home's mark, so the run goes on with the homes still
     waiting. Nothing is lost when the run's task is never queued or the run stops: the
     run shows it in the admin, where staff resume it, and homes.equity_tick revalues the
-    homes left waiting past homes.services.sync.REFRESH_GRACE. Not refused while another
-    run goes, as refresh_start is: the caller's data is stored already, and a home another
-    run revalues meanwhile is no longer waiting.
+    homes left waiting past homes.services.sync.REFRESH_GRACE, then closes a run that never
+    went (refresh_waiting_close). Not refused while another run goes, as refresh_start is:
+    the caller's data is stored already, and a home another run revalues meanwhile is no
+    longer waiting.
     """
     ids = sorted(set(property_ids))
     now = timezone.now()
@@ -133,9 +139,7 @@ def refresh_waiting_start(
             requested_by=_requested_by(actor, actor_label),
         )
         _chunks_create(run, ids, chunk_size)
-        _recorded_and_queued(
-            environment, run, actor, actor_label, reason, enqueue, broker_down_ok=True
-        )
+        _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
     return run
 
 
@@ -143,28 +147,32 @@ def _requested_by(actor, actor_label: str) -> str:
     return actor_label or (getattr(actor, "get_username", lambda: "")() or "")
 
 
-def _queue_quietly(environment_id: int, run_id: int) -> None:
-    """Queue a committed run; a broker that is down must not turn the caller's stored
-    data into an error (the run waits, pending, for a resume or the equity tick)."""
+def _queue_quietly(environment_id: int, run_id: int) -> bool:
+    """Queue a committed run; False when the task queue cannot take it. A broker that is
+    down must not turn the caller's stored data into an error: the run waits, pending, for
+    a resume (and a waiting run's homes for homes.equity_tick, after the grace period)."""
+    from kombu.exceptions import OperationalError
+
     from homes.tasks import refresh_valuations
 
     try:
         refresh_valuations.delay(environment_id, run_id)
-    except Exception:
+    except (OperationalError, OSError):
+        # Only the queue's own failures: an error of a task run eagerly (tests) still raises.
         log.exception(
-            "Could not queue refresh %s of environment %s: it stays pending (resume it in "
-            "the admin); homes.equity_tick revalues its homes after the grace period.",
+            "Could not queue refresh %s of environment %s: it stays pending; resume it in "
+            "the admin (or homes_refresh --resume) once the task queue is back.",
             run_id,
             environment_id,
         )
+        return False
+    return True
 
 
-def _recorded_and_queued(
-    environment, run, actor, actor_label, reason, enqueue, *, broker_down_ok=False
-) -> None:
+def _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue) -> None:
     """In the caller's transaction: the request in the audit trail, and the run queued
-    once it commits (enqueue=False: the caller runs it; broker_down_ok: see _queue_quietly).
-    """
+    once it commits (enqueue=False: the caller runs it). Whether the task queue took it
+    is kept in `run.queued` for the caller to tell (see refresh_start)."""
     audit_record(
         action=AuditEntry.Action.ACTION,
         actor=actor,
@@ -173,12 +181,13 @@ def _recorded_and_queued(
         obj=run,
         reason=reason,
     )
-    if enqueue and broker_down_ok:
-        transaction.on_commit(lambda: _queue_quietly(environment.pk, run.pk))
-    elif enqueue:
-        from homes.tasks import refresh_valuations
+    run.queued = None
+    if enqueue:
 
-        transaction.on_commit(lambda: refresh_valuations.delay(environment.pk, run.pk))
+        def queue() -> None:
+            run.queued = _queue_quietly(environment.pk, run.pk)
+
+        transaction.on_commit(queue)
 
 
 def _chunks_create(run: RefreshRun, ids: list[int], chunk_size: int) -> None:
@@ -233,7 +242,8 @@ def refresh_continue(
     *, environment, run: RefreshRun, actor=None, actor_label: str = "", enqueue=True
 ) -> None:
     """Staff ask an unfinished run to go on from where its chunks stopped: recorded in the
-    audit trail, then queued (or, with enqueue=False, left to the caller to run)."""
+    audit trail, then queued (or, with enqueue=False, left to the caller to run);
+    `run.queued` as for refresh_start."""
     with transaction.atomic():
         reason = f"refresh resumed at {run.progress_text}"
         _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
@@ -371,6 +381,63 @@ def _run_finish_if_complete(run_id: int) -> bool:
         run.cursor = _watermark(run.pk)
         run.save(update_fields=["status", "finished_at", "total", "cursor"])
     log.info("refresh %s done: %s", run.pk, run.progress_text)
+    return True
+
+
+def refresh_waiting_close(*, environment, older_than) -> list[int]:
+    """Close the waiting runs that never went (their task could not be queued, or was
+    lost) once none of their properties is waiting any more; returns their ids.
+
+    homes.equity_tick revalues the properties left waiting past the grace period, and then
+    calls this with the same cutoff: a run made before it, pending, that no worker touched
+    since, shows as done (100%) instead of pending for ever. A run going, or one with a
+    property still waiting, is left alone; so is a failed one, whose error staff should see.
+    """
+    stale = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=older_than)
+    candidates = RefreshRun.objects.filter(
+        stale,
+        environment=environment,
+        scope=Scope.WAITING,
+        status=Status.PENDING,
+        created_at__lt=older_than,
+    ).values_list("pk", flat=True)
+    return [pk for pk in candidates if _waiting_run_close(environment, pk, stale)]
+
+
+def _waiting_run_close(environment, run_id: int, stale: Q) -> bool:
+    with transaction.atomic():
+        # Locked, and checked again: a resume may have set it going meanwhile.
+        run = RefreshRun.objects.select_for_update().filter(stale, pk=run_id).first()
+        if run is None or run.status != Status.PENDING:
+            return False
+        left = run.chunks.exclude(status=Status.DONE)
+        ranges = [
+            Q(pk__gt=after, pk__lte=last) for after, last in left.values_list("cursor", "last_id")
+        ]
+        waiting = Property.objects.filter(
+            environment=environment, valuation_requested_at__isnull=False
+        )
+        if ranges and waiting.filter(functools.reduce(operator.or_, ranges)).exists():
+            return False
+        left.update(status=Status.DONE, cursor=F("last_id"))
+        run.status, run.finished_at = Status.DONE, timezone.now()
+        run.processed = run.total  # none of its properties is left for it to do
+        run.cursor = _watermark(run.pk)
+        run.save(update_fields=["status", "finished_at", "processed", "cursor"])
+        audit_record(
+            action=AuditEntry.Action.ACTION,
+            actor_label="homes.equity_tick",
+            environment=environment,
+            obj=run,
+            reason=f"refresh closed: none of its {run.total:,} properties "
+            "is waiting for a valuation any more (homes.equity_tick revalues those left "
+            "waiting past the grace period)",
+        )
+    log.warning(
+        "Refresh %s of environment %s closed: none of its properties is waiting any more.",
+        run.pk,
+        environment.pk,
+    )
     return True
 
 

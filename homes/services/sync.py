@@ -398,8 +398,11 @@ REFRESH_BATCH = 1000
 def properties_refresh_waiting(*, environment) -> dict[str, int]:
     """Revalue and recompute the homes a sync (or a large vendor upload) marked more than
     REFRESH_GRACE ago whose task has not done it (the broker was down, the task was lost);
-    homes.equity_tick calls this.
+    homes.equity_tick calls this. Then the upload's refresh run that never went, with
+    nothing left waiting, is closed (it would show pending for ever).
     """
+    from homes.services.refresh import refresh_waiting_close
+
     cutoff = timezone.now() - REFRESH_GRACE
     homes = Property.objects.filter(environment=environment).order_by("pk")
     revalue = list(homes.filter(valuation_requested_at__lt=cutoff).values_list("pk", flat=True))
@@ -419,7 +422,8 @@ def properties_refresh_waiting(*, environment) -> dict[str, int]:
             len(recompute),
         )
         properties_refresh(environment=environment, revalue_ids=revalue, recompute_ids=recompute)
-    return {"revalued": len(revalue), "recomputed": len(recompute)}
+    closed = refresh_waiting_close(environment=environment, older_than=cutoff)  # logs them
+    return {"revalued": len(revalue), "recomputed": len(recompute), "runs_closed": len(closed)}
 
 
 def properties_refresh(*, environment, revalue_ids: list[int], recompute_ids: list[int]) -> None:

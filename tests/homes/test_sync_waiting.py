@@ -55,10 +55,18 @@ def test_refresh_waiting__does_only_work_left_past_the_grace_period(tenant):
         Property.objects.filter(pk=fresh.pk).update(valuation_requested_at=timezone.now())
         Property.objects.filter(pk=recompute.pk).update(recompute_requested_at=old)
 
-        assert properties_refresh_waiting(environment=env) == {"revalued": 1, "recomputed": 1}
+        assert properties_refresh_waiting(environment=env) == {
+            "revalued": 1,
+            "recomputed": 1,
+            "runs_closed": 0,
+        }
         lost.refresh_from_db()
         assert lost.value is not None
         assert _marks(lost) == (None, None)
         assert _marks(recompute) == (None, None)
         assert _marks(fresh)[0] is not None  # its own task may still come
-        assert properties_refresh_waiting(environment=env) == {"revalued": 0, "recomputed": 0}
+        assert properties_refresh_waiting(environment=env) == {
+            "revalued": 0,
+            "recomputed": 0,
+            "runs_closed": 0,
+        }

@@ -29,6 +29,7 @@ class Command(TenantCommand):
                 environment=environment, run=run, actor_label="manage.py", enqueue=options["queue"]
             )
             if options["queue"]:
+                _raise_if_not_queued(run)
                 self.stdout.write(f"Queued the rest of refresh {run.pk}.")
                 return
         else:
@@ -39,6 +40,7 @@ class Command(TenantCommand):
             except RefreshInProgress as busy:
                 raise CommandError(str(busy)) from busy
             if options["queue"]:
+                _raise_if_not_queued(run)
                 self.stdout.write(f"Queued refresh {run.pk} ({run.total:,} properties).")
                 return
         self.stdout.write(f"Refresh {run.pk}: {run.total:,} properties, from id {run.cursor}.")
@@ -48,3 +50,13 @@ class Command(TenantCommand):
             progress=lambda r: self.stdout.write(f"Refresh {r.pk}: {r.progress_text}"),
         )
         self.stdout.write(self.style.SUCCESS(f"Refresh {run.pk} {run.status}: {run.progress_text}"))
+
+
+def _raise_if_not_queued(run: RefreshRun) -> None:
+    """The run is stored either way; the task queue may not have taken it."""
+    if run.queued is False:
+        raise CommandError(
+            f"Refresh {run.pk} is recorded (pending) but could not be queued: the task queue "
+            f"is unreachable. Once it is back, queue it with --resume {run.pk} --queue, or "
+            f"run it here with --resume {run.pk}."
+        )
