@@ -43,13 +43,22 @@ def months_between(start: date, end: date) -> int:
 def balance_after(
     balance: Decimal, annual_rate_pct: Decimal, payment: Decimal, payments: int
 ) -> Decimal:
-    """Roll a balance forward by `payments` scheduled payments (interest rounded to the cent)."""
+    """Roll a balance forward by `payments` scheduled payments (interest rounded to the cent).
+
+    A payment that does not cover the month's interest leaves the balance as it was: the
+    schedule pays a loan down, it never adds to it. Such a payment comes from figures that do
+    not describe an amortizing loan (a balance far above the original amount the payment is
+    computed from); compounding the shortfall for years would invent a debt, in the end
+    beyond any amount a money field holds.
+    """
     r = monthly_rate(annual_rate_pct)
     balance = Decimal(balance)
     for _ in range(payments):
         if balance <= 0:
             return ZERO
         interest = cents(balance * r)
+        if payment <= interest:
+            break  # and so would every later payment: the balance does not move
         balance = balance - (payment - interest)
     return max(cents(balance), ZERO)
 

@@ -159,3 +159,15 @@ def test_cash_out__rounded_once_never_a_dollar_over_the_formula():
     (match,) = rank_matches(home, [refi], prime_rate=D(7), line_score_rate=D("0.1"))
     assert match.amount == D(240000)  # the new loan: 300,000 x 0.80
     assert match.benefit == D(39999)  # cash: 240,000 - 200,000.50 = 39,999.50, rounded down
+
+
+def test_balance_after__a_payment_below_the_interest__keeps_the_balance():
+    # $200,000 owed on a loan whose payment was set for $100,000: $1,000 of interest a
+    # month against a $599.55 payment. The schedule pays down, it never compounds the
+    # shortfall (which ran to $10^20 and beyond any money field for extreme figures).
+    assert balance_after(D(200000), D(6), D("599.55"), 360) == D(200000)
+    assert balance_after(D(200000), D(6), D(1000), 12) == D(200000)  # interest only
+    huge = D(10_000_000_000)
+    assert balance_after(huge, D(100), monthly_payment(D("0.01"), D(100), 600), 599) == huge
+    # A payment that covers the interest still pays the loan down.
+    assert balance_after(D(200000), D(6), D("1000.01"), 1) == D("199999.99")

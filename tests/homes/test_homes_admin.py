@@ -140,3 +140,40 @@ def test_offer_product_admin__name_taken_in_this_environment__form_error_not_ser
     )
     with environment_scope(tenant.staging):
         assert OfferProduct.objects.count() == 2
+
+
+def test_property_admin__a_cltv_over_100__shown_and_the_home_saved(tenant):
+    """A home whose liens are 120 times its value (a mistyped vendor value) reads in the
+    list and on its page, and saving it (full_clean of every field, its CLTV too) works."""
+    from decimal import Decimal
+
+    from homes.models import Property
+    from homes.services import properties_recompute
+    from tests.homes.factories import LienFactory
+
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["vendor"])
+    prop = PropertyFactory(environment=env)
+    LienFactory(environment=env, property=prop, original_amount=600000, balance=600000)
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(value=5000, confidence=80)
+        properties_recompute(environment=env)
+    client = staff_client(staff_user(tenant.institution, "lending"), env)
+    assert client.get(reverse("admin:homes_property_changelist")).status_code == 200
+    url = reverse("admin:homes_property_change", args=[prop.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "120.0000" in page.content.decode()
+    forms = [page.context["adminform"].form]
+    for inline in page.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {
+        form.add_prefix(name): "" if form[name].value() is None else form[name].value()
+        for form in forms
+        for name in form.fields
+    }
+    data["street"] = "1 Corrected Street"
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    prop.refresh_from_db()
+    assert (prop.street, prop.cltv) == ("1 Corrected Street", Decimal(120))

@@ -504,3 +504,33 @@ def test_member_opt_out__second_request_read_the_member_before_the_first_committ
     assert [e.name for e in recorded] == ["member_opted_out"]
     entries = AuditEntry.objects.filter(object_type="homes.Member", object_id=str(member.pk))
     assert entries.count() == 1
+
+
+def test_member_pages__liens_far_above_the_value__pages_show_the_large_cltv(tenant):
+    """A vendor value typed without a digit ($5,000 under $600,000 of liens: a CLTV of 120)
+    is stored as computed, and the member's pages read it: the CLTV once overflowed its
+    column (the recompute failed on PostgreSQL; on SQLite every read of the home did)."""
+    from tests.factories import MemberFactory
+    from tests.flags.factories import FlagFactory
+
+    env = tenant.production
+    FlagFactory(environment=env, name="dashboard_equity_widget", test_cohort=True)
+    tester = MemberFactory(environment=env, is_test=True)
+    prop = PropertyFactory(environment=env, member=tester)
+    LienFactory(environment=env, property=prop, original_amount=D(600000), balance=D(600000))
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(
+            value=D(5000), value_low=D(4500), value_high=D(5500), confidence=80,
+            valued_on=institution_today(env),
+        )  # fmt: skip
+        properties_recompute(environment=env)
+        prop.refresh_from_db()
+    assert (prop.ltv, prop.cltv, prop.equity) == (D(120), D(120), D(-595000))
+    client = member_client(tester)
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "combined loan-to-value 12000.0%" in html
+    assert 'data-widget="equity-glance"' in html
+    for page in ("/offers/", "/tile/"):
+        assert client.get(page).status_code == 200, page
