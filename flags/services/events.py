@@ -346,11 +346,22 @@ def _storable_json(value) -> bool:
     return True
 
 
+#: The fields an event row may have (flags.api.serializers.EventInSerializer). `is_test` is
+#: read from the member, never from the row, but a client may send it: the API has always
+#: said so, and taken rows that carry it.
+ROW_FIELDS = frozenset(
+    {"name", "member_id", "member_external_id", "properties", "occurred_at", "is_test"}
+)
+
+
 def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
     """A checked row dict, or a list of errors naming what is wrong with it."""
     if not isinstance(raw, dict):
         return ["each event must be a JSON object"]
-    errors = []
+    # A misspelt field is refused, not dropped: `member` for `member_external_id` would
+    # store the event without its member, `occured_at` stamp it with the time received.
+    unknown = sorted(str(key) for key in set(raw) - ROW_FIELDS)
+    errors = [f"{name[:100]}: Unknown field." for name in unknown[:20]]
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         errors.append("name: required; lowercase letters, digits and _ . : - (at most 100)")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from django.conf import settings
 from django.utils import timezone
 
 from flags.models import Event
@@ -192,3 +195,94 @@ def test_events__a_time_with_any_offset__is_stored_in_utc(tenant):
         stored = Event.objects.get(name="statement_downloaded")
     assert stored.occurred_at == odd
     assert stored.occurred_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"name": "offer_viewed", "external_id": "R1"},  # for member_external_id
+        {"name": "offer_viewed", "member": "R1"},
+        {"name": "offer_viewed", "member_external_id": "R1", "occured_at": "2026-01-01"},
+    ],
+)
+def test_events__a_row_with_a_misspelt_field__rejected_naming_it(tenant, row):
+    """Fields an event row does not have were dropped: the event was stored without its
+    member (counted in `events`, never in the funnel) or stamped with the time received,
+    and answered "accepted". Like a row of members, valuations or sales, the row is refused
+    with its error naming the field; the good rows of the batch are still stored."""
+    env = tenant.production
+    member = MemberFactory(environment=env, external_id="R1")
+    client = api_client(env)
+    response = client.post("/api/v1/events/", {"events": [row]}, format="json")
+    assert response.status_code == 400, response.content[:400]
+    (bad,) = response.json()["error"]["rows"]
+    (misspelt,) = set(row) - {"name", "member_external_id"}
+    assert bad["fields"][misspelt] == ["Unknown field."]
+    with environment_scope(env):
+        assert not Event.objects.exists()
+
+    good = {"name": "offer_viewed", "member_external_id": "R1", "is_test": True}
+    response = client.post("/api/v1/events/", {"events": [good, row]}, format="json")
+    assert response.status_code == 200, response.content[:400]
+    rows = response.json()["rows"]
+    assert [r["status"] for r in rows] == ["accepted", "rejected"]
+    assert rows[1]["errors"] == [f"{misspelt}: Unknown field."]
+    with environment_scope(env):
+        (stored,) = Event.objects.all()
+    assert (stored.member_id, stored.is_test) == (member.pk, False)
+
+
+@pytest.mark.django_db
+def test_deliveries__a_misspelt_filter__refused_not_ignored(tenant):
+    """`?status=failed` (the filter is `state`) answered every delivery, sent ones too: a
+    warehouse job that meant the failed ones got all of them as if they had failed."""
+    env = tenant.production
+    DeliveryFactory(environment=env, state=Delivery.State.SENT)
+    response = api_client(env).get("/api/v1/deliveries/", {"status": "failed"})
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["fields"] == {"status": ["Unknown parameter."]}
+
+
+def _list_operations() -> dict[str, list[dict]]:
+    """The query parameters of each GET operation that takes some, as openapi.yaml
+    documents them."""
+    schema = yaml.safe_load((Path(settings.BASE_DIR) / "openapi.yaml").read_text())
+    operations = {
+        path: [p for p in methods["get"].get("parameters", []) if p["in"] == "query"]
+        for path, methods in schema["paths"].items()
+        if "get" in methods
+    }
+    return {path: parameters for path, parameters in operations.items() if parameters}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted(_list_operations()))
+def test_list_operations__every_documented_parameter_taken__an_unknown_one_refused(tenant, path):
+    """Each list operation refuses a parameter it does not know, naming it, and takes every
+    parameter the schema documents for it (and DRF's `format`)."""
+    now = timezone.now()
+    values = {
+        "limit": "10",
+        "updated_since": "2026-01-01T00:00:00Z",
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": now.isoformat(),
+        "include_test": "true",
+        "member": "M1",
+        "campaign_key": "home_value",
+    }
+    query = {"format": "json"}
+    for parameter in _list_operations()[path]:
+        name, schema = parameter["name"], parameter["schema"]
+        if name == "cursor":
+            continue  # only a cursor the API gave is taken (paging: test_members.py)
+        query[name] = schema["enum"][0] if "enum" in schema else values[name]
+    client = api_client(tenant.staging)
+    response = client.get(path, query)
+    assert response.status_code == 200, (query, response.content[:300])
+    response = client.get(path, {**query, "sort": "id", "limt": "5"})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "limt": ["Unknown parameter."],
+        "sort": ["Unknown parameter."],
+    }
