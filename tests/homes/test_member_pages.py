@@ -532,5 +532,9 @@ def test_member_pages__liens_far_above_the_value__pages_show_the_large_cltv(tena
     html = response.content.decode()
     assert "combined loan-to-value 12000.0%" in html
     assert 'data-widget="equity-glance"' in html
+    # The bar is full, not 120 times the card's width, and no negative share "is yours".
+    assert '<span class="owed" style="width: 100%">' in html
+    assert "is yours" not in html
+    assert "you owe more than the home is estimated to be worth" in html
     for page in ("/offers/", "/tile/"):
         assert client.get(page).status_code == 200, page
