@@ -70,7 +70,13 @@ def _text(value, *, lower: bool = False) -> str | None:
 def members_check(*, environment, rows: dict[int, dict], unchecked=None) -> RowErrors:
     """What is wrong between the rows of a batch (by index; each row was checked on its own)
     and with the members stored: a repeated external id, email or home, or an email that
-    another member has.
+    another member still has once the batch is applied.
+
+    An email is compared with what the batch leaves, not with what is stored before it: a
+    stored member whose own row gives its email up (for another, or none) frees it for
+    another row, so an address moving between members in one batch (to a new member, a
+    swap, a chain) is accepted. A stored member not in the batch, or whose row leaves its
+    email out, keeps it.
 
     `unchecked` rows (bad on their own, as sent) take part in the comparison between rows,
     so that a row repeating a bad one is named too; they are not compared with stored rows.
@@ -103,6 +109,12 @@ def members_check(*, environment, rows: dict[int, dict], unchecked=None) -> RowE
             homes.setdefault(home, index)
     checked = {row["email"]: i for i, row in rows.items() if row.get("email")}
     if checked:
+        # The email each member of the batch ends with (None: none), where its row sends one.
+        ends_with: dict[str, str | None] = {}
+        for _, row in sorted(everything.items()):
+            external_id = _text(row.get("external_id"))
+            if external_id is not None and "email" in row:
+                ends_with.setdefault(external_id, _text(row["email"], lower=True))
         # email <> '' lets the database use the partial unique index on lower(email).
         holders = (
             Member.objects.annotate(email_lower=Lower("email"))
@@ -111,12 +123,15 @@ def members_check(*, environment, rows: dict[int, dict], unchecked=None) -> RowE
         )
         for email, holder in holders.values_list("email_lower", "external_id"):
             index = checked[email]
-            if holder != rows[index]["external_id"]:
-                errors.add(
-                    index,
-                    "email",
-                    f"Is the email of another member ({holder or 'one without an external id'}).",
-                )
+            if holder == rows[index]["external_id"]:
+                continue
+            if holder in ends_with and ends_with[holder] != email:
+                continue  # the holder's own row gives it up
+            errors.add(
+                index,
+                "email",
+                f"Is the email of another member ({holder or 'one without an external id'}).",
+            )
     return errors
 
 
@@ -181,6 +196,22 @@ def _upsert(environment, rows, actor, actor_label) -> UpsertResult:
         .exclude(external_id="")  # the partial unique index's condition: it is used
         .values_list("external_id", "pk", *MEMBER_FIELDS)
     }
+    # An email one member of the batch gives up may be taken by another row (a household's
+    # address moving to the spouse, two members swapping, a chain). The unique index on
+    # lower(email) is checked row by row, on SQLite and PostgreSQL alike, so those givers are
+    # parked on "" (outside the index) before anyone takes their email; they get their new
+    # one with their other changes below.
+    taken = {row["email"].lower() for row in rows if row.get("email")}
+    parked = [
+        stored[0]
+        for row in rows
+        if "email" in row
+        and (stored := existing.get(row["external_id"])) is not None
+        and (given_up := stored[1].lower()) in taken
+        and given_up != (row["email"] or "").lower()
+    ]
+    if parked:
+        Member.objects.filter(environment=environment, pk__in=parked).update(email="")
 
     now = timezone.now()
     statuses: list[str] = []

@@ -25,6 +25,7 @@ from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from notifications.models import Delivery, PushSubscription
 from tests.api.helpers import api_client, member_row
+from tests.factories import MemberFactory
 from tests.flags.factories import EventFactory
 from tests.homes.factories import (
     AppointmentFactory,
@@ -654,3 +655,138 @@ def test_list__an_unknown_query_parameter__refused_naming_it(tenant):
     first = client.get("/api/v1/members/", taken)
     assert first.status_code == 200, first.content[:300]
     assert [m["external_id"] for m in first.json()["results"]] == ["M000001"]
+
+
+def _emails(environment) -> dict[str, str]:
+    with environment_scope(environment):
+        members = Member.objects.filter(environment=environment)
+        return dict(members.values_list("external_id", "email"))
+
+
+@pytest.mark.django_db
+def test_upsert__an_email_given_up_and_taken_in_the_same_batch__is_accepted(tenant):
+    """members_check compared a row's email with the emails stored before the batch, not
+    with what the batch leaves: when member A1 changes to a new address and a new member B1
+    takes A1's old one in the same batch, B1's row was refused with "Is the email of another
+    member (A1)", no longer true once the batch is applied. A core banking sync (a
+    household's shared address moving to the spouse) then failed every night until someone
+    split the batch by hand."""
+    env = tenant.production
+    client = api_client(env)
+    _upsert(client, [{"external_id": "A1", "email": "shared@example.com"}])
+
+    rows = [
+        {"external_id": "A1", "email": "a1@example.com"},
+        {"external_id": "B1", "email": "shared@example.com"},
+    ]
+    assert [r["status"] for r in _upsert(client, rows)["rows"]] == ["updated", "created"]
+    assert _emails(env) == {"A1": "a1@example.com", "B1": "shared@example.com"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("moves", "after"),
+    [
+        pytest.param(
+            {"A1": "b@example.com", "B1": "a@example.com"},
+            {"A1": "b@example.com", "B1": "a@example.com", "C1": "c@example.com"},
+            id="swap",
+        ),
+        pytest.param(
+            {"A1": "b@example.com", "B1": "c@example.com", "C1": "new@example.com"},
+            {"A1": "b@example.com", "B1": "c@example.com", "C1": "new@example.com"},
+            id="chain",
+        ),
+        pytest.param(
+            {"C1": "a@example.com", "B1": "c@example.com", "A1": "b@example.com"},
+            {"A1": "b@example.com", "B1": "c@example.com", "C1": "a@example.com"},
+            id="cycle-of-three",
+        ),
+        pytest.param(
+            {"D1": "a@example.com", "A1": ""},
+            {"A1": "", "B1": "b@example.com", "C1": "c@example.com", "D1": "a@example.com"},
+            id="given-up-for-none-taken-by-a-new-member",
+        ),
+    ],
+)
+def test_upsert__emails_moving_between_members_in_one_batch__are_written(tenant, moves, after):
+    """Members exchanging addresses, or passing them along, in one batch: the check accepts
+    them (each address ends with one member) and the write does too, although the unique
+    index on lower(email) is checked row by row (a swap in one UPDATE breaks it on SQLite
+    and PostgreSQL alike). A1's address is stored in capitals, as the admin may keep it:
+    the index compares lower-case."""
+    env = tenant.production
+    MemberFactory(environment=env, external_id="A1", email="A@Example.COM")
+    MemberFactory(environment=env, external_id="B1", email="b@example.com")
+    MemberFactory(environment=env, external_id="C1", email="c@example.com")
+    client = api_client(env)
+
+    rows = [{"external_id": e, "email": email} for e, email in moves.items()]
+    answer = _upsert(client, rows)
+    assert answer["created"] + answer["updated"] == len(rows)
+    assert _emails(env) == after
+    assert _upsert(client, rows)["unchanged"] == len(rows)  # and the batch again: nothing
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rows", "errors"),
+    [
+        pytest.param(
+            [{"external_id": "B1", "email": "a@example.com"}],
+            {0: {"email": ["Is the email of another member (A1)."]}},
+            id="held-by-a-member-not-in-the-batch",
+        ),
+        pytest.param(
+            [
+                {"external_id": "A1", "first_name": "Al"},
+                {"external_id": "B1", "email": "a@example.com"},
+            ],
+            {1: {"email": ["Is the email of another member (A1)."]}},
+            id="held-by-a-member-whose-row-leaves-its-email-out",
+        ),
+        pytest.param(
+            [
+                {"external_id": "A1", "email": "a@example.com"},
+                {"external_id": "B1", "email": "a@example.com"},
+            ],
+            {
+                1: {
+                    "email": [
+                        "Repeats the email of row 0.",
+                        "Is the email of another member (A1).",
+                    ]
+                }
+            },
+            id="kept-by-its-holders-own-row",
+        ),
+        pytest.param(
+            [
+                {"external_id": "A1", "email": "a1@example.com"},
+                {"external_id": "B1", "email": "a@example.com"},
+                {"external_id": "C1", "email": "a@example.com"},
+            ],
+            {2: {"email": ["Repeats the email of row 1."]}},
+            id="given-up-and-taken-by-two-rows",
+        ),
+        pytest.param(
+            [
+                {"external_id": "A1", "email": "a1@example.com"},
+                {"external_id": "B1", "email": "a@example.com"},
+                {"external_id": "C1", "email": "not-an-email"},
+            ],
+            {2: {"email": ["Enter a valid email address."]}},
+            id="a-batch-refused-for-another-row-does-not-name-the-taker",
+        ),
+    ],
+)
+def test_upsert__an_email_that_two_members_would_share__is_still_refused(tenant, rows, errors):
+    """What the batch leaves is what counts: an address is refused when, once the batch is
+    applied, two members would have it, and the whole batch changes nothing."""
+    env = tenant.production
+    MemberFactory(environment=env, external_id="A1", email="a@example.com", first_name="Pat")
+    response = api_client(env).post("/api/v1/members/", {"members": rows}, format="json")
+    assert response.status_code == 400, response.content[:2000]
+    assert {r["index"]: r["fields"] for r in response.json()["error"]["rows"]} == errors
+    assert _emails(env) == {"A1": "a@example.com"}
+    assert _member(env, "A1").first_name == "Pat"
