@@ -86,7 +86,9 @@ class MembersView(ApiView):
         description="Create or update up to 1,000 members by external id, with their homes "
         "(by external id) and liens. Fields left out keep their value; a home's `liens`, "
         "when given, become exactly its liens. A batch with any bad row is refused whole "
-        "(400, each bad row named by index) and nothing is saved. New and changed homes "
+        "(400, each bad row named by index) and nothing is saved. An email is refused when "
+        "another member would still have it once the batch is applied; one member may give "
+        "an address up and another take it in the same batch. New and changed homes "
         "are valued, and equity and offers recomputed, in the background.",
     )
     def post(self, request):
@@ -148,7 +150,9 @@ class MemberEraseView(ApiView):
         responses=s.ErasedSerializer,
         description="Erase the member's personal data: name, email, external id, homes, "
         "liens and valuations are removed; events and deliveries are kept, anonymous. "
-        "The member is then unknown here (404).",
+        "Upcoming appointments are cancelled (the loan officer is told without the member's "
+        "name); past ones keep their time, officer and status only. Sessions and sign-in "
+        "links of the member stop working. The member is then unknown here (404).",
     )
     def post(self, request, external_id: str):
         member = _member(self.environment, external_id)
