@@ -11,6 +11,7 @@ sends: the owners' `updated_at` moves with every batch (one UPDATE for the batch
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -110,14 +111,19 @@ def _columns(model, names) -> list[str]:
     return [model._meta.get_field(name).column for name in names]
 
 
-def _stage(cursor, name: str, table: str, columns: list[str]) -> None:
-    """An empty temporary table shaped like `columns` of `table`, dropped at commit."""
+def _stage(cursor, name: str, table: str, columns: list[str]) -> str:
+    """An empty temporary table shaped like `columns` of `table`, dropped at commit; returns
+    its name. The name carries the columns: a table made earlier in the same transaction
+    for other columns (a recompute, then a revaluation) is another table, not reused with
+    the wrong shape."""
+    name = f"{name}_{zlib.crc32(','.join(columns).encode()):08x}"
     cols = ", ".join(columns)
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
         f"SELECT {cols} FROM {table} WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {name}")
+    return name
 
 
 def _store_copy(environment, rows, fields, valuations, matches) -> set[tuple[int, int]]:
@@ -138,8 +144,8 @@ def _store_copy(environment, rows, fields, valuations, matches) -> set[tuple[int
             table = Valuation._meta.db_table
             names = ["environment", *ValuationRow._fields, "created_at"]
             cols = _columns(Valuation, names)
-            _stage(cursor, "homes_stage_valuation", table, cols)
-            with raw.copy(f"COPY homes_stage_valuation ({', '.join(cols)}) FROM STDIN") as copy:
+            stage = _stage(cursor, "homes_stage_valuation", table, cols)
+            with raw.copy(f"COPY {stage} ({', '.join(cols)}) FROM STDIN") as copy:
                 for v in valuations:
                     copy.write_row((env_id, *v, now))
             key = ", ".join(_columns(Valuation, VALUATION_KEY))
@@ -148,18 +154,18 @@ def _store_copy(environment, rows, fields, valuations, matches) -> set[tuple[int
             )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608
-                f"SELECT {', '.join(cols)} FROM homes_stage_valuation "
+                f"SELECT {', '.join(cols)} FROM {stage} "
                 f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
             )
         table = Property._meta.db_table
         cols = _columns(Property, fields)
-        _stage(cursor, "homes_stage_property", table, ["id", *cols])
-        with raw.copy(f"COPY homes_stage_property (id, {', '.join(cols)}) FROM STDIN") as copy:
+        stage = _stage(cursor, "homes_stage_property", table, ["id", *cols])
+        with raw.copy(f"COPY {stage} (id, {', '.join(cols)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((row.pk, *(getattr(row, name) for name in fields)))
         sets = ", ".join(f"{c} = s.{c}" for c in cols)
         cursor.execute(
-            f"UPDATE {table} AS p SET {sets} FROM homes_stage_property AS s "  # noqa: S608
+            f"UPDATE {table} AS p SET {sets} FROM {stage} AS s "  # noqa: S608
             "WHERE p.id = s.id AND p.environment_id = %s",
             [env_id],
         )

@@ -26,7 +26,7 @@ from tests.homes.factories import (
     institution_today,
     zone_off_utc_date,
 )
-from tests.services import PrivateRedis, require_redis
+from tests.services import PrivateRedis, require_postgres, require_redis
 
 HOMES = COPY_MIN_ROWS + 10  # a batch large enough for COPY on PostgreSQL
 
@@ -230,3 +230,35 @@ def test_refresh__queued__two_worker_processes_take_the_chunks(transactional_db,
         assert set(run.chunks.values_list("status", flat=True)) == {"done"}
         assert Valuation.objects.filter(property__in=homes).count() == 40
         assert Event.objects.filter(name="offer_matched").count() == OfferMatch.objects.count()
+
+
+@pytest.mark.postgres
+def test_batch_store__two_batches_of_other_fields_in_one_transaction__both_written(staging):
+    """COPY stages rows in a temporary table that lives until commit: a second batch in the
+    same transaction that writes other fields (a recompute, then a revaluation) must get a
+    table of its own shape, not the first one's."""
+    from django.db import transaction
+
+    from homes.services.store import batch_store
+
+    require_postgres()
+    homes = _homes(staging)
+    with environment_scope(staging), transaction.atomic():
+        rows = list(Property.objects.filter(pk__in=[h.pk for h in homes]).order_by("pk"))
+        for row in rows:
+            row.lien_balance = D(1)
+        batch_store(
+            environment=staging, rows=rows, fields=["lien_balance"], valuations=[], matches=[]
+        )
+        for row in rows:
+            row.lien_balance, row.equity = D(3), D(2)
+        batch_store(
+            environment=staging,
+            rows=rows,
+            fields=["equity", "lien_balance"],
+            valuations=[],
+            matches=[],
+        )
+    with environment_scope(staging):
+        stored = set(Property.objects.values_list("lien_balance", "equity"))
+    assert stored == {(D(3), D(2))}
