@@ -10,7 +10,7 @@ from django.db.models import Count, Q, Sum
 from flags import request_metrics
 from flags.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, Event, RequestMetric
 from flags.services import event_buffer
-from institutions.metrics import Measurement, register_metric
+from institutions.metrics import NON_NEGATIVE, SHARE, Measurement, register_metric
 from institutions.tenancy import environment_scope
 
 ENGAGEMENT_EVENTS = (
@@ -25,7 +25,12 @@ REQUEST_COHORTS = {"all": None, "test": ["test"], "non_test": ["member", "anonym
 
 
 def request_totals(environment, start: datetime, end: datetime, cohort: str) -> dict:
-    """Sums of the request counters over the minutes in [start, end)."""
+    """Sums of the request counters over the minutes in [start, end).
+
+    The bucket `start` falls in counts whole, so a test plan judged seconds after it starts
+    sees its requests; a caller that must not count the seconds before `start` (the release
+    watch) starts on a whole minute.
+    """
     request_metrics.flush()
     with environment_scope(environment):
         rows = RequestMetric.objects.filter(
@@ -126,28 +131,41 @@ def event_invalid_share(environment, start, end, cohort) -> Measurement:
 
 
 def register() -> None:
-    register_metric("http_requests", http_requests, description="Requests answered.")
     register_metric(
-        "http_5xx_rate", http_5xx_rate, description="Share of requests answered with a 5xx."
+        "http_requests",
+        http_requests,
+        description="Requests answered.",
+        value_range=NON_NEGATIVE,
+    )
+    register_metric(
+        "http_5xx_rate",
+        http_5xx_rate,
+        description="Share of requests answered with a 5xx.",
+        value_range=SHARE,
     )
     register_metric(
         "http_p95_latency_ms",
         http_p95_latency_ms,
         description="95th percentile response time (ms, histogram bucket bound).",
+        value_range=NON_NEGATIVE,
     )
     register_metric(
         "offer_selection_rate",
         offer_selection_rate,
         description="Offer selections per offer view.",
+        # Not a share: selections and views are counted apart, one can outnumber the other.
+        value_range=NON_NEGATIVE,
     )
     register_metric(
         "event_invalid_share",
         event_invalid_share,
         description="Share of received events that are unplanned or invalid.",
+        value_range=SHARE,
     )
     for name in ENGAGEMENT_EVENTS:
         register_metric(
             f"event_rate:{name}",
             partial(event_rate, name),
             description=f"{name} events per minute (accepted).",
+            value_range=NON_NEGATIVE,
         )

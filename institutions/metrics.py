@@ -20,16 +20,43 @@ class Measurement:
 
 #: provider(environment, start, end, cohort) -> Measurement; cohort is "all", "test" or "non_test".
 Provider = Callable[[object, datetime, datetime, str], Measurement]
-_providers: dict[str, tuple[Provider, str]] = {}
+#: The values a metric can take, (lowest, highest), None for an open end.
+ValueRange = tuple[float | None, float | None]
+#: A share of observations: 0 (none) to 1 (all); 5% is 0.05.
+SHARE: ValueRange = (0.0, 1.0)
+#: A count, duration or rate that cannot be negative.
+NON_NEGATIVE: ValueRange = (0.0, None)
 
 
-def register_metric(name: str, provider: Provider, *, description: str) -> None:
-    """Declare a metric the oracle can judge, with a one-line description."""
-    _providers[name] = (provider, description)
+@dataclass(frozen=True)
+class _Registered:
+    provider: Provider
+    description: str
+    value_range: ValueRange | None
+
+
+_providers: dict[str, _Registered] = {}
+
+
+def register_metric(
+    name: str, provider: Provider, *, description: str, value_range: ValueRange | None = None
+) -> None:
+    """Declare a metric the oracle can judge, with a one-line description.
+
+    value_range is what its values can be (SHARE, NON_NEGATIVE, …): rules whose thresholds
+    fall outside it could never fire, so the places that take thresholds check them.
+    """
+    _providers[name] = _Registered(provider, description, value_range)
 
 
 def metric_names() -> dict[str, str]:
-    return {name: description for name, (_, description) in sorted(_providers.items())}
+    return {name: registered.description for name, registered in sorted(_providers.items())}
+
+
+def metric_range(name: str) -> ValueRange | None:
+    """The values a registered metric can take (None: not declared or not registered)."""
+    registered = _providers.get(name)
+    return registered.value_range if registered else None
 
 
 def measure(
@@ -40,7 +67,7 @@ def measure(
         raise KeyError(f"Unknown metric {name!r}; known: {', '.join(sorted(_providers))}")
     if cohort not in {"all", "test", "non_test"}:
         raise ValueError(f"Unknown cohort {cohort!r}")
-    provider, _ = _providers[name]
+    provider = _providers[name].provider
     # Providers read tenant-owned rows: run them in the measured environment's scope, not
     # the caller's (a release watch runs in staging's scope and measures production).
     from institutions.tenancy import environment_scope

@@ -30,4 +30,5 @@ class NotificationsConfig(AppConfig):
             "delivery_failure_rate",
             delivery_failure_rate,
             description="Share of deliveries that failed or went dead (of those finished).",
+            value_range=metrics.SHARE,
         )

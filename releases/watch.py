@@ -9,7 +9,11 @@ from __future__ import annotations
 import datetime as dt
 
 from flags.oracle import FAIL, INCONCLUSIVE, PASS, RuleSpec, oracle_judge
-from releases.models.policy import WATCH_COMPARATORS
+from releases.models.policy import (
+    DEFAULT_WATCH_COHORT,
+    DEFAULT_WATCH_MIN_SAMPLE,
+    WATCH_COMPARATORS,
+)
 
 __all__ = ["FAIL", "INCONCLUSIVE", "PASS", "judge", "oracle", "rules_from_policy"]
 RESULT_FIELDS = (
@@ -26,15 +30,20 @@ RESULT_FIELDS = (
 
 
 def rules_from_policy(policy) -> list[RuleSpec]:
-    """The institution's watch rules as oracle rules (ReleasePolicy.clean checks them)."""
+    """The institution's watch rules as oracle rules (ReleasePolicy.clean checks them).
+
+    A rule without min_sample takes the oracle's own default, never 0: with no minimum a
+    single failed request is a 100% error rate and rolls production back. A rule without
+    a cohort leaves test members out (DEFAULT_WATCH_COHORT).
+    """
     return [
         RuleSpec(
             metric=r["metric"],
             comparator=WATCH_COMPARATORS[r.get("comparator", "lower")],
             pass_threshold=float(r["pass_threshold"]),
             fail_threshold=float(r["fail_threshold"]),
-            min_sample=int(r.get("min_sample", 0)),
-            cohort=r.get("cohort", "all"),
+            min_sample=int(r.get("min_sample", DEFAULT_WATCH_MIN_SAMPLE)),
+            cohort=r.get("cohort", DEFAULT_WATCH_COHORT),
             name=r.get("name", r["metric"]),
         )
         for r in policy.watch_rules
@@ -46,8 +55,21 @@ def oracle():
     return oracle_judge
 
 
+def first_whole_minute(moment: dt.datetime) -> dt.datetime:
+    """`moment` if it is on a minute, else the start of the next minute."""
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + dt.timedelta(minutes=1)
+
+
 def judge(*, environment, rules, start: dt.datetime, end: dt.datetime):
-    return oracle()(environment=environment, rules=rules, start=start, end=end)
+    """The oracle's verdict on production from the first whole minute after `start`.
+
+    Request counters are kept per minute and a metric counts the bucket its start falls
+    in whole: a deploy at 23:00:40 would be blamed for the errors the configuration it
+    replaced answered from 23:00:00. Until that first whole minute the period is empty.
+    """
+    start = first_whole_minute(start)
+    return oracle()(environment=environment, rules=rules, start=start, end=max(start, end))
 
 
 def verdict_record(verdict, *, at: dt.datetime) -> dict:

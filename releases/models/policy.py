@@ -5,6 +5,7 @@ import math
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from flags.oracle import RuleSpec
 from institutions.models import Institution
 
 SIGNING_ROLES = ("it", "marketing", "lending", "admin")
@@ -22,6 +23,12 @@ WATCH_RULE_KEYS = (
     "cohort",
     "name",
 )
+#: The cohort a watch rule judges when it names none: members and visitors, not test members.
+#: Test members try unreleased variants in production; their errors must not fail the watch
+#: and roll production back for everyone (a rule may still say "all" or "test").
+DEFAULT_WATCH_COHORT = "non_test"
+#: A watch rule's min_sample when it names none: the oracle's own default (RuleSpec's).
+DEFAULT_WATCH_MIN_SAMPLE: int = RuleSpec.min_sample
 
 
 def default_required_roles() -> list[str]:
@@ -29,7 +36,7 @@ def default_required_roles() -> list[str]:
 
 
 def default_watch_rules() -> list[dict]:
-    """The watch defaults: 5xx rate, delivery failure rate and p95 latency."""
+    """The watch defaults: 5xx rate, delivery failure rate and p95 latency, of members."""
     return [
         {
             "metric": "http_5xx_rate",
@@ -37,7 +44,7 @@ def default_watch_rules() -> list[dict]:
             "pass_threshold": 0.01,
             "fail_threshold": 0.05,
             "min_sample": 100,
-            "cohort": "all",
+            "cohort": DEFAULT_WATCH_COHORT,
         },
         {
             "metric": "delivery_failure_rate",
@@ -45,7 +52,7 @@ def default_watch_rules() -> list[dict]:
             "pass_threshold": 0.02,
             "fail_threshold": 0.10,
             "min_sample": 50,
-            "cohort": "all",
+            "cohort": DEFAULT_WATCH_COHORT,
         },
         {
             "metric": "http_p95_latency_ms",
@@ -53,7 +60,7 @@ def default_watch_rules() -> list[dict]:
             "pass_threshold": 800,
             "fail_threshold": 2000,
             "min_sample": 100,
-            "cohort": "all",
+            "cohort": DEFAULT_WATCH_COHORT,
         },
     ]
 
@@ -78,7 +85,12 @@ class ReleasePolicy(models.Model):
     )
     watch_rules = models.JSONField(
         default=default_watch_rules,
-        help_text="Oracle rules judged during the watch (metric, thresholds, minimum sample).",
+        help_text=(
+            "Oracle rules judged during the watch: metric, pass_threshold and fail_threshold; "
+            'optionally comparator ("lower" or "higher"), min_sample (default 100), cohort and '
+            "name. A share is 0-1 (0.05 for 5%). Without a cohort a rule judges members and "
+            'visitors, not test members ("non_test"); give "all" or "test" to judge those.'
+        ),
     )
 
     class Meta:
@@ -142,6 +154,8 @@ def _watch_rule_problems(rule: dict) -> list[str]:
             problems.append(f"{key} must be a number (got {rule[key]!r})")
         else:
             thresholds[key] = rule[key]
+    if isinstance(metric, str) and metric in metric_names():
+        problems.extend(_out_of_range(metric, thresholds))
     if len(thresholds) == 2 and comparator in WATCH_COMPARATORS:
         passing, failing = thresholds["pass_threshold"], thresholds["fail_threshold"]
         # As OracleRule.clean: the inconclusive band between them must not be inverted.
@@ -149,10 +163,10 @@ def _watch_rule_problems(rule: dict) -> list[str]:
             problems.append("fail_threshold must be >= pass_threshold (lower is better)")
         if WATCH_COMPARATORS[comparator] == "higher" and passing < failing:
             problems.append("fail_threshold must be <= pass_threshold (higher is better)")
-    min_sample = rule.get("min_sample", 0)
+    min_sample = rule.get("min_sample", DEFAULT_WATCH_MIN_SAMPLE)
     if not isinstance(min_sample, int) or isinstance(min_sample, bool) or min_sample < 0:
         problems.append(f"min_sample must be a whole number of 0 or more (got {min_sample!r})")
-    cohort = rule.get("cohort", "all")
+    cohort = rule.get("cohort", DEFAULT_WATCH_COHORT)
     if cohort not in OracleRule.Cohort.values:
         problems.append(
             f"cohort {cohort!r} is unknown (use one of: {', '.join(OracleRule.Cohort.values)})"
@@ -160,6 +174,31 @@ def _watch_rule_problems(rule: dict) -> list[str]:
     if "name" in rule and (not isinstance(rule["name"], str) or not rule["name"]):
         problems.append("name must be non-empty text")
     return problems
+
+
+def _out_of_range(metric: str, thresholds: dict) -> list[str]:
+    """Thresholds the metric can never reach, e.g. 5 (meant as 5%) for a share of 0 to 1."""
+    from institutions.metrics import SHARE, metric_range
+
+    value_range = metric_range(metric)
+    if value_range is None:
+        return []
+    low, high = value_range
+    outside = {
+        key: value
+        for key, value in thresholds.items()
+        if (low is not None and value < low) or (high is not None and value > high)
+    }
+    if not outside:
+        return []
+    given = " and ".join(f"{key} {value!r}" for key, value in outside.items())
+    if value_range == SHARE:
+        return [f"{given} out of range: {metric} is a share from 0 to 1 (e.g. 0.05 for 5%)"]
+    if high is None:
+        return [f"{given} out of range: {metric} is never below {low:g}"]
+    if low is None:
+        return [f"{given} out of range: {metric} is never above {high:g}"]
+    return [f"{given} out of range: {metric} runs from {low:g} to {high:g}"]
 
 
 def watch_rules_problems(rules) -> list[str]:

@@ -7,8 +7,11 @@ import datetime as dt
 import pytest
 from celery.exceptions import Retry
 from django.core import mail
+from django.core.exceptions import ValidationError
 
+from flags.models import RequestMetric
 from institutions.selectors import environment_branding
+from institutions.tenancy import environment_scope
 from releases.models import Release
 from releases.services import (
     ReleaseRefused,
@@ -241,3 +244,170 @@ def test_watch__fail_while_the_mail_server_is_down__signers_told_once_it_is_back
         sink.controller.stop()
     (message,) = sink.to("ivan@cu.test")
     assert "failed its watch" in message["Subject"]
+
+
+def _requests(environment, minute, cohort, count, errors):
+    """One minute of production request counters for a cohort (all fast)."""
+    with environment_scope(environment):
+        RequestMetric.objects.create(
+            environment=environment,
+            minute=minute,
+            cohort=cohort,
+            count=count,
+            errors=errors,
+            latency_ms_sum=50.0 * count,
+            le_50=count,
+        )
+
+
+def _deployed_at(tenant, people, clock, capture, at=TUESDAY_23) -> Release:
+    release = approved(tenant, people)
+    clock.set(at)
+    with capture(execute=True):
+        release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    release.refresh_from_db()
+    return release
+
+
+def _watch_at(tenant, release, clock, capture, moment) -> Release:
+    clock.set(moment)
+    with capture(execute=True):
+        release_watch_check(environment=tenant.staging, release=release)
+    release.refresh_from_db()
+    return release
+
+
+@pytest.mark.django_db
+def test_watch__rule_without_min_sample__one_failed_request_does_not_roll_back(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    # A rule may leave min_sample out (the policy's own example does); it takes the
+    # oracle's default of 100, not 0: one request answering 500 is no 100% error rate.
+    policy = policy_for(tenant.institution)
+    policy.watch_rules = [
+        {"metric": "http_5xx_rate", "pass_threshold": 0.01, "fail_threshold": 0.05}
+    ]
+    policy.full_clean()
+    policy.save()
+    release = _deployed_at(tenant, people, clock, django_capture_on_commit_callbacks)
+    _requests(tenant.production, TUESDAY_23 + dt.timedelta(minutes=1), "member", 1, 1)
+    release = _watch_at(
+        tenant,
+        release,
+        clock,
+        django_capture_on_commit_callbacks,
+        TUESDAY_23 + dt.timedelta(minutes=2),
+    )
+    assert release.watch_verdict["verdict"] == "inconclusive", release.watch_verdict
+    assert release.watch_verdict["results"][0]["min_sample"] == 100
+    assert release.state == Release.State.DEPLOYED
+
+
+@pytest.mark.django_db
+def test_watch__default_policy__test_member_traffic_alone_does_not_roll_back(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    # Staff testing a broken variant in production as test members (12.5% of all requests
+    # fail, all of them theirs) must not roll production back for every member.
+    release = _deployed_at(tenant, people, clock, django_capture_on_commit_callbacks)
+    minute = TUESDAY_23 + dt.timedelta(minutes=1)
+    _requests(tenant.production, minute, "member", 400, 0)
+    _requests(tenant.production, minute, "test", 400, 100)
+    release = _watch_at(
+        tenant,
+        release,
+        clock,
+        django_capture_on_commit_callbacks,
+        TUESDAY_23 + dt.timedelta(minutes=2),
+    )
+    assert release.watch_state != Release.Watch.FAILED, release.watch_verdict
+    assert release.state == Release.State.DEPLOYED
+    five_xx = release.watch_verdict["results"][0]
+    assert (five_xx["metric"], five_xx["cohort"], five_xx["sample"]) == (
+        "http_5xx_rate",
+        "non_test",
+        400,
+    )
+
+
+@pytest.mark.django_db
+def test_watch__stored_rule_with_cohort_all__still_judges_test_members(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    # A policy that asked for every request keeps it: only a rule without a cohort changed.
+    policy = policy_for(tenant.institution)
+    policy.watch_rules = [
+        {
+            "metric": "http_5xx_rate",
+            "pass_threshold": 0.01,
+            "fail_threshold": 0.05,
+            "min_sample": 100,
+            "cohort": "all",
+        }
+    ]
+    policy.save()
+    release = _deployed_at(tenant, people, clock, django_capture_on_commit_callbacks)
+    minute = TUESDAY_23 + dt.timedelta(minutes=1)
+    _requests(tenant.production, minute, "member", 400, 0)
+    _requests(tenant.production, minute, "test", 400, 100)
+    release = _watch_at(
+        tenant,
+        release,
+        clock,
+        django_capture_on_commit_callbacks,
+        TUESDAY_23 + dt.timedelta(minutes=2),
+    )
+    assert release.watch_state == Release.Watch.FAILED, release.watch_verdict
+
+
+@pytest.mark.django_db
+def test_watch__errors_in_the_minute_before_the_deploy__are_not_blamed_on_the_release(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    # Counters are per minute: a deploy at 23:00:40 is judged from the 23:01 bucket on, as
+    # 40 seconds of the 23:00 one were served by the configuration it replaced.
+    deploy_at = TUESDAY_23 + dt.timedelta(seconds=40)
+    release = _deployed_at(tenant, people, clock, django_capture_on_commit_callbacks, at=deploy_at)
+    _requests(tenant.production, TUESDAY_23, "member", 400, 48)  # the 23:00 bucket
+    release = _watch_at(
+        tenant,
+        release,
+        clock,
+        django_capture_on_commit_callbacks,
+        TUESDAY_23 + dt.timedelta(minutes=2),
+    )
+    assert release.watch_state != Release.Watch.FAILED, release.watch_verdict
+    assert release.state == Release.State.DEPLOYED
+    assert release.watch_verdict["results"][0]["sample"] == 0
+
+
+@pytest.mark.django_db
+def test_release_policy__rate_rule_with_a_threshold_above_one__is_refused(tenant):
+    # http_5xx_rate is a share: 5 meant as 5% is a rule that can never fail.
+    policy = policy_for(tenant.institution)
+    policy.watch_rules = [
+        {"metric": "http_5xx_rate", "pass_threshold": 1, "fail_threshold": 5, "min_sample": 100}
+    ]
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    (message,) = refused.value.message_dict["watch_rules"]
+    assert "fail_threshold 5 out of range" in message, message
+    assert "share from 0 to 1 (e.g. 0.05 for 5%)" in message, message
+    policy.watch_rules[0].update(pass_threshold=0.01, fail_threshold=1)  # 100%: reachable
+    policy.full_clean()
+
+
+def test_release_policy__delivery_failure_rate_is_a_share_too(tenant):
+    policy = policy_for(tenant.institution)
+    policy.watch_rules = [
+        {
+            "metric": "delivery_failure_rate",
+            "pass_threshold": 0.5,
+            "fail_threshold": 5,
+            "min_sample": 100,
+        }
+    ]
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    (message,) = refused.value.message_dict["watch_rules"]
+    assert "delivery_failure_rate is a share from 0 to 1" in message, message

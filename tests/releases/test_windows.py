@@ -46,3 +46,19 @@ def test_window__freeze_day__blocks_and_next_opening_skips_it():
 
 def test_window__no_windows__has_no_opening():
     assert next_opening([], [], NY, at(2025, 3, 3, 14, 0)) is None
+
+
+def test_window__closing_in_the_repeated_hour_of_a_fall_back__closes_once():
+    # New York falls back on Sunday 2 November 2025: 01:00-01:59 happens twice. A Saturday
+    # window 22:00-01:30 closes at the first 01:30 (EDT, 05:30 UTC); at the second 01:15
+    # (EST, 06:15 UTC) it has been closed 45 minutes, though 01:15 < 01:30 on the wall.
+    saturday_nights = [SimpleNamespace(weekdays=[5], start=dt.time(22), end=dt.time(1, 30))]
+    first_one_fifteen = dt.datetime(2025, 11, 2, 5, 15, tzinfo=dt.UTC)
+    second_one_fifteen = dt.datetime(2025, 11, 2, 6, 15, tzinfo=dt.UTC)
+    assert second_one_fifteen.astimezone(NY).tzname() == "EST"
+    assert is_open(saturday_nights, [], NY, first_one_fifteen)
+    assert not is_open(saturday_nights, [], NY, second_one_fifteen)
+    opening = next_opening(saturday_nights, [], NY, second_one_fifteen)
+    assert opening.start == at(2025, 11, 8, 22, 0)  # the next Saturday's, in local time
+    closing = next_opening(saturday_nights, [], NY, at(2025, 11, 1, 23, 0)).end
+    assert closing.astimezone(dt.UTC) == dt.datetime(2025, 11, 2, 5, 30, tzinfo=dt.UTC)
