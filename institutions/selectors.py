@@ -60,6 +60,22 @@ def staff_roles(user, institution: Institution) -> frozenset[str]:
     return cache[institution.pk]
 
 
+def granted_roles(institution: Institution, user_ids) -> dict[int, frozenset[str]]:
+    """The roles each of these users is granted at the institution, read now.
+
+    Unlike `staff_roles`: nothing implied for superusers (a platform operator holds no
+    institution's role until granted one), nothing for a deactivated account, and no
+    per-request cache, for decisions that must see a role revoked a moment ago.
+    """
+    held: dict[int, set[str]] = {}
+    rows = StaffRole.objects.filter(
+        institution=institution, user_id__in=set(user_ids), user__is_active=True
+    ).values_list("user_id", "role")
+    for user_id, role in rows:
+        held.setdefault(user_id, set()).add(role)
+    return {user_id: frozenset(roles) for user_id, roles in held.items()}
+
+
 def users_with_role(institution: Institution, role: str):
     from django.contrib.auth import get_user_model
 

@@ -129,7 +129,15 @@ def release_refresh(*, environment: Environment, release: Release) -> Release:
 
 
 def ensure_current(environment: Environment, release: Release) -> None:
-    """Refuse to act on a release that staging has moved past (superseding it first)."""
+    """Refuse to act on a release that staging has moved past (superseding it first), and
+    send one whose approvals no longer stand back to sign-off.
+
+    Signing, scheduling and deploying all start here, so the sign-offs are judged again
+    whenever the release is acted on: a signer who lost the role since no longer counts.
+    """
+    # Imported here: the sign-off module builds on this one.
+    from releases.services.signoff import release_signoffs_recheck
+
     release_refresh(environment=environment, release=release)
     release.refresh_from_db()
     if release.state == Release.State.SUPERSEDED:
@@ -137,3 +145,5 @@ def ensure_current(environment: Environment, release: Release) -> None:
         raise ReleaseRefused(
             f"Release #{release.number} is superseded{successor}: {release.state_reason}"
         )
+    release_signoffs_recheck(release)
+    release.refresh_from_db()
