@@ -72,7 +72,7 @@ class ReleaseAdmin(TenantAdmin):
                 name="releases_release_emergency",
             ),
         ]
-        for action in ("sign", "schedule", "deploy", "rollback", "decide", "evidence"):
+        for action in ("sign", "schedule", "cancel", "deploy", "rollback", "decide", "evidence"):
             urls.append(
                 path(
                     f"<int:pk>/{action}/",

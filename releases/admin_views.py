@@ -28,6 +28,7 @@ from releases.services import (
     policy_for,
     production_emergency_change,
     production_of,
+    release_cancel,
     release_create,
     release_deploy,
     release_refresh,
@@ -177,6 +178,13 @@ def schedule(request, pk):
             actor=request.user,
         ),
         "Scheduled: it deploys at that time.",
+    )
+
+
+@require_POST
+def cancel(request, pk):
+    return _run_with_reason(
+        request, pk, release_cancel, "Cancelled: the release is approved again and not scheduled."
     )
 
 

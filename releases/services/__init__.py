@@ -1,5 +1,6 @@
 """Every write about releases goes through these services."""
 
+from releases.services.cancel import release_cancel
 from releases.services.common import ReleaseRefused, policy_for, production_of, staging_of
 from releases.services.create import ensure_current, release_create, release_refresh
 from releases.services.deploy import release_deploy, release_schedule, releases_due, window_refusal
@@ -15,6 +16,7 @@ __all__ = [
     "policy_for",
     "production_emergency_change",
     "production_of",
+    "release_cancel",
     "release_create",
     "release_deploy",
     "release_refresh",

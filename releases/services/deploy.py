@@ -124,6 +124,30 @@ def release_schedule(
     return release
 
 
+def lock_production(production: Environment) -> None:
+    """Hold production's row until the transaction ends, before reading production.
+
+    Deploys, rollbacks and emergency changes take turns on it: each one checks production
+    as the one before left it (and stops on the drift it finds), rather than two of them
+    checking the same production and then both writing it. The lock leaves the row's key
+    alone (no_key): members' rows that refer to production are still written meanwhile.
+    """
+    Environment.objects.select_for_update(no_key=True).filter(pk=production.pk).first()
+
+
+def _tell_scheduler(
+    environment: Environment, release: Release, planned, scheduler, why: str = ""
+) -> None:
+    """Mail whoever scheduled the release, and its author, that the deploy did not run."""
+    when = f" for {planned.astimezone(environment.institution.tz):%c %Z}" if planned else ""
+    mail_after_commit(
+        f"{environment.institution}: release #{release.number} was not deployed",
+        f"Release #{release.number} was scheduled{when} but did not deploy.\n\n"
+        f"{why or release.last_error}\n",
+        [scheduler, release.author],
+    )
+
+
 def _record_failure(release: Release, **fields) -> None:
     with transaction.atomic():
         Release._base_manager.filter(pk=release.pk).update(**fields)
@@ -146,7 +170,16 @@ def release_deploy(
     """
     check_release_environment(environment, release)
     if release.kind == Release.Kind.PROMOTION:
-        ensure_current(environment, release)
+        planned, scheduler = release.scheduled_for, release.scheduled_by
+        was_scheduled = release.state == Release.State.SCHEDULED
+        try:
+            ensure_current(environment, release)
+        except ReleaseRefused as refusal:
+            if scheduled and was_scheduled and release.state == Release.State.SUPERSEDED:
+                # Staging moved on since the sign-offs: whoever planned the deploy must hear
+                # that it did not happen, not find out from the admin later.
+                _tell_scheduler(environment, release, planned, scheduler, why=refusal.message)
+            raise
     refusal = _not_deployable(release)
     if refusal:
         raise ReleaseRefused(refusal)
@@ -157,24 +190,27 @@ def release_deploy(
             raise ReleaseRefused(f"Release #{release.number} is not due yet.")
         closed = window_refusal(environment, moment)
         planned = release.scheduled_for
-        on_time = moment - planned <= LATE_GRACE and not window_refusal(environment, planned)
-        if closed and not release.window_override_reason and not on_time:
+        # An admin's override covers the time they chose, not whenever a worker that was
+        # down gets to it: past the grace it needs a window like any other deploy.
+        on_time = moment - planned <= LATE_GRACE and (
+            bool(release.window_override_reason) or not window_refusal(environment, planned)
+        )
+        if closed and not on_time:
             scheduler = release.scheduled_by
+            if release.window_override_reason:
+                why = (
+                    "The deploy ran too late for its window override, which covers the "
+                    f"planned time only: {closed}"
+                )
+            else:
+                why = "The deploy window closed before the deploy could run: " + closed
             _record_failure(
                 release,
                 state=Release.State.APPROVED,
                 scheduled_for=None,
-                last_error="The deploy window closed before the deploy could run: "
-                + closed
-                + " Schedule it again.",
+                last_error=why + " Schedule it again.",
             )
-            mail_after_commit(
-                f"{environment.institution}: release #{release.number} was not deployed",
-                f"Release #{release.number} was scheduled for "
-                f"{planned.astimezone(environment.institution.tz):%c %Z} but did not deploy.\n\n"
-                f"{release.last_error}\n",
-                [scheduler, release.author],
-            )
+            _tell_scheduler(environment, release, planned, scheduler)
             raise ReleaseRefused(release.last_error)
     elif release.kind == Release.Kind.PROMOTION:
         roles = roles_of(actor, environment.institution)
@@ -195,6 +231,11 @@ def release_deploy(
             refusal = _not_deployable(release)
             if refusal:  # deployed by a concurrent run a moment ago
                 raise ReleaseRefused(refusal)
+            if scheduled and (
+                release.state != Release.State.SCHEDULED or release.scheduled_for > moment
+            ):  # cancelled or moved since the dispatcher found it due
+                raise ReleaseRefused(f"Release #{release.number} is no longer scheduled now.")
+            lock_production(production)
             current = capture(production)
             if snapshot_hash(current) != release.base_hash:
                 raise _Conflict(diff_snapshots(release.base_snapshot, current))
@@ -226,6 +267,8 @@ def release_deploy(
                 "the deploy stopped and production is unchanged."
             ),
         )
+        if scheduled:
+            _tell_scheduler(environment, release, release.scheduled_for, release.scheduled_by)
         raise ReleaseRefused(release.last_error) from None
     except ReleaseRefused:
         raise

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from institutions import promotion
 from institutions.models import Environment
 from institutions.services import tenant_object_save
 from releases.services.common import ReleaseRefused, roles_of
+from releases.services.deploy import lock_production
 
 
 def production_emergency_change(*, environment: Environment, obj, actor, reason: str):
@@ -19,6 +22,10 @@ def production_emergency_change(*, environment: Environment, obj, actor, reason:
     reason = reason.strip()
     if not reason:
         raise ReleaseRefused("Say why production must change now: a reason is required.")
-    return tenant_object_save(
-        environment=environment, obj=obj, actor=actor, reason=f"Emergency change: {reason}"
-    )
+    with transaction.atomic():
+        # Waits for a deploy or rollback under way: landing between its check of production
+        # and its write, the change would be overwritten without anyone seeing it.
+        lock_production(environment)
+        return tenant_object_save(
+            environment=environment, obj=obj, actor=actor, reason=f"Emergency change: {reason}"
+        )

@@ -16,7 +16,7 @@ from releases.services.common import (
     roles_of,
 )
 from releases.services.create import next_number
-from releases.services.deploy import release_deploy
+from releases.services.deploy import lock_production, release_deploy
 from releases.snapshot import capture, snapshot_hash
 
 ROLLBACK_ROLES = frozenset({"admin", "it"})
@@ -82,7 +82,8 @@ def release_rollback(*, environment: Environment, release: Release, actor, reaso
 
     Only while production still runs exactly the release: a later release, a kill switch
     or an emergency change since would be undone without anyone seeing it, so the
-    rollback stops and the release shows the conflict.
+    rollback stops and the release shows the conflict. Production's row is locked from the
+    check to the write, so a deploy at the same moment is either seen or waits.
     """
     check_release_environment(environment, release)
     reason = reason.strip()
@@ -90,51 +91,77 @@ def release_rollback(*, environment: Environment, release: Release, actor, reaso
         raise ReleaseRefused("Rolling back needs the IT or admin role.")
     if not reason:
         raise ReleaseRefused("Say why you roll back: a reason is required.")
+    _check_rollbackable(release)
+    production = production_of(environment)
+    refusal = None
+    with transaction.atomic():
+        # Locks in the order a deploy takes them: the release, production, then staging
+        # (for the next number; a deploy's audit entries need staging's row after production).
+        locked = Release._base_manager.select_for_update().get(pk=release.pk)
+        _check_rollbackable(locked)  # rolled back by someone else a moment ago
+        lock_production(production)
+        number = next_number(environment)
+        current = capture(production)
+        entries = changed_since(current, locked)
+        if entries:
+            refusal = _refusal_for_changed_production(environment, locked, entries)
+        else:
+            rollback = _roll_back(environment, production, locked, current, number, actor, reason)
+    if refusal is not None:
+        if isinstance(refusal, RollbackConflict):
+            record_rollback_refusal(release, refusal, what="rollback stopped", actor=actor)
+        raise refusal
+    release.refresh_from_db()
+    rollback.refresh_from_db()
+    return rollback
+
+
+def _check_rollbackable(release: Release) -> None:
+    if release.kind == Release.Kind.ROLLBACK:
+        # Undoing a rollback would bring back a configuration just taken out of production
+        # (perhaps by a failed watch) with no sign-off and no watch.
+        raise ReleaseRefused(
+            f"Release #{release.number} is itself a rollback and cannot be rolled back: to "
+            "bring that configuration back, make a new release from staging, with its "
+            "sign-offs and watch."
+        )
     if release.state != Release.State.DEPLOYED or release.previous_snapshot is None:
         raise ReleaseRefused(
             f"Release #{release.number} is {release.get_state_display().lower()}: "
             "only a deployed release can be rolled back."
         )
-    production = production_of(environment)
-    current = capture(production)
-    entries = changed_since(current, release)
-    if entries:
-        refusal = _refusal_for_changed_production(environment, release, entries)
-        if isinstance(refusal, RollbackConflict):
-            record_rollback_refusal(release, refusal, what="rollback stopped", actor=actor)
-        raise refusal
-    with transaction.atomic():
-        target = release.previous_snapshot
-        rollback = Release._base_manager.create(
-            environment=environment,
-            number=next_number(environment),
-            kind=Release.Kind.ROLLBACK,
-            title=f"Rollback of release #{release.number}",
-            notes=reason,
-            author=actor,
-            required_roles=[],
-            snapshot=target,
-            snapshot_hash=snapshot_hash(target),
-            base_snapshot=current,
-            base_hash=snapshot_hash(current),
-            diff=production_notes(environment=production, entries=diff_snapshots(current, target)),
-            rolls_back=release,
-            state=Release.State.APPROVED,
-            state_reason=reason,
-        )
-        audit_release(
-            rollback, what=f"rollback of release #{release.number}", actor=actor, reason=reason
-        )
-        release_deploy(environment=environment, release=rollback, actor=actor, reason=reason)
-        release.state = Release.State.ROLLED_BACK
-        release.state_reason = f"Rolled back by release #{rollback.number}: {reason}"
-        release.conflict, release.last_error = [], ""
-        if release.watch_state in (Release.Watch.WATCHING, Release.Watch.NEEDS_DECISION):
-            # Nothing is left to watch: production no longer runs the release.
-            release.watch_state = Release.Watch.ENDED
-        release.save(
-            update_fields=["state", "state_reason", "conflict", "last_error", "watch_state"]
-        )
-        audit_release(release, what="rolled back", actor=actor, reason=reason)
-    rollback.refresh_from_db()
+
+
+def _roll_back(environment, production, release, current, number, actor, reason) -> Release:
+    """Make and deploy the rollback release; the caller's transaction holds the locks."""
+    target = release.previous_snapshot
+    rollback = Release._base_manager.create(
+        environment=environment,
+        number=number,
+        kind=Release.Kind.ROLLBACK,
+        title=f"Rollback of release #{release.number}",
+        notes=reason,
+        author=actor,
+        required_roles=[],
+        snapshot=target,
+        snapshot_hash=snapshot_hash(target),
+        base_snapshot=current,
+        base_hash=snapshot_hash(current),
+        diff=production_notes(environment=production, entries=diff_snapshots(current, target)),
+        rolls_back=release,
+        state=Release.State.APPROVED,
+        state_reason=reason,
+    )
+    audit_release(
+        rollback, what=f"rollback of release #{release.number}", actor=actor, reason=reason
+    )
+    release_deploy(environment=environment, release=rollback, actor=actor, reason=reason)
+    release.state = Release.State.ROLLED_BACK
+    release.state_reason = f"Rolled back by release #{rollback.number}: {reason}"
+    release.conflict, release.last_error = [], ""
+    if release.watch_state in (Release.Watch.WATCHING, Release.Watch.NEEDS_DECISION):
+        # Nothing is left to watch: production no longer runs the release.
+        release.watch_state = Release.Watch.ENDED
+    release.save(update_fields=["state", "state_reason", "conflict", "last_error", "watch_state"])
+    audit_release(release, what="rolled back", actor=actor, reason=reason)
     return rollback

@@ -281,9 +281,9 @@ def test_release_policy_admin__readable_watch_rules__saved_and_the_watch_reads_t
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     specs = rules_from_policy(ReleasePolicy.objects.get(pk=policy.pk))
-    assert [(s.name, s.comparator, s.min_sample) for s in specs] == [
-        ("5xx", "lower", 100),
-        ("delivery_failure_rate", "higher", 0),
+    assert [(s.name, s.comparator, s.min_sample, s.cohort) for s in specs] == [
+        ("5xx", "lower", 100, "non_test"),
+        ("delivery_failure_rate", "higher", 100, "non_test"),  # the defaults of a bare rule
     ]
 
 
@@ -480,3 +480,59 @@ def test_evidence__watch_period__is_the_one_the_deploy_was_given(
     text = page.content.decode()
     assert "watch period 45 minutes" in text
     assert "120" not in text
+
+
+@pytest.mark.django_db
+def test_release_admin__cancel_scheduled_deploy__it_and_admin_only_with_a_reason(
+    tenant, people, clock
+):
+    from releases.services import release_schedule
+    from tests.releases.test_release_flow import approved
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    page_url = reverse("admin:releases_release_change", args=[release.pk])
+    url = reverse("admin:releases_release_cancel", args=[release.pk])
+    assert (
+        "Cancel the deploy"
+        not in staff_client(people.marketing, tenant.staging).get(page_url).content.decode()
+    )
+    response = staff_client(people.marketing, tenant.staging).post(
+        url, {"reason": "Outage"}, follow=True
+    )
+    assert "needs the IT or admin role" in " ".join(messages_of(response))
+    it = staff_client(people.it, tenant.staging)
+    assert "Cancel the deploy" in it.get(page_url).content.decode()
+    response = it.post(url, {"reason": ""}, follow=True)
+    assert "reason is required" in " ".join(messages_of(response))
+    release.refresh_from_db()
+    assert release.state == Release.State.SCHEDULED
+    # Another institution's staff get a 404, whatever their role there.
+    other = make_tenant()
+    outsider = staff_user(other.institution, "admin", "it")
+    assert staff_client(outsider, other.staging).post(url, {"reason": "x"}).status_code == 404
+    response = it.post(url, {"reason": "Branch outage tonight"}, follow=True)
+    assert "Cancelled" in " ".join(messages_of(response))
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.APPROVED, None)
+    assert "Cancel the deploy" not in it.get(page_url).content.decode()
+
+
+@pytest.mark.django_db
+def test_release_admin__deployed_rollback__offers_no_roll_back_button(tenant, people, clock):
+    from releases.services import release_deploy, release_rollback
+    from tests.releases.test_release_flow import approved
+
+    release = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    release.refresh_from_db()
+    it = staff_client(people.it, tenant.staging)
+    page = it.get(reverse("admin:releases_release_change", args=[release.pk])).content.decode()
+    assert ">Roll back</button>" in page
+    rollback = release_rollback(
+        environment=tenant.staging, release=release, actor=people.it, reason="5xx on offers"
+    )
+    page = it.get(reverse("admin:releases_release_change", args=[rollback.pk])).content.decode()
+    assert ">Roll back</button>" not in page
+    assert "make a new release from staging" in page

@@ -1,5 +1,6 @@
-"""Releases made at the same moment, on PostgreSQL, each in its own thread and connection:
-each gets its own number (they are MAX + 1 per environment)."""
+"""Release actions at the same moment, on PostgreSQL, each in its own thread and connection:
+each release gets its own number (they are MAX + 1 per environment), and writes to
+production take turns on its row, so none of them overwrites a change it did not check."""
 
 from __future__ import annotations
 
@@ -9,12 +10,26 @@ import time
 import pytest
 from django.db import connection
 
+from homes.models import HomeSettings
+from institutions.selectors import environment_branding
 from institutions.services import branding_update
+from institutions.tenancy import environment_scope
 from releases.models import Release
+from releases.services import (
+    ReleaseRefused,
+    policy_for,
+    production_emergency_change,
+    release_create,
+    release_deploy,
+    release_rollback,
+    release_sign,
+)
 from releases.services import create as create_module
-from releases.services import policy_for, release_create
+from releases.services import deploy as deploy_module
+from releases.snapshot import capture, snapshot_hash
 from tests.conftest import make_tenant
 from tests.factories import staff_user
+from tests.releases.test_release_flow import TUESDAY_23
 from tests.services import require_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -61,3 +76,147 @@ def test_release_create__two_at_once__each_gets_the_next_number(monkeypatch):
         "number", flat=True
     )
     assert sorted(numbers) == [1, 2]
+
+
+def _approved(tenant, author, signers, **changes) -> Release:
+    branding_update(environment=tenant.staging, actor=None, **changes)
+    release = release_create(environment=tenant.staging, actor=author)
+    for role, signer in signers.items():
+        release_sign(
+            environment=tenant.staging, release=release, role=role, decision="approve", actor=signer
+        )
+    release.refresh_from_db()
+    return release
+
+
+def _staff(tenant):
+    inst = tenant.institution
+    author = staff_user(inst, "marketing")
+    signers = {
+        "it": staff_user(inst, "it"),
+        "marketing": staff_user(inst, "marketing"),
+        "lending": staff_user(inst, "lending"),
+    }
+    return author, signers, staff_user(inst, "admin", "it")
+
+
+def _slow_deploy_capture(monkeypatch, seconds: float = 1.5) -> None:
+    """The deploy run in the thread named "deploy" reads production, then pauses before
+    writing it: what another writer does in that pause is what the lock is for."""
+    real_capture = deploy_module.capture
+
+    def slow_capture(environment):
+        snapshot = real_capture(environment)
+        if threading.current_thread().name == "deploy":
+            time.sleep(seconds)
+        return snapshot
+
+    monkeypatch.setattr(deploy_module, "capture", slow_capture)
+
+
+def _race(first, second) -> dict:
+    """Run `first` (the deploy), then `second` half a second later, each in its thread."""
+    outcomes: dict = {}
+
+    def run(name, action):
+        try:
+            outcomes[name] = action()
+        except Exception as error:  # shown by the assertions
+            outcomes[name] = error
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(name=name, target=run, args=(name, action))
+        for name, action in (first, second)
+    ]
+    threads[0].start()
+    time.sleep(0.5)  # the deploy has read production and is about to write it
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_release_deploy__rollback_of_the_previous_release_at_the_same_moment__one_wins(
+    monkeypatch, clock
+):
+    """Release A runs in production; release B (made on top of it) deploys while A's
+    rollback runs at the same moment. Without a lock on production both found production
+    equal to A and both wrote it, B recording A's configuration as its "previous". The
+    second one must see the first's change and stop with the drift refusal."""
+    require_postgres()
+    tenant = make_tenant()
+    policy_for(tenant.institution)
+    author, signers, operator = _staff(tenant)
+    clock.set(TUESDAY_23)
+    first = _approved(tenant, author, signers, primary_color="#00aa00")
+    release_deploy(environment=tenant.staging, release=first, actor=operator)
+    first.refresh_from_db()
+    second = _approved(tenant, author, signers, accent_color="#aa0000")
+    _slow_deploy_capture(monkeypatch)
+
+    outcomes = _race(
+        (
+            "deploy",
+            lambda: release_deploy(environment=tenant.staging, release=second, actor=operator),
+        ),
+        (
+            "rollback",
+            lambda: release_rollback(
+                environment=tenant.staging, release=first, actor=operator, reason="5xx"
+            ),
+        ),
+    )
+
+    succeeded = [
+        name
+        for name, outcome in outcomes.items()
+        if isinstance(outcome, Release) and outcome.state == Release.State.DEPLOYED
+    ]
+    assert len(succeeded) == 1, f"both wrote production: {outcomes}"
+    winner = outcomes[succeeded[0]]
+    assert snapshot_hash(capture(tenant.production)) == winner.snapshot_hash
+    loser = next(outcome for name, outcome in outcomes.items() if name != succeeded[0])
+    assert isinstance(loser, ReleaseRefused), outcomes
+
+
+def test_production_emergency_change__during_a_deploy__waits_and_is_not_overwritten(
+    monkeypatch, clock
+):
+    """An emergency change saved while a deploy is between its check of production and its
+    write was overwritten by the deploy (the release's snapshot holds the old value), with
+    both reporting success. It must wait for the deploy and land on top of it."""
+    require_postgres()
+    tenant = make_tenant()
+    policy_for(tenant.institution)
+    author, signers, operator = _staff(tenant)
+    for environment in (tenant.staging, tenant.production):
+        with environment_scope(environment):
+            HomeSettings.objects.create(environment=environment)
+    clock.set(TUESDAY_23)
+    release = _approved(tenant, author, signers, primary_color="#00aa00")
+    _slow_deploy_capture(monkeypatch)
+
+    def emergency():
+        with environment_scope(tenant.production):
+            settings = HomeSettings.objects.get()
+        settings.fsd_threshold = "0.2500"
+        return production_emergency_change(
+            environment=tenant.production, obj=settings, actor=operator, reason="Bad estimates"
+        )
+
+    outcomes = _race(
+        (
+            "deploy",
+            lambda: release_deploy(environment=tenant.staging, release=release, actor=operator),
+        ),
+        ("emergency", emergency),
+    )
+
+    assert isinstance(outcomes["deploy"], Release), outcomes
+    assert outcomes["deploy"].state == Release.State.DEPLOYED
+    assert not isinstance(outcomes["emergency"], Exception), outcomes
+    assert environment_branding(tenant.production).primary_color == "#00aa00"
+    with environment_scope(tenant.production):
+        assert str(HomeSettings.objects.get().fsd_threshold) == "0.2500", "the change was lost"

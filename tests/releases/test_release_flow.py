@@ -10,11 +10,13 @@ import pytest
 from institutions.models import AuditEntry
 from institutions.selectors import environment_branding
 from institutions.services import branding_update
+from institutions.services.institutions import staff_role_revoke
 from releases import apply as apply_module
 from releases.models import Release, SignOff
 from releases.selectors import signoffs_of
 from releases.services import (
     ReleaseRefused,
+    missing_roles,
     release_create,
     release_deploy,
     release_rollback,
@@ -418,3 +420,187 @@ def test_release_schedule__without_it_or_admin_role__is_refused(tenant, people, 
             )
     release.refresh_from_db()
     assert (release.state, release.scheduled_for) == (Release.State.APPROVED, None)
+
+
+def _approve(tenant, release, role, actor):
+    return release_sign(
+        environment=tenant.staging, release=release, role=role, decision="approve", actor=actor
+    )
+
+
+@pytest.mark.django_db
+def test_release_sign__signer_lost_the_role_before_the_last_approval__release_not_approved(
+    tenant, people, clock
+):
+    """An approval counts only while its signer still holds the role they signed for: IT
+    approves, then loses the IT role; marketing and lending approving does not make the
+    release approved, and it does not deploy."""
+    change_staging(tenant, primary_color="#00aa00")
+    release = release_create(environment=tenant.staging, actor=people.marketing)
+    _approve(tenant, release, "it", people.it)
+    staff_role_revoke(institution=tenant.institution, user=people.it, role="it", actor=people.admin)
+    people.it.__dict__.pop("_chimney_roles", None)
+    _approve(tenant, release, "lending", people.lending)
+    _approve(tenant, release, "marketing", people.marketing2)
+    release.refresh_from_db()
+    assert release.state == Release.State.PENDING, (
+        "the IT approval of a person who no longer holds the IT role still counted"
+    )
+    assert missing_roles(release) == ["it"]
+    clock.set(TUESDAY_23)
+    with pytest.raises(ReleaseRefused, match="still needs sign-off from IT"):
+        release_deploy(environment=tenant.staging, release=release, actor=people.admin)
+
+
+@pytest.mark.django_db
+def test_release_sign__lapsed_approval__another_holder_of_the_role_takes_its_place(
+    tenant, people, clock
+):
+    from tests.factories import staff_user
+
+    change_staging(tenant, primary_color="#00aa00")
+    release = release_create(environment=tenant.staging, actor=people.marketing)
+    _approve(tenant, release, "it", people.it)
+    staff_role_revoke(institution=tenant.institution, user=people.it, role="it", actor=people.admin)
+    _approve(tenant, release, "lending", people.lending)
+    _approve(tenant, release, "marketing", people.marketing2)
+    it2 = staff_user(tenant.institution, "it")
+    _approve(tenant, release, "it", it2)
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+    assert {s.role: s.signer for s in signoffs_of(release)}["it"] == it2
+    assert AuditEntry.objects.filter(
+        object_type="releases.Release",
+        object_id=str(release.pk),
+        object_repr__contains="approval for IT withdrawn",
+        reason__contains="no longer hold the IT role",
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_release_schedule__an_approver_lost_the_role_after_approval__back_to_sign_off(
+    tenant, people, clock
+):
+    release = approved(tenant, people)
+    staff_role_revoke(
+        institution=tenant.institution, user=people.lending, role="lending", actor=people.admin
+    )
+    with pytest.raises(ReleaseRefused, match="still needs sign-off from lending"):
+        release_schedule(
+            environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it
+        )
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.PENDING, None)
+    assert "no longer hold the lending role" in release.state_reason
+
+
+@pytest.mark.django_db
+def test_release_deploy__scheduled_and_an_approver_lost_the_role__not_deployed(
+    tenant, people, clock, django_capture_on_commit_callbacks, mailoutbox
+):
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    staff_role_revoke(institution=tenant.institution, user=people.it, role="it", actor=people.admin)
+    clock.set(TUESDAY_23 + dt.timedelta(seconds=30))
+    before = capture(tenant.production)
+    from releases.tasks import deploy_due
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    assert capture(tenant.production) == before
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.PENDING, None)
+    assert "IT approval by" in release.state_reason
+    (mail,) = [m for m in mailoutbox if "needs sign-off again" in m.subject]
+    assert people.it.email in mail.to  # the scheduler hears why it did not deploy
+    assert deploy_due() == 0
+
+
+@pytest.mark.django_db
+def test_release_sign__staging_changed_by_a_signer__that_signer_cannot_approve_it(
+    tenant, people, clock
+):
+    """No self-approval means the person whose change is in the release cannot approve it,
+    even when the release that carries it was authored by someone else (a superseding
+    release keeps the old one's author)."""
+    change_staging(tenant, primary_color="#00aa00")
+    first = release_create(environment=tenant.staging, actor=people.marketing)
+    branding_update(environment=tenant.staging, actor=people.marketing2, accent_color="#aa0000")
+    with pytest.raises(ReleaseRefused, match="superseded"):
+        _approve(tenant, first, "it", people.it)
+    first.refresh_from_db()
+    second = first.superseded_by
+    assert second.author == people.marketing
+    assert any(f["field"] == "accent_color" for f in second.diff[0]["fields"])
+    with pytest.raises(ReleaseRefused, match="You changed branding in staging"):
+        _approve(tenant, second, "marketing", people.marketing2)
+    # Rejecting one's own change stays possible.
+    release_sign(
+        environment=tenant.staging,
+        release=second,
+        role="marketing",
+        decision="reject",
+        comment="wrong accent",
+        actor=people.marketing2,
+    )
+
+
+@pytest.mark.django_db
+def test_release_sign__maker_of_an_already_deployed_change__may_approve_the_next_release(
+    tenant, people, clock
+):
+    """Only changes since production last matched staging count: a change that went out in
+    an earlier release does not bar its maker from approving the next one."""
+    from tests.factories import staff_user
+
+    branding_update(environment=tenant.staging, actor=people.marketing2, primary_color="#00aa00")
+    first = release_create(environment=tenant.staging, actor=people.marketing)
+    _approve(tenant, first, "it", people.it)
+    _approve(tenant, first, "lending", people.lending)
+    _approve(tenant, first, "marketing", staff_user(tenant.institution, "marketing"))
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=first, actor=people.it)
+    change_staging(tenant, accent_color="#aa0000")
+    second = release_create(environment=tenant.staging, actor=people.marketing)
+    _approve(tenant, second, "marketing", people.marketing2)
+    assert signoffs_of(second).get(role="marketing").signer == people.marketing2
+
+
+@pytest.mark.django_db
+def test_release_sign__platform_superuser_without_a_role_here__cannot_sign(tenant, people, clock):
+    """Sign-offs are the institution's own approvals: a platform superuser holding no role
+    at the institution cannot sign for its IT role."""
+    from tests.factories import UserFactory
+
+    operator = UserFactory(is_superuser=True, is_staff=True)
+    change_staging(tenant, primary_color="#00aa00")
+    release = release_create(environment=tenant.staging, actor=people.marketing)
+    with pytest.raises(ReleaseRefused, match="platform operator signs only with a role granted"):
+        _approve(tenant, release, "it", operator)
+    assert signoffs_of(release).count() == 0
+
+
+@pytest.mark.django_db
+def test_release_rollback__of_a_rollback__is_refused_pointing_to_a_new_release(
+    tenant, people, clock
+):
+    """Rolling back a rollback would put back, with no sign-off and no watch (only
+    promotions are watched), a configuration the oracle may just have failed: refused,
+    naming the way back (a release from staging), and production keeps the rollback."""
+    release = approved(tenant, people)
+    clock.set(TUESDAY_23)
+    release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    release.refresh_from_db()
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=5))
+    rollback = release_rollback(
+        environment=tenant.staging, release=release, actor=people.it, reason="5xx on offers"
+    )
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=10))
+    with pytest.raises(ReleaseRefused, match="make a new release from staging"):
+        release_rollback(
+            environment=tenant.staging, release=rollback, actor=people.it, reason="Undo"
+        )
+    assert environment_branding(tenant.production).primary_color == "#1f4e79"
+    rollback.refresh_from_db()
+    assert rollback.state == Release.State.DEPLOYED
+    assert Release._base_manager.filter(environment=tenant.staging).count() == 2

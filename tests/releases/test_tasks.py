@@ -3,11 +3,17 @@
 import datetime as dt
 
 import pytest
+from django.core import mail
 
 from chimney.celery import app
+from institutions.models import AuditEntry
+from institutions.selectors import environment_branding
+from institutions.services import branding_update
 from releases.models import Release
+from releases.services import ReleaseRefused, release_cancel, release_deploy, release_schedule
+from releases.services import deploy as deploy_module
 from releases.tasks import deploy_due
-from tests.releases.test_release_flow import NY, TUESDAY_23, approved
+from tests.releases.test_release_flow import NY, TUESDAY_23, approved, change_staging
 
 
 def test_beat_schedule__has_the_release_dispatchers():
@@ -130,3 +136,156 @@ def test_release_mail__every_address_refused__logged_not_retried(settings, caplo
         sink.controller.stop()
     assert sink.messages == []
     assert "refused for every recipient" in caplog.text
+
+
+@pytest.mark.django_db
+def test_release_cancel__scheduled_release__is_unscheduled_audited_and_not_deployed(
+    tenant, people, clock
+):
+    """When someone learns at 22:50 that the 23:00 deploy must not happen, one audited action
+    takes it off the schedule and keeps its approvals."""
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    release_cancel(
+        environment=tenant.staging,
+        release=release,
+        actor=people.it,
+        reason="Branch network outage tonight",
+    )
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.APPROVED, None)
+    assert (release.scheduled_by, release.scheduled_at) == (None, None)
+    assert release.signoffs(manager="_base_manager").count() == 3
+    entry = AuditEntry.objects.filter(environment=tenant.staging).latest("id")
+    assert "cancelled" in entry.object_repr
+    assert entry.reason == "Branch network outage tonight"
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=1))
+    assert deploy_due() == 0
+    release.refresh_from_db()
+    assert release.state == Release.State.APPROVED
+
+
+@pytest.mark.django_db
+def test_release_cancel__rules__each_refused_with_its_reason(tenant, people, clock):
+    release = approved(tenant, people)
+    cases = (
+        (people.it, "Outage", "only a scheduled deploy"),
+        (people.marketing, "Outage", "needs the IT or admin role"),
+    )
+    for actor, reason, message in cases:
+        with pytest.raises(ReleaseRefused, match=message):
+            release_cancel(environment=tenant.staging, release=release, actor=actor, reason=reason)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    with pytest.raises(ReleaseRefused, match="reason is required"):
+        release_cancel(environment=tenant.staging, release=release, actor=people.it, reason=" ")
+    with pytest.raises(ReleaseRefused, match="another environment"):
+        release_cancel(environment=tenant.production, release=release, actor=people.it, reason="x")
+    release.refresh_from_db()
+    assert release.state == Release.State.SCHEDULED
+
+
+@pytest.mark.django_db
+def test_deploy_release__cancelled_after_the_dispatcher_found_it_due__does_not_deploy(
+    tenant, people, clock, monkeypatch
+):
+    """The deploy task reads the release, then a person cancels it before the deploy's
+    transaction locks it: the locked re-read must see the cancel, not deploy an approved
+    release at a time nobody now plans."""
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    clock.set(TUESDAY_23 + dt.timedelta(seconds=30))
+    real_production_of = deploy_module.production_of
+
+    def cancelled_meanwhile(environment):
+        release_cancel(
+            environment=tenant.staging, release=release, actor=people.admin, reason="Outage"
+        )
+        return real_production_of(environment)
+
+    monkeypatch.setattr(deploy_module, "production_of", cancelled_meanwhile)
+    due = Release._base_manager.get(pk=release.pk)
+    with pytest.raises(ReleaseRefused, match="no longer scheduled"):
+        release_deploy(environment=tenant.staging, release=due, actor=None, scheduled=True)
+    release.refresh_from_db()
+    assert (release.state, release.deployed_at) == (Release.State.APPROVED, None)
+    assert environment_branding(tenant.production).primary_color == "#1f4e79"
+
+
+@pytest.mark.django_db
+def test_deploy_due__admin_override_days_late__unscheduled_and_the_scheduler_is_told(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    """An admin's window override covers the time they chose, not any time after it: with
+    the worker down from Monday 16:00 to Thursday 16:00, the deploy does not run three days
+    late at peak time (LATE_GRACE applies to overrides too)."""
+    release = approved(tenant, people)
+    monday_16 = dt.datetime(2025, 3, 3, 16, 0, tzinfo=NY)
+    release_schedule(
+        environment=tenant.staging,
+        release=release,
+        at=monday_16,
+        actor=people.admin,
+        reason="Rate change effective today by regulation",
+    )
+    clock.set(monday_16 + dt.timedelta(days=3))  # Thursday 16:00
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    release.refresh_from_db()
+    assert (release.state, release.scheduled_for) == (Release.State.APPROVED, None)
+    assert "window override" in release.last_error
+    assert any("ada@cu.test" in m.to for m in mail.outbox)
+
+
+@pytest.mark.django_db
+def test_deploy_due__admin_override_tick_within_the_grace__deploys(tenant, people, clock):
+    release = approved(tenant, people)
+    monday_16 = dt.datetime(2025, 3, 3, 16, 0, tzinfo=NY)
+    release_schedule(
+        environment=tenant.staging,
+        release=release,
+        at=monday_16,
+        actor=people.admin,
+        reason="Rate change effective today by regulation",
+    )
+    clock.set(monday_16 + dt.timedelta(minutes=1))
+    deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.DEPLOYED
+
+
+@pytest.mark.django_db
+def test_deploy_due__production_changed_before_the_scheduled_deploy__the_scheduler_is_told(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    """A scheduled deploy that stops because production changed reaches a person, as the
+    window-closed case does, rather than only recording the state."""
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    branding_update(environment=tenant.production, actor=people.admin, footer_text="Emergency")
+    clock.set(TUESDAY_23 + dt.timedelta(seconds=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.CONFLICT
+    told = [m for m in mail.outbox if "ivan@cu.test" in m.to]
+    assert told, "nobody was told"
+    assert "Production changed after the snapshot" in told[0].body
+
+
+@pytest.mark.django_db
+def test_deploy_due__staging_changed_before_the_scheduled_deploy__the_scheduler_is_told(
+    tenant, people, clock, django_capture_on_commit_callbacks
+):
+    """Same for a scheduled release superseded at deploy time because staging moved on."""
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+    change_staging(tenant, accent_color="#aa0000")
+    clock.set(TUESDAY_23 + dt.timedelta(seconds=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.SUPERSEDED
+    told = [m for m in mail.outbox if "ivan@cu.test" in m.to]
+    assert told, "nobody was told"
+    assert "superseded" in told[0].body
+    assert "mara@cu.test" in told[0].to  # the author too
