@@ -125,3 +125,20 @@ def oracle(tenant, monkeypatch):
 
     monkeypatch.setattr(watch, "oracle", lambda: recording)
     return traffic
+
+
+@pytest.fixture
+def products(tenant):
+    """Staging's offer products: the demo's HELOC, home equity loan, refinance, PMI removal."""
+    from homes.demo_homes import PRODUCTS
+    from homes.models import OfferProduct
+    from homes.services import offer_product_save
+    from institutions.tenancy import environment_scope
+
+    with environment_scope(tenant.staging):
+        for spec in PRODUCTS:
+            offer_product_save(
+                environment=tenant.staging,
+                product=OfferProduct(environment=tenant.staging, **spec),
+                actor_label="test",
+            )

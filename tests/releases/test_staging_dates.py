@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from homes.demo_homes import PRODUCTS
 from homes.finance.equity import balance_after, monthly_payment
-from homes.models import Lien, OfferMatch, OfferProduct, Property
-from homes.services import offer_product_save, properties_recompute
+from homes.models import Lien, OfferMatch, Property
+from homes.services import properties_recompute
 from homes.services.recompute import properties_recompute_stale
 from institutions.tenancy import environment_scope
 from releases.staging_data import common
@@ -102,18 +101,6 @@ def test_homes_recompute__balance_dated_after_the_ticks_today__kept_as_it_is(ten
     with environment_scope(staging):
         assert properties_recompute_stale(environment=staging) == 1
     assert figures(prop) == (Decimal("180000.00"), Decimal("320000.00"))
-
-
-@pytest.fixture
-def products(tenant):
-    """Staging's offer products: the demo's HELOC, home equity loan, refinance, PMI removal."""
-    with environment_scope(tenant.staging):
-        for spec in PRODUCTS:
-            offer_product_save(
-                environment=tenant.staging,
-                product=OfferProduct(environment=tenant.staging, **spec),
-                actor_label="test",
-            )
 
 
 def stored(environment) -> dict:

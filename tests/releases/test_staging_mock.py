@@ -12,20 +12,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import models
 
-from homes.demo_homes import PRODUCTS
 from homes.models import (
     Lien,
     Member,
     MemberOffer,
     OfferMatch,
-    OfferProduct,
     Property,
     Sale,
     Valuation,
 )
-from homes.services import offer_product_save
 from institutions.models import AuditEntry
-from institutions.tenancy import environment_scope
 from releases.services import ReleaseRefused
 from releases.staging_data.mock import mock_data_generate
 from releases.staging_data.regions import REGIONS
@@ -38,18 +34,6 @@ KING_COUNTY = REGIONS["king-county-wa"]
 @pytest.fixture
 def sales_data():
     return KING_COUNTY.sales_file()
-
-
-@pytest.fixture
-def products(tenant):
-    """Staging's offer products: the demo's HELOC, home equity loan, refinance, PMI removal."""
-    with environment_scope(tenant.staging):
-        for spec in PRODUCTS:
-            offer_product_save(
-                environment=tenant.staging,
-                product=OfferProduct(environment=tenant.staging, **spec),
-                actor_label="test",
-            )
 
 
 def generate(tenant, **kwargs):

@@ -211,6 +211,22 @@ def test_deploy_release__cancelled_after_the_dispatcher_found_it_due__does_not_d
     assert environment_branding(tenant.production).primary_color == "#1f4e79"
 
 
+MONDAY_16 = dt.datetime(2025, 3, 3, 16, 0, tzinfo=NY)  # outside every default window
+
+
+def _scheduled_with_an_override_at(tenant, people, at):
+    """An approved release an admin scheduled outside the windows, with a reason."""
+    release = approved(tenant, people)
+    release_schedule(
+        environment=tenant.staging,
+        release=release,
+        at=at,
+        actor=people.admin,
+        reason="Rate change effective today by regulation",
+    )
+    return release
+
+
 @pytest.mark.django_db
 def test_deploy_due__admin_override_days_late__unscheduled_and_the_scheduler_is_told(
     tenant, people, clock, django_capture_on_commit_callbacks
@@ -218,16 +234,8 @@ def test_deploy_due__admin_override_days_late__unscheduled_and_the_scheduler_is_
     """An admin's window override covers the time they chose, not any time after it: with
     the worker down from Monday 16:00 to Thursday 16:00, the deploy does not run three days
     late at peak time (LATE_GRACE applies to overrides too)."""
-    release = approved(tenant, people)
-    monday_16 = dt.datetime(2025, 3, 3, 16, 0, tzinfo=NY)
-    release_schedule(
-        environment=tenant.staging,
-        release=release,
-        at=monday_16,
-        actor=people.admin,
-        reason="Rate change effective today by regulation",
-    )
-    clock.set(monday_16 + dt.timedelta(days=3))  # Thursday 16:00
+    release = _scheduled_with_an_override_at(tenant, people, MONDAY_16)
+    clock.set(MONDAY_16 + dt.timedelta(days=3))  # Thursday 16:00
     with django_capture_on_commit_callbacks(execute=True):
         deploy_due()
     release.refresh_from_db()
@@ -238,16 +246,8 @@ def test_deploy_due__admin_override_days_late__unscheduled_and_the_scheduler_is_
 
 @pytest.mark.django_db
 def test_deploy_due__admin_override_tick_within_the_grace__deploys(tenant, people, clock):
-    release = approved(tenant, people)
-    monday_16 = dt.datetime(2025, 3, 3, 16, 0, tzinfo=NY)
-    release_schedule(
-        environment=tenant.staging,
-        release=release,
-        at=monday_16,
-        actor=people.admin,
-        reason="Rate change effective today by regulation",
-    )
-    clock.set(monday_16 + dt.timedelta(minutes=1))
+    release = _scheduled_with_an_override_at(tenant, people, MONDAY_16)
+    clock.set(MONDAY_16 + dt.timedelta(minutes=1))
     deploy_due()
     release.refresh_from_db()
     assert release.state == Release.State.DEPLOYED
