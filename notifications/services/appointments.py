@@ -11,6 +11,15 @@ from notifications.services.campaigns import appointment_message_send
 from notifications.services.outbox import recipient_delivery_enqueue
 
 INVITATION_FILENAME = "invitation.ics"
+#: The officer's copy of a message is keyed as the member's (homes.messaging's
+#: "appointment:<id>:<kind>:<sequence>:<reminder>") under this prefix instead.
+OFFICER_KEY_PREFIX = "appointment-officer:"
+
+
+def officer_key(appointment_id: int, rest: str = "") -> str:
+    """The campaign key (or, with `rest` short, its prefix) of an appointment's officer
+    copies: `rest` continues it with "<kind>:<sequence>:"."""
+    return f"{OFFICER_KEY_PREFIX}{appointment_id}:{rest}"
 
 
 def _attachments(message) -> list[dict]:
@@ -58,7 +67,7 @@ def appointment_messenger(message) -> None:
                 email=message.officer_email,
                 name=message.officer_name,
                 kind=message.kind,
-                key=message.key.replace("appointment:", "appointment-officer:", 1),
+                key=message.key.replace("appointment:", OFFICER_KEY_PREFIX, 1),
                 context=message.officer_context,
                 attachments=attachments,
             )

@@ -22,6 +22,7 @@ from notifications.models import (
     Preference,
     PushSubscription,
 )
+from notifications.services.appointments import officer_key
 
 ERASED_REASON = "The member's data was erased."
 #: What was never sent is not sent now (dead and failed rows too: a staff retry would
@@ -50,13 +51,6 @@ def members_erase(*, environment, member_ids: list[int]) -> None:
     )
 
 
-def _officer_key(appointment_id: int, rest: str = "") -> str:
-    """The campaign key of the officer's copies of an appointment's messages, as
-    notifications.services.appointments writes it: appointment-officer:<id>:<kind>:<sequence>:
-    then the reminder (none for the officer)."""
-    return f"appointment-officer:{appointment_id}:{rest}"
-
-
 def _officer_copies_erase(environment, member_ids: list[int]) -> None:
     """The officer's copies of the members' appointment messages keep their state and times
     (the officers' counts), not the member: their context and invitation go.
@@ -78,10 +72,10 @@ def _officer_copies_erase(environment, member_ids: list[int]) -> None:
     if not appointments:
         return
     copies = Delivery.objects.filter(environment=environment, member__isnull=True).filter(
-        reduce(or_, (Q(campaign_key__startswith=_officer_key(pk)) for pk, *_ in appointments))
+        reduce(or_, (Q(campaign_key__startswith=officer_key(pk)) for pk, *_ in appointments))
     )
     erasure_cancellations = [
-        _officer_key(pk, f"cancellation:{sequence}:")
+        officer_key(pk, f"cancellation:{sequence}:")
         for pk, status, cancelled_by, sequence in appointments
         if status == Appointment.Status.CANCELLED and cancelled_by == CANCELLED_BY_ERASURE
     ]
