@@ -40,6 +40,10 @@ def _approvals(release: Release) -> tuple[dict[str, SignOff], list[SignOff]]:
 def missing_roles(release: Release) -> list[str]:
     """The required roles without an approval from someone who holds the role now."""
     standing, _ = _approvals(release)
+    return _unapproved(release, standing)
+
+
+def _unapproved(release: Release, standing: dict[str, SignOff]) -> list[str]:
     return [r for r in release.required_roles if r not in standing]
 
 
@@ -63,10 +67,10 @@ def release_signoffs_recheck(release: Release) -> None:
     """
     if release.kind != Release.Kind.PROMOTION or release.state not in _APPROVED_STATES:
         return
-    missing = missing_roles(release)
+    standing, lapsed = _approvals(release)
+    missing = _unapproved(release, standing)
     if not missing:
         return
-    _, lapsed = _approvals(release)
     why = "; ".join(_lapsed_text(s) for s in lapsed if s.role in missing)
     with transaction.atomic():
         locked = Release._base_manager.select_for_update().get(pk=release.pk)
