@@ -26,7 +26,10 @@ class EventInSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         max_length=100,
-        help_text="Or the member's external id (the core banking id).",
+        help_text=(
+            "Or the member's external id (the core banking id). With member_id too, both "
+            "must name the same member."
+        ),
     )
     properties = serializers.DictField(
         required=False,

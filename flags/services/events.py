@@ -396,11 +396,16 @@ def _parse_row(index: int, raw, members_by_id, members_by_ext, now: datetime):
         member = members_by_id.get(raw["member_id"]) if _is_id(raw["member_id"]) else None
         if member is None:
             errors.append(f"member_id: no member {raw['member_id']!r} here")
-    elif raw.get("member_external_id") is not None:
+    if raw.get("member_external_id") is not None:
         external_id = raw["member_external_id"]
-        member = members_by_ext.get(external_id) if _is_external_id(external_id) else None
-        if member is None:
+        by_ext = members_by_ext.get(external_id) if _is_external_id(external_id) else None
+        if by_ext is None:
             errors.append(f"member_external_id: no member {raw['member_external_id']!r} here")
+        elif raw.get("member_id") is None:
+            member = by_ext
+        elif member is not None and member.pk != by_ext.pk:
+            # Both given: they must agree, or the event would land on one of two members.
+            errors.append("member_external_id: names another member than member_id")
     if errors:
         return errors
     return {"name": name, "member": member, "properties": properties, "occurred_at": occurred_at}

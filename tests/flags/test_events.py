@@ -164,6 +164,27 @@ def test_ingest__an_erased_member__unknown_and_nothing_linked_to_the_tombstone(t
 
 
 @pytest.mark.django_db
+def test_ingest__member_id_and_external_id_must_name_the_same_member(tenant, plan):
+    env = tenant.production
+    ann = MemberFactory(environment=env, external_id="CORE-1")
+    bob = MemberFactory(environment=env, external_id="CORE-2")
+    rows = [
+        {"name": "offer_viewed", "member_id": ann.pk, "member_external_id": "CORE-2"},
+        {"name": "offer_viewed", "member_id": ann.pk, "member_external_id": "CORE-404"},
+        {"name": "offer_viewed", "member_id": bob.pk, "member_external_id": "CORE-2"},
+    ]
+    with environment_scope(env):
+        result = events_ingest(
+            environment=env, events=[{**r, "properties": OFFER} for r in rows], source="api"
+        )
+        stored = list(Event.objects.values_list("member_id", flat=True))
+    assert [r.index for r in result.rejected] == [0, 1]
+    assert "another member" in result.rejected[0].errors[0]
+    assert "CORE-404" in result.rejected[1].errors[0]
+    assert stored == [bob.pk]
+
+
+@pytest.mark.django_db
 def test_ingest__more_than_a_thousand__is_refused_whole(tenant):
     env = tenant.production
     with environment_scope(env), pytest.raises(ValidationError, match="1,000"):
