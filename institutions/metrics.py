@@ -76,3 +76,29 @@ def measure(
         return provider(environment, start, end, cohort)
     with environment_scope(environment):
         return provider(environment, start, end, cohort)
+
+
+def thresholds_out_of_range(metric: str, thresholds: dict) -> list[str]:
+    """Thresholds the metric can never reach, e.g. 5 (meant as 5%) for a share of 0 to 1.
+
+    ``thresholds`` maps a field's name to its value; the message names each one outside.
+    """
+    value_range = metric_range(metric)
+    if value_range is None:
+        return []
+    low, high = value_range
+    outside = {
+        key: value
+        for key, value in thresholds.items()
+        if (low is not None and value < low) or (high is not None and value > high)
+    }
+    if not outside:
+        return []
+    given = " and ".join(f"{key} {value!r}" for key, value in outside.items())
+    if value_range == SHARE:
+        return [f"{given} out of range: {metric} is a share from 0 to 1 (e.g. 0.05 for 5%)"]
+    if high is None:
+        return [f"{given} out of range: {metric} is never below {low:g}"]
+    if low is None:
+        return [f"{given} out of range: {metric} is never above {high:g}"]
+    return [f"{given} out of range: {metric} runs from {low:g} to {high:g}"]

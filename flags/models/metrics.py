@@ -89,11 +89,19 @@ class OracleRule(TenantModel):
         return f"{self.group}/{self.name}"
 
     def clean(self):
-        from institutions.metrics import metric_names
+        from institutions.metrics import metric_names, thresholds_out_of_range
 
         errors = {}
         if self.metric and self.metric not in metric_names():
             errors["metric"] = f"Unknown metric {self.metric!r}."
+        for field in ("pass_threshold", "fail_threshold"):
+            value = getattr(self, field)
+            if self.metric and value is not None:
+                # A threshold the metric never reaches makes a rule that never fires (or
+                # always does): 5 meant as 5% for a share of 0 to 1.
+                problems = thresholds_out_of_range(self.metric, {field: value})
+                if problems:
+                    errors[field] = problems[0] + "."
         if self.comparator == self.Comparator.LOWER and self.pass_threshold > self.fail_threshold:
             errors["fail_threshold"] = "Lower is better: the fail threshold must be >= pass."
         if self.comparator == self.Comparator.HIGHER and self.pass_threshold < self.fail_threshold:

@@ -128,7 +128,7 @@ def _is_number(value) -> bool:
 def _watch_rule_problems(rule: dict) -> list[str]:
     """What in one watch rule the watch could not read or judge, field by field."""
     from flags.models import OracleRule
-    from institutions.metrics import metric_names
+    from institutions.metrics import metric_names, thresholds_out_of_range
 
     problems = []
     unknown = [str(key) for key in rule if key not in WATCH_RULE_KEYS]
@@ -155,7 +155,7 @@ def _watch_rule_problems(rule: dict) -> list[str]:
         else:
             thresholds[key] = rule[key]
     if isinstance(metric, str) and metric in metric_names():
-        problems.extend(_out_of_range(metric, thresholds))
+        problems.extend(thresholds_out_of_range(metric, thresholds))
     if len(thresholds) == 2 and comparator in WATCH_COMPARATORS:
         passing, failing = thresholds["pass_threshold"], thresholds["fail_threshold"]
         # As OracleRule.clean: the inconclusive band between them must not be inverted.
@@ -174,31 +174,6 @@ def _watch_rule_problems(rule: dict) -> list[str]:
     if "name" in rule and (not isinstance(rule["name"], str) or not rule["name"]):
         problems.append("name must be non-empty text")
     return problems
-
-
-def _out_of_range(metric: str, thresholds: dict) -> list[str]:
-    """Thresholds the metric can never reach, e.g. 5 (meant as 5%) for a share of 0 to 1."""
-    from institutions.metrics import SHARE, metric_range
-
-    value_range = metric_range(metric)
-    if value_range is None:
-        return []
-    low, high = value_range
-    outside = {
-        key: value
-        for key, value in thresholds.items()
-        if (low is not None and value < low) or (high is not None and value > high)
-    }
-    if not outside:
-        return []
-    given = " and ".join(f"{key} {value!r}" for key, value in outside.items())
-    if value_range == SHARE:
-        return [f"{given} out of range: {metric} is a share from 0 to 1 (e.g. 0.05 for 5%)"]
-    if high is None:
-        return [f"{given} out of range: {metric} is never below {low:g}"]
-    if low is None:
-        return [f"{given} out of range: {metric} is never above {high:g}"]
-    return [f"{given} out of range: {metric} runs from {low:g} to {high:g}"]
 
 
 def watch_rules_problems(rules) -> list[str]:

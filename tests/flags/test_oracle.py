@@ -177,3 +177,46 @@ def test_request_metrics__member_pages__counted_per_cohort_and_judged(tenant, se
         end=end,
     )
     assert clean.verdict == "pass"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("metric", "passing", "failing", "bad_field"),
+    [
+        ("http_5xx_rate", 1.0, 5.0, "fail_threshold"),  # 5 meant as 5%: never reached
+        ("http_5xx_rate", -0.1, 0.05, "pass_threshold"),
+        ("http_p95_latency_ms", -5.0, 800.0, "pass_threshold"),
+    ],
+)
+def test_rule__threshold_the_metric_never_reaches__refused(
+    tenant, metric, passing, failing, bad_field
+):
+    from django.core.exceptions import ValidationError
+
+    from tests.flags.factories import OracleRuleFactory
+
+    env = tenant.staging
+    with environment_scope(env):
+        rule = OracleRuleFactory.build(
+            environment=env,
+            metric=metric,
+            comparator="lower",
+            pass_threshold=passing,
+            fail_threshold=failing,
+        )
+        with pytest.raises(ValidationError) as refused:
+            rule.full_clean()
+    assert list(refused.value.message_dict) == [bad_field]
+    assert "out of range" in refused.value.message_dict[bad_field][0]
+
+
+@pytest.mark.django_db
+def test_rule__thresholds_within_the_metric_range__accepted(tenant):
+    from tests.flags.factories import OracleRuleFactory
+
+    env = tenant.staging
+    with environment_scope(env):
+        rule = OracleRuleFactory.build(
+            environment=env, metric="http_5xx_rate", pass_threshold=0.0, fail_threshold=1.0
+        )
+        rule.full_clean()
