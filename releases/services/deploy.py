@@ -273,7 +273,12 @@ def release_deploy(
     except ReleaseRefused:
         raise
     except Exception as exc:
+        before = target.last_error
         _record_failure(target, last_error=f"Deploy failed, production unchanged: {exc}")
+        if scheduled and target.last_error != before:
+            # The dispatcher tries again each minute; whoever planned the deploy hears of
+            # the failure once (and again only if it changes), not from the admin later.
+            _tell_scheduler(environment, target, target.scheduled_for, target.scheduled_by)
         raise
     target.refresh_from_db()
     return target

@@ -289,3 +289,37 @@ def test_deploy_due__staging_changed_before_the_scheduled_deploy__the_scheduler_
     assert told, "nobody was told"
     assert "superseded" in told[0].body
     assert "mara@cu.test" in told[0].to  # the author too
+
+
+@pytest.mark.django_db
+def test_deploy_due__unexpected_error__the_scheduler_is_told_once_and_it_is_tried_again(
+    tenant, people, clock, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A scheduled deploy that fails with an unexpected error (production unchanged) is
+    tried again at the next tick; its scheduler hears of it once, not at every tick."""
+    from releases import apply as apply_module
+
+    release = approved(tenant, people)
+    release_schedule(environment=tenant.staging, release=release, at=TUESDAY_23, actor=people.it)
+
+    def failing_save(obj):
+        raise OSError("disk went away")
+
+    saving = apply_module.save_row
+    monkeypatch.setattr(apply_module, "save_row", failing_save)
+    for minute in (0, 1):
+        clock.set(TUESDAY_23 + dt.timedelta(minutes=minute, seconds=30))
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(OSError, match="disk"):
+            release_deploy(environment=tenant.staging, release=release, actor=None, scheduled=True)
+        release.refresh_from_db()
+        assert release.state == Release.State.SCHEDULED
+        assert "disk went away" in release.last_error
+    told = [m for m in mail.outbox if "ivan@cu.test" in m.to]
+    assert len(told) == 1
+    assert "disk went away" in told[0].body
+    monkeypatch.setattr(apply_module, "save_row", saving)  # the disk is back
+    clock.set(TUESDAY_23 + dt.timedelta(minutes=2))
+    deploy_due()
+    release.refresh_from_db()
+    assert release.state == Release.State.DEPLOYED
+    assert release.last_error == ""
