@@ -35,6 +35,7 @@ from releases.services import (
     release_rollback,
     release_schedule,
     release_sign,
+    release_signoffs_recheck,
     release_watch_decide,
     staging_of,
 )
@@ -96,6 +97,9 @@ def evidence_context(release: Release) -> dict:
 def detail_context(request, model_admin, release: Release) -> dict:
     staging = release.environment
     release = release_refresh(environment=staging, release=release)
+    # As staging's changes are, lapsed approvals are judged when the page is read, so an
+    # approval whose signer has since lost the role never shows as standing.
+    release_signoffs_recheck(release)
     release.refresh_from_db()
     institution = staging.institution
     roles = staff_roles(request.user, institution)

@@ -6,7 +6,7 @@ from releases.services.create import ensure_current, release_create, release_ref
 from releases.services.deploy import release_deploy, release_schedule, releases_due, window_refusal
 from releases.services.emergency import production_emergency_change
 from releases.services.rollback import release_rollback
-from releases.services.signoff import missing_roles, release_sign
+from releases.services.signoff import missing_roles, release_sign, release_signoffs_recheck
 from releases.services.watch import release_watch_check, release_watch_decide, releases_watching
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "release_rollback",
     "release_schedule",
     "release_sign",
+    "release_signoffs_recheck",
     "release_watch_check",
     "release_watch_decide",
     "releases_due",

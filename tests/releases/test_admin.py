@@ -536,3 +536,24 @@ def test_release_admin__deployed_rollback__offers_no_roll_back_button(tenant, pe
     page = it.get(reverse("admin:releases_release_change", args=[rollback.pk])).content.decode()
     assert ">Roll back</button>" not in page
     assert "make a new release from staging" in page
+
+
+@pytest.mark.django_db
+def test_release_page__an_approver_lost_the_role__reads_waiting_for_sign_off(tenant, people, clock):
+    """The page never shows a release as approved on an approval that no longer stands."""
+    from institutions.services import staff_role_revoke
+    from tests.releases.test_release_flow import approved
+
+    release = approved(tenant, people)
+    staff_role_revoke(
+        institution=tenant.institution, user=people.lending, role="lending", actor=people.admin
+    )
+    page = staff_client(people.it, tenant.staging).get(
+        reverse("admin:releases_release_change", args=[release.pk])
+    )
+    assert page.status_code == 200
+    release.refresh_from_db()
+    assert release.state == Release.State.PENDING
+    text = page.content.decode()
+    assert "Back to waiting for sign-off from" in text
+    assert "no longer hold the lending role" in text
