@@ -1,11 +1,32 @@
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator, URLValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, URLValidator, validate_email
 from django.db import models
 
 from homes.models import Member
 from institutions.fields import EncryptedTextField
 from institutions.models import TenantModel
+
+
+def validate_test_addresses(value) -> None:
+    """The staging allowlist: a list of email addresses, each compared without case."""
+    if not isinstance(value, list):
+        raise ValidationError(
+            'Enter a list of email addresses, e.g. ["qa@bank.example"].', code="invalid_addresses"
+        )
+    errors = []
+    for entry in value:
+        try:
+            if not isinstance(entry, str):
+                raise ValidationError("not a string")
+            validate_email(entry.strip())
+        except ValidationError:
+            errors.append(
+                ValidationError(f"{entry!r} is not an email address.", code="invalid_address")
+            )
+    if errors:
+        raise ValidationError(errors)
 
 
 class NotificationSettings(TenantModel):
@@ -15,6 +36,7 @@ class NotificationSettings(TenantModel):
     test_addresses = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_test_addresses],
         help_text="Staging only: these addresses (and their members' devices) get real "
         "deliveries; everything else in staging goes to the sink.",
     )
@@ -48,6 +70,22 @@ class NotificationSettings(TenantModel):
 
     def __str__(self) -> str:
         return f"Notification settings · {self.environment_id}"
+
+    def clean(self) -> None:
+        super().clean()
+        if isinstance(self.test_addresses, list) and all(
+            isinstance(a, str) for a in self.test_addresses
+        ):
+            self.test_addresses = list(
+                dict.fromkeys(a.strip().lower() for a in self.test_addresses)
+            )
+
+    @property
+    def allowlist(self) -> set[str]:
+        """The test addresses, lower case (an entry that is not text, stored before the
+        field was checked, is left out rather than failing every send)."""
+        value = self.test_addresses if isinstance(self.test_addresses, list) else []
+        return {a.strip().lower() for a in value if isinstance(a, str)}
 
 
 class VapidKey(TenantModel):

@@ -17,7 +17,7 @@ def account_mailer(*, environment, member, message) -> None:
     """Send an account email to the member now. A 5xx for the address or the message is
     recorded as a bounce and raises MailRefused; anything else raises for a retry."""
     settings_row = notification_settings(environment)
-    test_addresses = {a.lower() for a in settings_row.test_addresses or []}
+    test_addresses = settings_row.allowlist
     route_name = email_channel.route(environment, member.email, test_addresses)
     if route_name == email_channel.SINK:
         message.extra_headers["X-Chimney-Staging-Sink"] = "1"

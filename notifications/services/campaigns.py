@@ -18,8 +18,8 @@ from homes.models import Member
 from notifications.models import Category, Channel, Delivery
 from notifications.selectors import notification_settings
 from notifications.services.outbox import DeliveryPlan, deliveries_enqueue, recipients
+from notifications.services.suppression import DIGESTS
 
-DIGESTS = ("home_value", "offer_summary")
 # A month's digests start on the 1st from 09:00 local time. Missed all of the 1st (beat or
 # the workers down: a deploy, an outage), they still start on the following days up to
 # this one, from 09:00; a fan-out started on the 1st whose chunk tasks were lost (a worker

@@ -19,9 +19,12 @@ from notifications.models import Channel, Delivery
 from notifications.selectors import member_channels, notification_settings
 from notifications.services.claims import ClaimedDelivery
 from notifications.services.outbox_writes import rows_write_bulk, rows_write_copy
-from notifications.services.suppression import channel_suppression, enrollment_suppression
-
-QUARTER_MONTHS = frozenset({1, 4, 7, 10})
+from notifications.services.suppression import (
+    QUARTER_MONTHS,
+    channel_suppression,
+    enrollment_suppression,
+    frequency_suppression,
+)
 
 
 def _setting(name: str, default):
@@ -70,21 +73,20 @@ def _suppression(plan, member, channels, settings_row) -> str:
     """Why this member gets nothing from this plan (any channel), or ''."""
     if plan.extra_suppressions.get(member.pk):
         return plan.extra_suppressions[member.pk]
-    not_enrolled = enrollment_suppression(plan.category, member.enrollment)
+    not_enrolled = enrollment_suppression(member.enrollment)
     if not_enrolled:
         return not_enrolled
     if plan.contexts.get(member.pk) is None:
         return plan.missing_reason
     if plan.digest_period is not None:
-        frequency = channels.frequency
-        if frequency == "never":
-            return "digest frequency: never"
+        month = plan.digest_period[1]
+        chosen = frequency_suppression(channels.frequency, month)
+        if chosen:
+            return chosen
         disengaged = bool(
             channels.profile and channels.profile.unopened_count >= settings_row.unopened_limit
         )
-        if (frequency == "quarterly" or disengaged) and plan.digest_period[1] not in QUARTER_MONTHS:
-            if frequency == "quarterly":
-                return "quarterly digest: not a quarter month"
+        if disengaged and month not in QUARTER_MONTHS:
             return "disengaged: quarterly until the member opens or clicks again"
     return ""
 

@@ -20,7 +20,7 @@ from notifications.models import (
     NotificationProfile,
     Preference,
 )
-from notifications.services.suppression import member_deliveries_suppress
+from notifications.services.suppression import member_deliveries_suppress, member_digests_suppress
 
 _WHAT = {
     Category.HOME_VALUE: "updates on my home's value",
@@ -157,7 +157,9 @@ def unsubscribe(
 
 
 def profile_update(*, environment, member, actor=None, **fields) -> NotificationProfile:
-    """Change digest frequency or quiet hours (validated; audited)."""
+    """Change digest frequency or quiet hours (validated; audited). A frequency that leaves
+    out digests already planned and not sent yet (deferred past the quiet hours, say)
+    stops them too."""
     allowed = {"digest_frequency", "quiet_start", "quiet_end"}
     unknown = set(fields) - allowed
     if unknown:
@@ -171,6 +173,10 @@ def profile_update(*, environment, member, actor=None, **fields) -> Notification
             setattr(profile, name, value)
         profile.full_clean(exclude=["environment", "member"])
         profile.save()
+        if "digest_frequency" in fields:
+            member_digests_suppress(
+                environment=environment, member_id=member.pk, frequency=profile.digest_frequency
+            )
         audit_record(
             action=AuditEntry.Action.UPDATE,
             actor=actor,

@@ -9,12 +9,21 @@ from notifications.channels.push import subscription_keys_valid
 from notifications.models import Category, Channel, ConsentRecord, PushSubscription
 
 PUSH_PROMPT = "Allow browser notifications for updates on my home, offers and appointments."
+PUSH_OFF = "Turn off browser notifications on this device."
+PUSH_TAKEN_OVER = (
+    "Browser notifications on this device now go to another member, who allowed them in "
+    "the same browser."
+)
 
 
 def push_subscription_save(
     *, environment, member, endpoint: str, p256dh: str, auth: str, client="", user_agent=""
 ) -> PushSubscription:
-    """Store a browser's subscription (validated keys); the browser prompt is the consent."""
+    """Store a browser's subscription (validated keys); the browser prompt is the consent.
+
+    A browser shared by two members has one endpoint: the one who allowed notifications
+    last gets them, with their consent recorded, and the one before an opt-out record for
+    this device."""
     from django.conf import settings
 
     problem = subscription_keys_valid(p256dh, auth)
@@ -29,6 +38,12 @@ def push_subscription_save(
     if problem:
         raise ValueError(f"Not a push service: {problem}")
     with transaction.atomic():
+        previous = (
+            PushSubscription.objects.select_for_update()
+            .filter(environment=environment, endpoint=endpoint)
+            .values_list("member_id", flat=True)
+            .first()
+        )
         subscription, created = PushSubscription.objects.update_or_create(
             environment=environment,
             endpoint=endpoint,
@@ -39,7 +54,18 @@ def push_subscription_save(
                 "user_agent": user_agent[:300],
             },
         )
-        if created:
+        if previous is not None and previous != member.pk:
+            ConsentRecord.objects.create(
+                environment=environment,
+                member_id=previous,
+                category=Category.ACCOUNT,
+                channel=Channel.PUSH,
+                granted=False,
+                method=ConsentRecord.Method.PUSH_PROMPT,
+                text_shown=PUSH_TAKEN_OVER,
+                client=client[:64],
+            )
+        if created or previous != member.pk:
             for category in Category:
                 ConsentRecord.objects.create(
                     environment=environment,
@@ -67,7 +93,7 @@ def push_subscription_remove(*, environment, member, endpoint: str, client="") -
                 channel=Channel.PUSH,
                 granted=False,
                 method=ConsentRecord.Method.PUSH_PROMPT,
-                text_shown="Turn off browser notifications on this device.",
+                text_shown=PUSH_OFF,
                 client=client[:64],
             )
     return bool(deleted)

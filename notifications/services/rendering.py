@@ -6,6 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 from html import escape as html_escape
+from html import unescape as html_unescape
 
 from django.template import TemplateSyntaxError
 from django.template.loader import get_template
@@ -35,6 +36,16 @@ class Rendered:
 
 _FIELDS = ("subject", "text_body", "html_body", "push_title", "push_body", "push_link")
 _HREF = re.compile(r'href="(https?://[^"]+)"')
+
+
+_URL_NOISE = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+
+
+def _link(attribute: str) -> str:
+    """The address a browser opens for an href's text: entities decoded, tabs and line
+    breaks removed, leading and trailing controls and spaces trimmed (WHATWG URL)."""
+    return _URL_NOISE.sub("", html_unescape(attribute)).strip(_C0_AND_SPACE)
 
 
 class CompiledTemplate:
@@ -195,6 +206,8 @@ def render_delivery(
             unsubscribe_url = f"{base}/notifications/unsubscribe/{token}/"
         manage = unsubscribe_token(environment_id=environment.pk, member_id=member.pk, category="*")
         preferences_url = f"{base}/notifications/manage/{manage}/"
+        # Opened from the email, where the member is not signed in: as the footer's link.
+        context["links"]["preferences"] = preferences_url
     email = channel in (None, "email")
     push = channel in (None, "push")
     text = body_html = push_title = push_body = ""
@@ -215,8 +228,10 @@ def render_delivery(
     if track and delivery.pk and email:
 
         def tracked(match) -> str:
+            # The attribute's text is HTML (& written &amp;): the redirect goes where the
+            # browser would have gone, so the address it parses is the one signed.
             token = track_token(
-                environment_id=environment.pk, delivery_id=delivery.pk, url=match[1]
+                environment_id=environment.pk, delivery_id=delivery.pk, url=_link(match[1])
             )
             return f'href="{base}/notifications/c/{token}/"'
 

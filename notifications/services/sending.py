@@ -8,7 +8,9 @@ recorded on its own row with its reason; nothing one delivery does stops the oth
   row "sending" (its transaction rolls back) and the sweeper sends it once; the window
   left is the instant between the two writes (see _sent_around_commit_point).
 - A provider API (django-anymail, any other backend): recorded after the provider accepted
-  the message, one row at a time, from the provider's answer for that recipient.
+  the message, one row at a time, from the provider's answer for that recipient. Each
+  message is handed over only if its row is still this claim's (as is each push): a
+  worker slower than its lease, whose row the sweeper gave to another claim, skips it.
 - A local sink (files, the console, memory: development and staging): written first, then
   the batch's writes are recorded in one UPDATE when the route is done — including when
   it stops at an error. A worker killed between a write and that UPDATE leaves the rows
@@ -67,6 +69,16 @@ class BatchResult:
 
 class LeaseLost(Exception):
     """The delivery is no longer this worker's to send (see ClaimedDelivery.mine)."""
+
+
+def _still_claimed(delivery: ClaimedDelivery) -> bool:
+    """The row is still "sending" under this claim: checked just before a message is handed
+    to a provider or a push service, where no transaction can span the hand-over."""
+    return delivery.mine().filter(state=Delivery.State.SENDING).exists()
+
+
+def _claim_lost(delivery: ClaimedDelivery) -> None:
+    logger.warning("delivery %s: claim lost before sending; left to its new claim", delivery.pk)
 
 
 def _mark_sent(delivery: ClaimedDelivery, provider_id: str, sink: str) -> bool:
@@ -193,7 +205,7 @@ class _BatchContext:
         self.settings_row = notification_settings(environment)
         self.branding = Branding.objects.filter(environment=environment).first()
         self.templates = TemplateCache(environment)
-        self.test_addresses = {a.lower() for a in self.settings_row.test_addresses or []}
+        self.test_addresses = self.settings_row.allowlist
         self.tried: set[int] = set()
 
     def render(self, delivery):
@@ -293,9 +305,7 @@ class _EmailRoute:
             result.failed += 1
         except LeaseLost:
             # Another worker sends it now: ours is dropped unsent (no final ".").
-            logger.warning(
-                "delivery %s: claim lost before sending; left to its new claim", delivery.pk
-            )
+            _claim_lost(delivery)
             self._drop_connection()
         except Exception as exc:  # any transport error: this delivery only
             # The connection is in an unknown state (perhaps inside DATA): never reused.
@@ -316,6 +326,9 @@ class _EmailRoute:
             # Echoed back by the provider's tracking webhooks (bounces, complaints).
             message.metadata = {DELIVERY_METADATA: str(delivery.pk)}
         email_channel.fixed_boundaries(message)
+        if not _still_claimed(delivery):  # another worker's now: it sends it
+            _claim_lost(delivery)
+            return
         if not connection.send_messages([message]):
             _mark_failed(delivery, "not sent: the email backend cancelled it")
             self.result.failed += 1
@@ -331,7 +344,8 @@ class _EmailRoute:
         elif verdict not in _ACCEPTED:  # "failed", "deferred", …
             _transient(self.result, delivery, f"the provider answered {verdict}")
         else:
-            _mark_sent(delivery, provider_id, self.name)
+            if not _mark_sent(delivery, provider_id, self.name):
+                logger.warning("delivery %s: claim lost while the provider sent it", delivery.pk)
             self._sent(delivery)
 
     def _sent(self, delivery: ClaimedDelivery) -> None:
@@ -431,6 +445,9 @@ def _send_pushes(ctx: _BatchContext, deliveries: list[ClaimedDelivery], result: 
             "tag": delivery.campaign_key,
         }
         route_name = email_channel.route(ctx.environment, delivery.address, ctx.test_addresses)
+        if not _still_claimed(delivery):  # another worker's now: it sends it
+            _claim_lost(delivery)
+            continue
         if route_name == email_channel.SINK:
             _push_sink_write(ctx, delivery, payload)
             _mark_sent(delivery, "", route_name)

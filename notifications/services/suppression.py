@@ -1,22 +1,49 @@
-"""Who may still receive a message: enrolment, address, bounce and consent, checked when a
-delivery is planned and again when it is sent, since a member may opt out, bounce or leave
-the programme in between (a digest deferred past the quiet hours, a long send queue).
+"""Who may still receive a message: enrolment, address, bounce, consent and digest
+frequency, checked when a delivery is planned and again when it is sent, since a member
+may opt out, bounce, leave the programme or turn the digests off in between (a digest
+deferred past the quiet hours, a long send queue).
 
-Account messages bypass marketing opt-outs and enrolment, never a dead channel.
+Account messages bypass marketing opt-outs, never enrolment nor a dead channel: what the
+outbox sends a member (the welcome series, journeys) is about the programme, and stops
+when the member leaves it. The sign-in link is sent at once, not from the outbox
+(services/account.py), and is not checked here.
 """
 
 from __future__ import annotations
 
 from django.db.models import Case, CharField, Value, When
 
-from notifications.models import Category, Channel, Delivery
+from notifications.models import Channel, Delivery
 from notifications.selectors import MemberChannels, email_bounced, member_channels
 
+#: The monthly digests: campaign keys "<campaign>:<YYYY-MM>", sent as the member's digest
+#: frequency says.
+DIGESTS = ("home_value", "offer_summary")
+QUARTER_MONTHS = frozenset({1, 4, 7, 10})
 
-def enrollment_suppression(category: str, enrollment: str) -> str:
-    """Why a member outside the programme gets nothing of this category, or ''."""
-    if category != Category.ACCOUNT and enrollment != "enrolled":
+
+def enrollment_suppression(enrollment: str) -> str:
+    """Why a member outside the programme gets nothing from the outbox, or ''."""
+    if enrollment != "enrolled":
         return f"member not enrolled ({enrollment})"
+    return ""
+
+
+def digest_month(campaign_key: str) -> int | None:
+    """The month of a digest's campaign key ("home_value:2026-05" -> 5); None for others."""
+    campaign, _, period = campaign_key.partition(":")
+    if campaign not in DIGESTS:
+        return None
+    _, _, month = period.partition("-")
+    return int(month) if month.isdigit() else None
+
+
+def frequency_suppression(frequency: str, month: int) -> str:
+    """Why a member's digest frequency leaves out this month's digest, or ''."""
+    if frequency == "never":
+        return "digest frequency: never"
+    if frequency == "quarterly" and month not in QUARTER_MONTHS:
+        return "quarterly digest: not a quarter month"
     return ""
 
 
@@ -42,8 +69,12 @@ def deliveries_suppress_unqualified(*, environment, claimed) -> set[int]:
     info = member_channels(environment, sorted({d.member_id for d in to_members}))
     reasons = {}
     for d in to_members:
-        why = enrollment_suppression(d.category, d.member.enrollment) or channel_suppression(
-            d.category, d.channel, d.member.email, info[d.member_id]
+        channels = info[d.member_id]
+        month = digest_month(d.campaign_key)
+        why = (
+            enrollment_suppression(d.member.enrollment)
+            or channel_suppression(d.category, d.channel, d.member.email, channels)
+            or (frequency_suppression(channels.frequency, month) if month else "")
         )
         if why:
             reasons[d.pk] = why
@@ -60,6 +91,23 @@ def deliveries_suppress_unqualified(*, environment, claimed) -> set[int]:
             ),
         )
     return set(reasons)
+
+
+def member_digests_suppress(*, environment, member_id: int, frequency: str) -> int:
+    """A member's pending digests that their new digest frequency leaves out will not go."""
+    reasons = {}
+    for pk, key in Delivery.objects.filter(
+        environment=environment, member_id=member_id, state=Delivery.State.PENDING
+    ).values_list("pk", "campaign_key"):
+        month = digest_month(key)
+        why = frequency_suppression(frequency, month) if month else ""
+        if why:
+            reasons[pk] = why
+    for why in set(reasons.values()):
+        Delivery.objects.filter(
+            pk__in=[pk for pk, r in reasons.items() if r == why], state=Delivery.State.PENDING
+        ).update(state=Delivery.State.SUPPRESSED, reason=why)
+    return len(reasons)
 
 
 def member_deliveries_suppress(

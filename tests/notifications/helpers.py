@@ -25,3 +25,35 @@ def run_campaign(capture, environment, campaign: str, people, period="2026-05") 
 def deliveries(environment, **filters) -> list[Delivery]:
     with environment_scope(environment):
         return list(Delivery.objects.filter(**filters).order_by("pk"))
+
+
+def planned(capture, environment, campaign: str, people, period="2026-05") -> list[int]:
+    """Plan a campaign for these members without sending it; the delivery ids."""
+    with capture(execute=False), environment_scope(environment):
+        campaign_enqueue_members(
+            environment=environment,
+            campaign=campaign,
+            period=period,
+            member_ids=[m.pk for m in people],
+        )
+    return [d.pk for d in deliveries(environment, campaign_key=f"{campaign}:{period}")]
+
+
+def reclaimed(capture, environment, ids: list[int]) -> tuple[list, list]:
+    """A first worker claims these rows; its lease runs out, the sweeper releases them and
+    a second worker claims them: (the first claim, the second)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.services import deliveries_claim, deliveries_sweep
+
+    with environment_scope(environment):
+        slow = deliveries_claim(environment=environment, delivery_ids=ids)
+        later = timezone.now() + timedelta(hours=1)
+        with capture(execute=False):
+            released = deliveries_sweep(environment=environment, now=later)["released"]
+        assert released == len(ids)
+        fresh = deliveries_claim(environment=environment, delivery_ids=ids)
+    assert sorted(d.pk for d in fresh) == sorted(ids)
+    return slow, fresh

@@ -10,7 +10,13 @@ from django.urls import reverse
 
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
-from notifications.models import Delivery, Journey, MessageTemplate, VapidKey
+from notifications.models import (
+    Delivery,
+    Journey,
+    MessageTemplate,
+    NotificationSettings,
+    VapidKey,
+)
 from tests.conftest import staff_client
 from tests.factories import MemberFactory, staff_user
 from tests.notifications.factories import (
@@ -229,6 +235,59 @@ def test_journey_admin__exit_conditions_left_empty__saved_as_no_conditions(tenan
     assert response.status_code == 302
     with environment_scope(env):
         assert Journey.objects.get().exit_conditions == []
+
+
+def settings_form(**overrides) -> dict:
+    data = {
+        "from_email": "",
+        "test_addresses": '["qa@bank.example"]',
+        "quiet_start": "",
+        "quiet_end": "",
+        "market_rate": "",
+        "refinance_threshold": "0.750",
+        "unopened_limit": "3",
+    }
+    return {**data, **overrides}
+
+
+@pytest.mark.parametrize(
+    "test_addresses",
+    [
+        pytest.param('"qa@bank.example"', id="one-address-not-in-a-list"),
+        pytest.param('["qa@bank.example", 42]', id="a-number-among-the-addresses"),
+        pytest.param('["qa at bank"]', id="not-an-address"),
+    ],
+)
+def test_notification_settings_admin__test_addresses_not_a_list_of_addresses__form_error(
+    tenant, test_addresses
+):
+    """The staging allowlist must be a list of email addresses: anything else is shown
+    as a form error and not saved."""
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    response = client.post(
+        reverse("admin:notifications_notificationsettings_add"),
+        settings_form(test_addresses=test_addresses),
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert list(response.context["adminform"].form.errors) == ["test_addresses"]
+    with environment_scope(env):
+        assert not NotificationSettings.objects.filter(environment=env).exists()
+
+
+def test_notification_settings_admin__test_addresses__saved_in_lower_case(tenant):
+    """Allowlisted addresses are compared without case: they are kept as the sending
+    compares them, once each."""
+    env = tenant.staging
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    response = client.post(
+        reverse("admin:notifications_notificationsettings_add"),
+        settings_form(test_addresses='[" QA@Bank.example", "qa@bank.example", "b@x.test"]'),
+    )
+    assert response.status_code == 302
+    with environment_scope(env):
+        saved = NotificationSettings.objects.get(environment=env)
+    assert saved.test_addresses == ["qa@bank.example", "b@x.test"]
 
 
 def test_journey_changelist__queries_do_not_grow_with_journeys(tenant):

@@ -106,6 +106,25 @@ def test_staging__never_reaches_a_real_inbox__only_sink_and_allowlist(
     assert by_member[allowed.pk].sink == "allowlist"
 
 
+def test_staging__allowlist_saved_before_it_was_checked__entries_not_addresses_skipped(
+    tenant, smtp_settings, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    """A stored allowlist with a number in it (written before the admin checked it) still
+    lets staging send: the allowlisted address, in any case, reaches its inbox."""
+    env = tenant.staging
+    settings.NOTIFICATIONS_STAGING_EMAIL_URL = f"filemail:///{tmp_path}"
+    allowed, other = members(env, 2)
+    with environment_scope(env):
+        NotificationSettings.objects.create(environment=env)
+        NotificationSettings.objects.update(test_addresses=[42, allowed.email.upper()])
+    run_campaign(django_capture_on_commit_callbacks, env, "home_value", [allowed, other])
+
+    assert [rcpt for rcpt, _ in smtp_settings.messages] == [[allowed.email]]
+    by_member = {d.member_id: d for d in deliveries(env)}
+    assert (by_member[allowed.pk].state, by_member[allowed.pk].sink) == ("sent", "allowlist")
+    assert (by_member[other.pk].state, by_member[other.pk].sink) == ("sent", "sink")
+
+
 def test_bounced_address__fails_visibly__and_rest_of_fanout_is_sent(
     tenant, smtp_settings, django_capture_on_commit_callbacks
 ):
@@ -306,6 +325,82 @@ def test_send__member_opted_out_bounced_or_left_after_planning__suppressed_at_se
     assert rows[(opted_out.pk, "welcome_1")].state == Delivery.State.SENT
     assert (result.sent, result.suppressed) == (2, 3)
     assert sorted(m.to[0] for m in mail.outbox) == sorted([stays.email, opted_out.email])
+
+
+def send_what_is_due(capture, env) -> None:
+    """Time passes: every pending row is due, and the sweeper sends it."""
+    from notifications import tasks
+
+    with environment_scope(env):
+        Delivery.objects.filter(state=Delivery.State.PENDING).update(
+            scheduled_at=timezone.now() - timedelta(days=365)
+        )
+    with capture(execute=True):
+        tasks.sweep()
+
+
+def test_member_who_left_the_programme__rest_of_the_welcome_series__not_sent(
+    tenant, django_capture_on_commit_callbacks
+):
+    """'I don't own a home' on day 2: the day 3 and day 5 emails about the member's home
+    dashboard are not sent."""
+    from homes.services.engagement import member_opt_out
+    from notifications.services.campaigns import welcome_series_enqueue
+
+    env = tenant.production
+    (member,) = members(env, 1)
+    enrolled = timezone.now() - timedelta(days=1, hours=6)
+    with django_capture_on_commit_callbacks(execute=True), environment_scope(env):
+        welcome_series_enqueue(environment=env, members=[member], enrolled_at=enrolled)
+    assert len(mail.outbox) == 1  # day 1
+
+    with environment_scope(env):
+        member_opt_out(environment=env, member=member)
+    send_what_is_due(django_capture_on_commit_callbacks, env)
+
+    later = deliveries(env, campaign_key__in=["welcome_3", "welcome_5"])
+    assert [(d.state, d.reason) for d in later] == [
+        (Delivery.State.SUPPRESSED, "member not enrolled (opted_out)")
+    ] * 2
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("frequency", "period", "reason"),
+    [
+        ("never", "2026-05", "digest frequency: never"),
+        ("quarterly", "2026-05", "quarterly digest: not a quarter month"),
+        ("quarterly", "2026-04", ""),
+    ],
+)
+def test_send_time_recheck__digest_frequency_changed_after_planning__followed(
+    tenant, frequency, period, reason, django_capture_on_commit_callbacks
+):
+    """A digest planned while the member took it monthly follows the frequency they have
+    when it is sent (changed by staff, say, where nothing stops what was planned)."""
+    from notifications.services.campaigns import campaign_enqueue_members
+    from notifications.services.sending import deliveries_send_claimed
+
+    env = tenant.production
+    (member,) = members(env, 1)
+    with django_capture_on_commit_callbacks(execute=False), environment_scope(env):
+        campaign_enqueue_members(
+            environment=env, campaign="home_value", period=period, member_ids=[member.pk]
+        )
+        NotificationProfile.objects.create(
+            environment=env, member=member, digest_frequency=frequency
+        )
+        claimed = deliveries_claim(
+            environment=env, delivery_ids=[d.pk for d in Delivery.objects.all()]
+        )
+        deliveries_send_claimed(environment=env, claimed=claimed)
+    (row,) = deliveries(env)
+    if reason:
+        assert (row.state, row.reason) == (Delivery.State.SUPPRESSED, reason)
+        assert mail.outbox == []
+    else:
+        assert row.state == Delivery.State.SENT
+        assert len(mail.outbox) == 1
 
 
 @pytest.mark.parametrize("size", [2, 8])

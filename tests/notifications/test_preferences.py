@@ -19,7 +19,7 @@ from notifications.models import (
     NotificationSettings,
     Preference,
 )
-from notifications.services.outbox import DeliveryPlan, deliveries_build
+from notifications.services.outbox import DeliveryPlan, deliveries_build, deliveries_enqueue
 from tests.conftest import member_client
 from tests.notifications.helpers import deliveries, members, run_campaign
 
@@ -214,6 +214,85 @@ def test_quiet_hours__in_institution_time__defer_not_drop(tenant, monkeypatch):
         (row,) = deliveries_build(environment=env, plan=plan, members=[member])
     assert row.state == Delivery.State.PENDING
     assert row.scheduled_at == datetime(2026, 5, 2, 12, 0, tzinfo=UTC)  # 08:00 New York
+
+
+EVERYTHING_ON = {
+    f"{category}__{channel}": "on"
+    for category in ("home_value", "offers", "appointments")
+    for channel in ("email", "push")
+}
+
+
+def test_digest_frequency_never__chosen_while_the_update_waits_out_quiet_hours__not_sent(
+    tenant, django_capture_on_commit_callbacks
+):
+    """A monthly update planned, deferred past the quiet hours, and turned off ("Never")
+    by the member before they end, is not sent."""
+    from notifications import tasks
+
+    env = tenant.production  # America/New_York
+    (member,) = members(env, 1)
+    with environment_scope(env):
+        NotificationSettings.objects.create(
+            environment=env, quiet_start=time(21, 0), quiet_end=time(8, 0)
+        )
+    late = datetime(2099, 6, 2, 3, 30, tzinfo=UTC)  # 23:30 in New York: deferred to 08:00
+    plan = DeliveryPlan(
+        campaign_key="home_value:2099-06",
+        template_key="home_value",
+        category="home_value",
+        contexts={member.pk: {"home": {"value_display": "$1"}}},
+        digest_period=(2099, 6),
+        scheduled_at=late,
+    )
+    with environment_scope(env), django_capture_on_commit_callbacks(execute=True):
+        deliveries_enqueue(environment=env, plan=plan, members=[member])
+    assert deliveries(env)[0].state == Delivery.State.PENDING
+
+    # Before 08:00 the member turns the monthly updates off on the preferences page.
+    response = member_client(member).post(
+        "/notifications/preferences/", {"digest_frequency": "never", **EVERYTHING_ON}
+    )
+    assert response.status_code == 200
+    (row,) = deliveries(env)
+    assert (row.state, row.reason) == (Delivery.State.SUPPRESSED, "digest frequency: never")
+
+    # 08:00 comes: nothing goes.
+    with environment_scope(env):
+        Delivery.objects.update(scheduled_at=datetime(2000, 1, 1, tzinfo=UTC))
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.sweep()
+    assert deliveries(env)[0].state == Delivery.State.SUPPRESSED
+    assert mail.outbox == []
+
+
+def test_digest_frequency_quarterly__stops_planned_digests_of_other_months_only(
+    tenant, django_capture_on_commit_callbacks
+):
+    """Quarterly: a May digest not sent yet stops; April's (a quarter month) and an
+    offer's rate alert, which is not a digest, still go."""
+    from notifications.services import profile_update
+    from notifications.services.campaigns import campaign_enqueue_members
+
+    env = tenant.production
+    (member,) = members(env, 1)
+    with django_capture_on_commit_callbacks(execute=False), environment_scope(env):
+        NotificationSettings.objects.create(environment=env, market_rate="5.000")
+        for campaign, period in [
+            ("home_value", "2026-05"),
+            ("offer_summary", "2026-04"),
+            ("refinance_alert", "2026-05"),
+        ]:
+            campaign_enqueue_members(
+                environment=env, campaign=campaign, period=period, member_ids=[member.pk]
+            )
+        profile_update(environment=env, member=member, digest_frequency="quarterly")
+    states = {d.campaign_key: (d.state, d.reason) for d in deliveries(env)}
+    assert states == {
+        "home_value:2026-05": ("suppressed", "quarterly digest: not a quarter month"),
+        "offer_summary:2026-04": ("pending", ""),
+        "refinance_alert:2026-05": ("pending", ""),
+    }
 
 
 def test_disengaged_member__digest_drops_to_quarterly__until_an_open(

@@ -13,9 +13,9 @@ from django.test import Client
 
 from institutions.tenancy import environment_scope
 from notifications.models import ConsentRecord, Delivery, NotificationProfile, Preference
-from notifications.services.sending import deliveries_send
+from notifications.services.sending import deliveries_send, deliveries_send_claimed
 from tests.notifications.esp import Halt
-from tests.notifications.helpers import deliveries, members, run_campaign
+from tests.notifications.helpers import deliveries, members, planned, reclaimed, run_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,25 @@ def test_provider__each_message_recorded_from_its_own_answer__none_stops_the_res
     with environment_scope(env):
         profile = NotificationProfile.objects.get(member__email="refused@x.test")
     assert profile.email_bounced_at is not None
+
+
+def test_provider__worker_slower_than_its_lease__sends_nothing_once_reclaimed(
+    tenant, provider, django_capture_on_commit_callbacks
+):
+    """Through a provider's API, a claim the sweeper released is not sent by its old
+    worker: each member gets the update once."""
+    env = tenant.production
+    people = members(env, 2)
+    ids = planned(django_capture_on_commit_callbacks, env, "home_value", people)
+    slow, fresh = reclaimed(django_capture_on_commit_callbacks, env, ids)
+    with environment_scope(env):
+        assert deliveries_send_claimed(environment=env, claimed=fresh).sent == 2
+        late = deliveries_send_claimed(environment=env, claimed=slow)
+
+    # Each member got the month's update once; the slow worker sent nothing more.
+    assert sorted(m.to[0] for m in provider) == sorted(p.email for p in people)
+    assert late.sent == 0
+    assert {d.state for d in deliveries(env)} == {Delivery.State.SENT}
 
 
 def test_local_sink__a_failing_write__fails_that_delivery_only(

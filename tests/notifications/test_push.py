@@ -17,8 +17,9 @@ from institutions.tenancy import environment_scope
 from notifications.channels.push import b64url, b64url_decode, vapid_key_generate
 from notifications.models import ConsentRecord, Delivery, PushSubscription
 from notifications.services.campaigns import appointment_message_send
+from notifications.services.sending import deliveries_send_claimed
 from tests.conftest import member_client
-from tests.notifications.helpers import deliveries, members, run_campaign
+from tests.notifications.helpers import deliveries, members, planned, reclaimed, run_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -216,6 +217,53 @@ def test_push_unsubscribe__removes_the_device_and_records_consent(tenant):
     with environment_scope(tenant.production):
         assert not PushSubscription.objects.exists()
         assert ConsentRecord.objects.filter(member=member, channel="push", granted=False).exists()
+
+
+def test_push_subscription_taken_over_by_another_member__consent_moves_with_it(
+    tenant, push_service
+):
+    """A shared browser: the second member to turn notifications on gets its pushes from
+    then on, with the consent record that says they agreed; the first member's record
+    says they stopped on this device."""
+    env = tenant.production
+    first, second = members(env, 2)
+    browser = Browser()
+    endpoint = push_service.endpoint("family-laptop", browser)
+    assert subscribe(member_client(first), endpoint, browser).status_code == 201
+    assert subscribe(member_client(second), endpoint, browser).status_code == 201
+    assert subscribe(member_client(second), endpoint, browser).status_code == 201  # again
+    with environment_scope(env):
+        assert PushSubscription.objects.get().member_id == second.pk
+        granted = ConsentRecord.objects.filter(
+            member=second, channel="push", granted=True, method=ConsentRecord.Method.PUSH_PROMPT
+        )
+        assert granted.count() == 4  # one per category, recorded once
+        (stopped,) = ConsentRecord.objects.filter(member=first, channel="push", granted=False)
+        assert stopped.method == ConsentRecord.Method.PUSH_PROMPT
+
+
+def test_push__worker_slower_than_its_lease__sends_nothing_once_reclaimed(
+    tenant, push_service, django_capture_on_commit_callbacks
+):
+    """To a push service, a claim the sweeper released is not sent by its old worker:
+    the member's device shows the update once."""
+    env = tenant.production
+    with environment_scope(env):
+        vapid_key_generate(environment=env)
+    (member,) = members(env, 1)
+    browser = Browser()
+    endpoint = push_service.endpoint("phone", browser)
+    assert subscribe(member_client(member), endpoint, browser).status_code == 201
+    planned(django_capture_on_commit_callbacks, env, "home_value", [member])
+    ids = [d.pk for d in deliveries(env, channel="push")]
+    slow, fresh = reclaimed(django_capture_on_commit_callbacks, env, ids)
+    with environment_scope(env):
+        assert deliveries_send_claimed(environment=env, claimed=fresh).sent == 1
+        late = deliveries_send_claimed(environment=env, claimed=slow)
+
+    # One notification on the member's phone, not two.
+    assert len(push_service.received) == 1
+    assert late.sent == 0
 
 
 def test_service_worker__served_for_the_whole_host(tenant):
