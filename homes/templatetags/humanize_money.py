@@ -6,16 +6,30 @@ from django import template
 
 register = template.Library()
 
+#: U+2212 MINUS SIGN, written right before the currency symbol (minus sign, "$50,000"):
+#: screen readers read it as "minus" (a hyphen before "$" is often not read at all).
+MINUS = "\u2212"
+
 
 @register.filter
 def money(value) -> str:
-    """$1,234 (whole dollars) or $1,234.56 when there are cents; '—' when unknown."""
+    """$1,234 (whole dollars) or $1,234.56 when there are cents, with MINUS before the
+    dollar sign below zero; '—' when unknown."""
     if value is None or value == "":
         return "—"
     value = Decimal(value)
+    sign, value = (MINUS, -value) if value < 0 else ("", value)
     if value == value.to_integral_value():
-        return f"${value:,.0f}"
-    return f"${value:,.2f}"
+        return f"{sign}${value:,.0f}"
+    return f"{sign}${value:,.2f}"
+
+
+@register.filter
+def minus_money(value) -> str:
+    """An amount taken away (a loan against the home), shown negative; '—' when unknown."""
+    if value is None or value == "":
+        return "—"
+    return money(-Decimal(value))
 
 
 @register.filter

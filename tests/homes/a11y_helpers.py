@@ -92,3 +92,14 @@ class Elements(HTMLParser):
         if tag in self.stack:
             while self.stack and self.stack.pop() != tag:
                 pass
+
+
+#: Elements whose right edge is past the viewport, and how wide the document is.
+OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth;
+  const past = [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > W + 0.5)
+    .map(e => e.tagName.toLowerCase() + ' "' + e.textContent.trim().slice(0, 60) + '" right='
+         + Math.round(e.getBoundingClientRect().right));
+  return {scrollWidth: document.documentElement.scrollWidth, width: W, past: past.slice(0, 4)};
+}"""

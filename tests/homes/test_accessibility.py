@@ -14,8 +14,10 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 from PIL import Image
 
+from homes.models import Member
 from institutions.models import Branding
 from institutions.models.branding import contrast_ratio, readable_text_color
+from institutions.templatetags.branding_colors import LIGHT_BACKGROUNDS, text_on_light
 from institutions.tenancy import environment_scope
 from notifications import tokens
 from tests.conftest import member_client, staff_client
@@ -27,7 +29,12 @@ from tests.homes.a11y_helpers import (
     contrast,
     session_cookie,
 )
-from tests.homes.factories import appointment_settings_factory, officer_with_week
+from tests.homes.factories import (
+    PropertyFactory,
+    appointment_settings_factory,
+    home_settings_factory,
+    officer_with_week,
+)
 from tests.homes.test_member_pages import _home
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +170,24 @@ def test_readable_text_color__any_brand_colour__reaches_4_5_to_1():
     assert worst[0] >= 4.5, worst
     assert readable_text_color("#1f4e79") == "#ffffff"  # the default primary: white
     assert readable_text_color("#e07a1f") == "#000000"  # the default accent: black
+
+
+def test_primary_as_text__any_brand_colour__reaches_4_5_to_1_on_the_page_and_cards():
+    """The colour links, big figures and focus outlines take from the primary colour reads
+    at 4.5:1 on white and on the page's grey, whatever the primary; a primary that already
+    does is used as it is, and a light one keeps its hue, only darker."""
+    levels = range(0, 256, 15)
+    worst = min(
+        (contrast_ratio(text_on_light(c), bg), c, bg)
+        for c in (f"#{r:02x}{g:02x}{b:02x}" for r in levels for g in levels for b in levels)
+        for bg in LIGHT_BACKGROUNDS
+    )
+    assert worst[0] >= 4.5, worst
+    assert text_on_light("#1f4e79") == "#1f4e79"  # the default primary: unchanged
+    orange = text_on_light("#f7941d")
+    r, g, b = (int(orange[i : i + 2], 16) for i in (1, 3, 5))
+    assert r > g > b, orange  # still an orange
+    assert contrast_ratio(orange, "#ffffff") < 5.5, orange  # darkened no more than needed
 
 
 STYLE = "e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor] }"
@@ -345,3 +370,158 @@ def test_magic_link_email__button_text__readable_on_the_primary_colour(primary, 
     )
     assert f"background:{primary};color:{text};" in html
     assert contrast_ratio(primary, text) >= 4.5
+
+
+def _inputs(html: str) -> dict[str, str]:
+    """The autocomplete attribute of each named input ('' when it has none)."""
+    found = {}
+    for tag, attrs, _stack in Elements(html).tags:
+        if tag == "input" and attrs.get("name") and attrs.get("type") != "hidden":
+            found[attrs["name"]] = attrs.get("autocomplete") or ""
+    return found
+
+
+def test_sign_in_and_opt_in__personal_fields__declare_their_autocomplete_purpose(tenant):
+    """The sign-in page's email field and the opt-in page's name, street and ZIP code
+    fields say what they are for (WCAG 1.3.5): a phone offers the member's own email,
+    name and address, and assistive technology can tell what each field asks."""
+    env = tenant.production
+    home_settings_factory(env, enrollment_mode="opt_in")
+    member = MemberFactory(environment=env, enrollment=Member.Enrollment.PENDING)
+    PropertyFactory(environment=env, member=member)
+    login = _inputs(Client(HTTP_HOST=env.host).get("/login/").content.decode())
+    enroll = _inputs(member_client(member).get("/enroll/").content.decode())
+    expected = {
+        ("/login/", "email"): ("email",),
+        ("/enroll/", "full_name"): ("name",),
+        ("/enroll/", "street"): ("street-address", "address-line1"),
+        ("/enroll/", "postal_code"): ("postal-code",),
+    }
+    seen = {("/login/", k): v for k, v in login.items()} | {
+        ("/enroll/", k): v for k, v in enroll.items()
+    }
+    wrong = {
+        f"{page} {name}": seen.get((page, name), "<missing field>") or "<none>"
+        for (page, name), allowed in expected.items()
+        if seen.get((page, name)) not in allowed
+    }
+    assert not wrong, f"autocomplete of personal fields: {wrong}"
+
+
+#: An orange many credit unions use: the header's text turns black on it (10:1 and more).
+ORANGE = "#f7941d"
+
+#: Colour of an element's text, the first opaque background behind it, and whether it is
+#: large text (WCAG: 24 px, or 18.66 px bold).
+TEXT_ON_BACKGROUND = """e => {
+  const s = getComputedStyle(e);
+  let node = e, bg = 'rgb(255, 255, 255)';
+  while (node) {
+    const b = getComputedStyle(node).backgroundColor;
+    if (b && b !== 'transparent' && !b.startsWith('rgba(0, 0, 0, 0')) { bg = b; break; }
+    node = node.parentElement;
+  }
+  const px = parseFloat(s.fontSize), bold = parseInt(s.fontWeight) >= 700;
+  return [e.textContent.trim().slice(0, 40), s.color, bg, px >= 24 || (bold && px >= 18.66)];
+}"""
+
+
+def _orange_staging(tenant):
+    """Marketing sets the staging primary colour to orange through the branding admin; the
+    member who previews it there. None when the admin refuses the colour."""
+    client = staff_client(staff_user(tenant.institution, "marketing"), tenant.staging)
+    with scopes_disabled():
+        branding = Branding.objects.get(environment=tenant.staging)
+    response = client.post(
+        reverse("admin:institutions_branding_change", args=[branding.pk]),
+        {
+            "display_name": "Cascade Federal Credit Union",
+            "primary_color": ORANGE,
+            "accent_color": "#1f4e79",
+            "font": "system",
+            "housing_notice": "lender",
+        },
+    )
+    if response.status_code == 200 and "primary_color" in response.context["adminform"].form.errors:
+        return None  # refused with a message: nothing unreadable reaches members
+    assert response.status_code == 302, response.status_code
+    member = MemberFactory(environment=tenant.staging)
+    _, (product,) = _home(member)
+    return member, product
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_primary_colour_orange__links_and_figures_on_white__readable(
+    tenant, live_server, plain_http
+):
+    """With an orange primary colour the branding admin accepts (the header adapts with
+    black text), every link, the big figures (estimated value, what you could borrow) and
+    the "Save for later" button read at 4.5:1 (3:1 for the large figures) on the white
+    cards and the page, on the dashboard, the offer page and the tile."""
+    found = _orange_staging(tenant)
+    if found is None:
+        return
+    member, product = found
+    base = base_url(tenant.staging, live_server)
+    seen = []
+    with browser_page(cookies=[session_cookie(member, base)], width=375, height=667) as page:
+        page.goto(f"{base}/")
+        for selector in ("main .big", "main a[href]:not(.button)"):
+            seen += page.locator(selector).evaluate_all(f"es => es.map({TEXT_ON_BACKGROUND})")
+        page.goto(f"{base}/offers/{product.pk}/")
+        for selector in ("main a[href]:not(.button)", "main button.secondary"):
+            seen += page.locator(selector).evaluate_all(f"es => es.map({TEXT_ON_BACKGROUND})")
+        page.goto(f"{base}/tile/")
+        for selector in ("main .big", "main button.link, main a[href]:not(.button)"):
+            seen += page.locator(selector).evaluate_all(f"es => es.map({TEXT_ON_BACKGROUND})")
+    assert seen
+    low = [
+        f"{text!r}: {fg} on {bg} {contrast(fg, bg):.2f}:1"
+        for text, fg, bg, large in seen
+        if contrast(fg, bg) < (3 if large else 4.5)
+    ]
+    assert not low, f"primary colour {ORANGE} as text on the member pages: {low}"
+
+
+FOCUSED_IN_PAGE = """() => { const e = document.activeElement; const s = getComputedStyle(e);
+  let node = e.parentElement, bg = 'rgb(255, 255, 255)';
+  while (node) {
+    const b = getComputedStyle(node).backgroundColor;
+    if (b && b !== 'transparent' && !b.startsWith('rgba(0, 0, 0, 0')) { bg = b; break; }
+    node = node.parentElement;
+  }
+  return [e.textContent.trim().slice(0, 40), s.outlineStyle, s.outlineColor, bg,
+          !!e.closest('main')]; }"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_primary_colour_orange__keyboard_focus_in_the_page__outline_has_3_to_1(
+    tenant, live_server, plain_http
+):
+    """With an orange primary colour the admin accepts, the focus outline of the controls
+    in the page body still has 3:1 and more against the page and the cards, so a keyboard
+    user sees which link or button has focus."""
+    found = _orange_staging(tenant)
+    if found is None:
+        return
+    member, _product = found
+    base = base_url(tenant.staging, live_server)
+    outlines = {}
+    with browser_page(cookies=[session_cookie(member, base)], width=375, height=667) as page:
+        page.goto(f"{base}/")
+        for _ in range(25):
+            page.keyboard.press("Tab")
+            name, style, colour, bg, in_main = page.evaluate(FOCUSED_IN_PAGE)
+            if in_main and style != "none":
+                outlines[name] = (colour, bg)
+            if len(outlines) >= 4:
+                break
+    assert outlines, "no control of the page body took keyboard focus"
+    low = {
+        name: f"{colour} on {bg}: {contrast(colour, bg):.2f}:1"
+        for name, (colour, bg) in outlines.items()
+        if contrast(colour, bg) < 3
+    }
+    assert not low, f"focus outlines with primary colour {ORANGE}: {low}"

@@ -55,6 +55,23 @@ def _home(member, *, valuations=1, liens=1, offers=1, value=D(300000)):
     return prop, products
 
 
+def _home_with_mortgage(member, *, value: D, balance: D) -> Property:
+    """The member's home, valued at `value`, with one first mortgage of `balance`, its
+    figures computed as the services compute them."""
+    env = member.environment
+    home_settings_factory(env, min_confidence=50)
+    prop = PropertyFactory(environment=env, member=member)
+    LienFactory(environment=env, property=prop, original_amount=max(balance, D(1)), balance=balance)
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(
+            value=value, value_low=value * D("0.95"), value_high=value * D("1.05"),
+            confidence=80, valued_on=institution_today(env),
+        )  # fmt: skip
+        properties_recompute(environment=env)
+        prop.refresh_from_db()
+    return prop
+
+
 def test_dashboard__shows_value_equity_formula_chart_and_offers(member, recorded):
     _prop, (product,) = _home(member, valuations=3)
     recorded.clear()  # setting the home up emits offer_matched; the page is what we check
@@ -68,6 +85,18 @@ def test_dashboard__shows_value_equity_formula_chart_and_offers(member, recorded
     assert html.count('class="dot"') == 3
     assert f"/offers/{product.pk}/" in html
     assert [e.name for e in recorded] == ["dashboard_viewed"]
+
+
+def test_dashboard__negative_equity__shown_as_minus_dollars_not_dollar_minus(member):
+    """A member who owes $450,000 on a home estimated at $400,000 reads "Equity \u2212$50,000":
+    the minus sign (U+2212, which screen readers read as "minus") before the currency
+    symbol, as US amounts are written, and as the lien lines above it show what is owed."""
+    _home_with_mortgage(member, value=D(400000), balance=D(450000))
+    html = member_client(member).get("/").content.decode()
+    total = re.search(r'<tr class="total"><th scope="row">Equity</th><td>([^<]*)</td>', html)
+    assert total, "no equity line on the dashboard"
+    assert total.group(1) == "\u2212$50,000", f"equity shown as {total.group(1)!r}"
+    assert "<td>\u2212$450,000</td>" in html  # the first mortgage, taken away
 
 
 def test_dashboard__what_if_without_javascript__server_computes_the_figure(member):
