@@ -42,7 +42,10 @@ def home_summaries(environment, member_ids: list[int]) -> dict:
 
 
 def _money(value: Decimal | None) -> str:
-    return "" if value is None else f"${value:,.0f}"
+    """$1,234, or with the minus sign before the dollar sign below zero (as the pages)."""
+    if value is None:
+        return ""
+    return f"\u2212${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def home_context(environment, summary) -> dict:

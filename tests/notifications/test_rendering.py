@@ -4,6 +4,7 @@ per batch with slots, and the MIME text written directly."""
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from email import message_from_bytes, policy
 
 import pytest
@@ -164,3 +165,14 @@ def test_tokens__as_django_signing_makes_them__and_read_back(monkeypatch, make, 
     token = make()
     assert token == signing.dumps(payload, salt=salt, compress=True)
     assert signing.loads(token, salt=salt) == payload
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(Decimal("-50000"), "\u2212$50,000"), (Decimal("1234.6"), "$1,235"), (None, "")],
+)
+def test_home_context__money__minus_sign_before_the_dollar_sign(amount, shown):
+    """Negative equity shows the minus sign before the dollar sign, as on the pages."""
+    from notifications.services.campaigns import _money
+
+    assert _money(amount) == shown
