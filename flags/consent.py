@@ -39,5 +39,12 @@ def staff_visit(request) -> bool:
     return bool(request.session.get(VISITED_BY_SESSION_KEY))
 
 
+def visit_not_recorded(request) -> bool:
+    """A staff visit as a member who is not a test member: what staff do there is not the
+    member's activity. As a test member (in production, the only members staff may visit)
+    it is that test member's test activity, recorded with is_test like the rest."""
+    return staff_visit(request) and not request.member.is_test
+
+
 def remember(request, granted: bool) -> None:
     request.session[SESSION_KEY] = [request.member.pk, GRANTED if granted else REFUSED]

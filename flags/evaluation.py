@@ -294,8 +294,16 @@ def evaluate(request, name: str) -> bool:
     state = rf.flags.get(name)
     active = decide(state, environment_id=rf.environment.pk, member=rf.member, is_staff=rf.is_staff)
     rf.results[name] = active
-    # Staff looking at the member's pages see what staff see: not the member's impression.
-    if rf.member is not None and state is not None and not rf.is_staff:
+    record = rf.member is not None and state is not None
+    if record and rf.is_staff:
+        # Staff looking at a member's pages: as a test member (in production, the only
+        # members staff may visit) it is that test member's test activity, recorded with
+        # is_test, unless a staff-only rule gave the answer: that is what staff see, not the
+        # member's impression. As any other member, it is not the member's activity.
+        record = rf.member.is_test and active == decide(
+            state, environment_id=rf.environment.pk, member=rf.member, is_staff=False
+        )
+    if record:
         variant = ON if active else OFF
         if rf.seen_today.get(name) != variant:
             rf.new_impressions[name] = variant

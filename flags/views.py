@@ -46,7 +46,7 @@ def beacon(request):
         )
     if not request.member:
         return JsonResponse({"error": "Sign in first."}, status=401)
-    if consent.staff_visit(request):
+    if consent.visit_not_recorded(request):
         return JsonResponse(
             {"error": "A staff visit is not the member's activity: nothing was recorded."},
             status=403,
@@ -66,6 +66,8 @@ def beacon(request):
         payload = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         return JsonResponse({"error": "The body is not valid JSON."}, status=400)
+    except RecursionError:  # nesting deeper than the parser follows: bad input, not a 500
+        return JsonResponse({"error": "The body is nested too deeply."}, status=400)
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list) or not events:
         return JsonResponse(

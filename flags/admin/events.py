@@ -109,6 +109,10 @@ class AnalyticsConsentAdmin(ViewOnlyTenantAdmin):
     readonly_fields = ["member", "granted", "source", "text_shown", "updated_at"]
 
 
+def _empty_as(value, empty):
+    return empty if value is None else value
+
+
 class DestinationForm(forms.ModelForm):
     url = forms.URLField(required=False, assume_scheme="https", help_text="Webhook endpoint.")
     secret = forms.CharField(
@@ -136,17 +140,16 @@ class DestinationForm(forms.ModelForm):
     def clean_secret(self):
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
 
+    # An optional JSON box left empty arrives as None, which the column cannot hold: it
+    # means "no list". The shape of what was typed is checked by Destination.clean().
+    def clean_allow_events(self):
+        return _empty_as(self.cleaned_data["allow_events"], [])
+
+    def clean_deny_events(self):
+        return _empty_as(self.cleaned_data["deny_events"], [])
+
     def clean_rules(self):
-        rules = self.cleaned_data["rules"] or []
-        ops = {"eq", "ne", "in", "not_in", "exists"}
-        if not isinstance(rules, list) or any(
-            not isinstance(r, dict) or not r.get("property") or r.get("op", "eq") not in ops
-            for r in rules
-        ):
-            raise forms.ValidationError(
-                'Give a list of {"property": ..., "op": eq|ne|in|not_in|exists, "value": ...}.'
-            )
-        return rules
+        return _empty_as(self.cleaned_data["rules"], [])
 
     def clean(self):
         data = super().clean()

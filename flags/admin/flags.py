@@ -9,7 +9,14 @@ from django.utils.html import format_html
 
 from flags import registry
 from flags.models import Flag, Rollout
-from flags.services.flags import flag_delete, flag_kill, flag_revive, flag_save
+from flags.services.flags import (
+    flag_delete,
+    flag_delete_check,
+    flag_kill,
+    flag_revive,
+    flag_save,
+    flag_save_check,
+)
 from flags.services.rollouts import DEFAULT_STEPS, rollout_start
 from institutions.admin_base import TenantAdmin
 
@@ -24,8 +31,27 @@ class RolloutForm(forms.Form):
     rule_group = forms.CharField(initial="rollout", max_length=80)
 
 
+class FlagForm(forms.ModelForm):
+    class Meta:
+        model = Flag
+        # The admin's `fields` add the named members (their choices need the environment).
+        fields = ["name", "note", "everyone", "percent", "test_cohort", "staff"]
+
+    def _post_clean(self):
+        super()._post_clean()
+        # What the save would refuse (a production rollout of this flag holds staging's
+        # targeting) is said on the form, beside the edit, and nothing is saved.
+        if self.instance.environment_id is None:
+            return
+        try:
+            flag_save_check(environment=self.instance.environment, flag=self.instance)
+        except ValidationError as error:
+            self.add_error(None, error)
+
+
 @admin.register(Flag)
 class FlagAdmin(TenantAdmin):
+    form = FlagForm
     change_roles = frozenset({"admin", "it", "marketing"})
     production_read_only = True  # production changes by release; the kill switch aside
     change_list_template = "admin/flags/flag/change_list.html"
@@ -115,6 +141,17 @@ class FlagAdmin(TenantAdmin):
         # set them again, unaudited.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method == "POST":
+            flag = self._flag(request, object_id)
+            if self.has_delete_permission(request, flag):
+                try:
+                    flag_delete_check(environment=self._environment(request), flag=flag)
+                except ValidationError as error:
+                    self.message_user(request, error.messages[0], messages.ERROR)
+                    return redirect("admin:flags_flag_change", flag.pk)
+        return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
         try:

@@ -26,6 +26,16 @@ class TestPlanForm(forms.ModelForm):
             "rule_group",
         ]
 
+    # An optional JSON box left empty arrives as None, which the column cannot hold: it
+    # means "none". The shape of what was typed is checked by TestPlan.clean().
+    def clean_mutation(self):
+        value = self.cleaned_data["mutation"]
+        return {} if value is None else value
+
+    def clean_attack_sets(self):
+        value = self.cleaned_data["attack_sets"]
+        return {} if value is None else value
+
     def clean_requests(self):
         requests = self.cleaned_data["requests"]
         if not isinstance(requests, list) or not all(

@@ -9,6 +9,26 @@ from institutions import outbound
 from institutions.fields import EncryptedTextField
 from institutions.models import TenantModel
 
+RULE_OPS = ("eq", "ne", "in", "not_in", "exists")
+RULE_SHAPE = '{"property": ..., "op": eq|ne|in|not_in|exists, "value": ...}'
+
+
+def rules_problem(rules) -> str:
+    """Why a destination's rules cannot be applied to events, or "" when they can."""
+    if not isinstance(rules, list):
+        return f"Give a list of {RULE_SHAPE}."
+    for number, rule in enumerate(rules, start=1):
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("property"), str)
+            or not rule["property"]
+            or rule.get("op", "eq") not in RULE_OPS
+        ):
+            return f"Rule {number}: give {RULE_SHAPE}."
+        if rule.get("op") in ("in", "not_in") and not isinstance(rule.get("value"), list):
+            return f'Rule {number}: "{rule["op"]}" needs a list as its value, e.g. ["a", "b"].'
+    return ""
+
 
 class Destination(TenantModel):
     class Kind(models.TextChoices):
@@ -64,9 +84,21 @@ class Destination(TenantModel):
 
     def clean(self) -> None:
         super().clean()
+        errors = {}
         problem = outbound.url_problem(self.url) if self.url else ""
         if problem:
-            raise ValidationError({"url": problem})
+            errors["url"] = problem
+        # The forwarder applies these to every event: a shape it cannot read would fail
+        # each run, so it is refused here, where it is typed.
+        for name in ("allow_events", "deny_events"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors[name] = 'Give a list of event names, e.g. ["offer_viewed"], or [].'
+        problem = rules_problem(self.rules)
+        if problem:
+            errors["rules"] = problem
+        if errors:
+            raise ValidationError(errors)
 
 
 class DestinationBatch(TenantModel):

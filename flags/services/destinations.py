@@ -5,7 +5,9 @@ event committed late by a slow transaction is still picked up, and the cursor ne
 an event still inside the lag; each batch is claimed by one run before it is posted (runs
 overlap: a beat tick while a slow run goes, a redelivered message), sent with
 retries and exponential backoff and dead-lettered after MAX_ATTEMPTS; a destination that
-keeps failing is disabled (visible in the admin), and nothing batched is dropped.
+keeps failing is disabled (visible in the admin), and nothing batched is dropped, except
+what may no longer go when it is sent: events of members erased since, and (where consent
+is required) of members who have withdrawn it since.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
 import time
 import urllib.error
 import urllib.parse
@@ -26,7 +29,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from flags.models import AnalyticsConsent, Destination, DestinationBatch, Event
+from homes.models import Member
 from institutions import outbound
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 SAFETY_LAG = timedelta(seconds=30)
@@ -224,41 +230,89 @@ def _batch_claim(batch: DestinationBatch, now) -> bool:
     )
 
 
+def _still_sendable(environment, destination: Destination, payload: list) -> list:
+    """The batch's events that may still go: a member erased since the batch was cut is
+    not sent, and neither (to a destination that requires consent) is a member who has
+    withdrawn it since."""
+    member_ids = {event.get("member_id") for event in payload} - {None}
+    live = set(
+        Member.objects.filter(
+            environment=environment, pk__in=member_ids, erased_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    if destination.require_consent:
+        consented = consenting_members(environment, live)
+        return [event for event in payload if event.get("member_id") in consented]
+    return [
+        event for event in payload if event.get("member_id") is None or event["member_id"] in live
+    ]
+
+
+def _batch_failed(batch: DestinationBatch, destination: Destination, error: str, now) -> None:
+    """One failed try: retried with backoff, dead-lettered after MAX_ATTEMPTS; the
+    destination shows the error, and is disabled after DISABLE_AFTER_FAILURES."""
+    with transaction.atomic():
+        batch.attempts += 1
+        batch.last_error = error
+        if batch.attempts >= MAX_ATTEMPTS:
+            batch.status = DestinationBatch.Status.DEAD
+        else:
+            batch.status = DestinationBatch.Status.PENDING
+            batch.next_attempt_at = now + backoff(batch.attempts)
+        batch.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        _destination_failed(destination, error)
+
+
+def _destination_failed(destination: Destination, error: str) -> None:
+    destination.consecutive_failures += 1
+    destination.last_error = error
+    destination.state = (
+        Destination.State.DISABLED
+        if destination.consecutive_failures >= DISABLE_AFTER_FAILURES
+        else Destination.State.FAILING
+    )
+    destination.save(update_fields=["consecutive_failures", "last_error", "state"])
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
+
+
 def destination_batch_send(*, environment, batch: DestinationBatch, now=None) -> str:
     """Claim one due batch and try it once; returns its status afterwards ("sending":
-    another run has it)."""
+    another run has it). An unexpected error is recorded like a failed try, then raised."""
     now = now or timezone.now()
     if not _batch_claim(batch, now):
         return DestinationBatch.Status.SENDING
     destination = batch.destination
     try:
-        _post(destination, batch)
+        events = _still_sendable(environment, destination, batch.payload)
+        dropped = len(batch.payload) - len(events)
+        if dropped:
+            logger.info(
+                "Batch %s for destination %s: %d event(s) no longer sendable left out "
+                "(member erased or consent withdrawn)",
+                batch.pk,
+                destination.pk,
+                dropped,
+            )
+            batch.payload, batch.event_count = events, len(events)
+            batch.save(update_fields=["payload", "event_count"])
+        if events:
+            _post(destination, batch)
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"[:500]
-        with transaction.atomic():
-            batch.attempts += 1
-            batch.last_error = error
-            if batch.attempts >= MAX_ATTEMPTS:
-                batch.status = DestinationBatch.Status.DEAD
-            else:
-                batch.status = DestinationBatch.Status.PENDING
-                batch.next_attempt_at = now + backoff(batch.attempts)
-            batch.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            destination.consecutive_failures += 1
-            destination.last_error = error
-            destination.state = (
-                Destination.State.DISABLED
-                if destination.consecutive_failures >= DISABLE_AFTER_FAILURES
-                else Destination.State.FAILING
-            )
-            destination.save(update_fields=["consecutive_failures", "last_error", "state"])
+        _batch_failed(batch, destination, error, now)
         return batch.status
+    except Exception as exc:
+        _batch_failed(batch, destination, _unexpected(exc), now)
+        raise
     with transaction.atomic():
-        batch.status, batch.sent_at, batch.attempts = (
-            DestinationBatch.Status.SENT,
-            now,
-            batch.attempts + 1,
-        )
+        batch.status, batch.sent_at = DestinationBatch.Status.SENT, now
+        if not events:  # nothing left to send: done without contacting the endpoint
+            batch.save(update_fields=["status", "sent_at"])
+            return batch.status
+        batch.attempts += 1
         batch.save(update_fields=["status", "sent_at", "attempts"])
         destination.consecutive_failures, destination.state = 0, Destination.State.ACTIVE
         destination.last_success_at, destination.last_error = now, ""
@@ -272,6 +326,7 @@ def destinations_forward(*, environment, now=None) -> dict:
     """Batch and send for every enabled webhook of the environment (the beat task's body)."""
     now = now or timezone.now()
     sent = failed = 0
+    unexpected: Exception | None = None
     for destination in Destination.objects.filter(
         environment=environment, kind=Destination.Kind.WEBHOOK, enabled=True
     ).exclude(state=Destination.State.DISABLED):
@@ -284,7 +339,15 @@ def destinations_forward(*, environment, now=None) -> dict:
             )
             failed += 1
             continue
-        destination_batch_events(environment=environment, destination=destination, now=now)
+        try:
+            destination_batch_events(environment=environment, destination=destination, now=now)
+        except Exception as exc:
+            # Shown on the destination instead of an "Active" one that sends nothing; the
+            # other destinations still go, and the error is raised once they have.
+            _destination_failed(destination, _unexpected(exc))
+            unexpected = unexpected or exc
+            failed += 1
+            continue
         due = DestinationBatch.objects.filter(
             destination=destination,
             status__in=[DestinationBatch.Status.PENDING, DestinationBatch.Status.SENDING],
@@ -295,7 +358,12 @@ def destinations_forward(*, environment, now=None) -> dict:
             if destination.state == Destination.State.DISABLED:
                 break
             batch.destination = destination
-            status = destination_batch_send(environment=environment, batch=batch, now=now)
+            try:
+                status = destination_batch_send(environment=environment, batch=batch, now=now)
+            except Exception as exc:  # recorded on the batch and the destination
+                unexpected = unexpected or exc
+                failed += 1
+                break
             if status == DestinationBatch.Status.SENT:
                 sent += 1
                 continue
@@ -303,6 +371,8 @@ def destinations_forward(*, environment, now=None) -> dict:
                 failed += 1
             # Keep order: later batches wait for this one's retry, or for the run sending it.
             break
+    if unexpected is not None:
+        raise unexpected
     return {"sent": sent, "failed": failed}
 
 

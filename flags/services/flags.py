@@ -89,24 +89,40 @@ def _save(
     return flag
 
 
-def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "") -> Flag:
-    """Create or change a flag's targeting in staging (production changes come by release).
+def flag_save_check(*, environment, flag: Flag) -> Flag | None:
+    """Refuse (ValidationError) a change flag_save would refuse; returns the stored flag.
 
-    `members`, when given, replaces the named members, in the same audited change.
+    Forms call it to show the reason beside the fields, before anything is saved.
     """
     if environment.is_production:
         raise ValidationError(
             "Production flags change by release; use the kill switch to turn one off now."
         )
-    before = None
-    if flag.pk:
-        previous = Flag._base_manager.filter(pk=flag.pk, environment=environment).first()
-        before = model_snapshot(previous) if previous else None
-        if previous is not None and (
-            previous.name != flag.name
-            or any(getattr(previous, f) != getattr(flag, f) for f in ROLLOUT_FIELDS)
-        ):
-            _refuse_during_rollout(environment, previous.name, "change its targeting or name")
+    if not flag.pk:
+        return None
+    previous = Flag._base_manager.filter(pk=flag.pk, environment=environment).first()
+    if previous is not None and (
+        previous.name != flag.name
+        or any(getattr(previous, f) != getattr(flag, f) for f in ROLLOUT_FIELDS)
+    ):
+        _refuse_during_rollout(environment, previous.name, "change its targeting or name")
+    return previous
+
+
+def flag_delete_check(*, environment, flag: Flag) -> None:
+    """Refuse (ValidationError) a deletion flag_delete would refuse."""
+    if environment.is_production:
+        raise ValidationError("Production flags change by release.")
+    _refuse_during_rollout(environment, flag.name, "delete it")
+
+
+def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "") -> Flag:
+    """Create or change a flag's targeting in staging (production changes come by release).
+
+    `members`, when given, replaces the named members, in the same audited change.
+    """
+    previous = flag_save_check(environment=environment, flag=flag)
+    before = model_snapshot(previous) if previous else None
     if members is not None:
         members = list(members)
         if any(m.environment_id != environment.pk for m in members):
@@ -117,9 +133,7 @@ def flag_save(*, environment, flag: Flag, actor, members=None, reason: str = "")
 
 def flag_delete(*, environment, flag: Flag, actor, reason: str = "") -> None:
     """Delete a staging flag (audited); refused while production rolls it out."""
-    if environment.is_production:
-        raise ValidationError("Production flags change by release.")
-    _refuse_during_rollout(environment, flag.name, "delete it")
+    flag_delete_check(environment=environment, flag=flag)
     tenant_object_delete(environment=environment, obj=flag, actor=actor, reason=reason)
 
 

@@ -25,28 +25,50 @@ ALERT_OWED = ("pending", "failed")  # the kill alert's states until it has gone 
 
 
 def _clean_steps(steps) -> list:
+    """The steps, checked: each can be applied to the flag, and each widens exposure."""
     if not isinstance(steps, list) or not steps:
         raise ValidationError({"steps": 'Give steps like ["test", 5, 25, "everyone"].'})
     out, last = [], -1.0
-    for step in steps:
-        if step in ("test", "everyone"):
+    for number, step in enumerate(steps, start=1):
+        where = f"Step {number}: {step!r}"
+        if step == "test":
+            # The test cohort is the narrowest exposure: after members have it, going back
+            # to test members only would take the feature away from them.
+            if number != 1:
+                raise ValidationError(
+                    {"steps": f'Step {number}: "test" can only be the first step.'}
+                )
+            out.append(step)
+            continue
+        if step == "everyone":
+            if number != len(steps):
+                raise ValidationError(
+                    {"steps": f'Step {number}: "everyone" can only be the last step.'}
+                )
             out.append(step)
             continue
         try:
             # A boolean is an int to Python (True == 1), and JSON's NaN and Infinity are
             # Decimals that cannot be compared: neither is a percentage.
-            if isinstance(step, bool):
+            if isinstance(step, bool) or not isinstance(step, int | float | str | Decimal):
                 raise InvalidOperation
             value = Decimal(str(step))
             if not value.is_finite():
                 raise InvalidOperation
         except InvalidOperation as exc:
             raise ValidationError(
-                {"steps": f"{step!r} is not test, a percentage or everyone."}
+                {"steps": f"{where} is not test, a percentage or everyone."}
             ) from exc
-        if not (Decimal("0") < value <= Decimal("99.9")) or float(value) <= last:
+        if not (Decimal("0") < value <= Decimal("99.9")):
+            raise ValidationError({"steps": f"{where} is not between 0.1 and 99.9."})
+        # The flag holds its percentage to one decimal: a finer step could never be applied.
+        if value != value.quantize(Decimal("0.1")):
             raise ValidationError(
-                {"steps": f"{step!r}: percentages must rise, between 0.1 and 99.9."}
+                {"steps": f"{where} has more than one decimal place (a flag holds e.g. 2.5)."}
+            )
+        if float(value) <= last:
+            raise ValidationError(
+                {"steps": f"{where} does not rise above the step before: percentages must rise."}
             )
         last = float(value)
         out.append(float(value))

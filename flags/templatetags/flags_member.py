@@ -21,10 +21,11 @@ def _member_request(context):
 def analytics_beacon(context):
     """The page-event script, for signed-in members who allowed analytics (else nothing).
 
-    Not on a staff visit: staff seeing what a member sees are not that member's activity.
+    Not on a staff visit, but as a test member: staff seeing what a member sees are not
+    that member's activity, except a test member's (recorded as test activity).
     """
     request = _member_request(context)
-    if request is None or consent.staff_visit(request):
+    if request is None or consent.visit_not_recorded(request):
         return ""
     if consent.member_consent(request) != consent.GRANTED:
         return ""

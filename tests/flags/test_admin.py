@@ -11,7 +11,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from flags.models import DataPlanVersion, Destination, DestinationBatch, Flag, Rollout, TestPlanRun
+from flags.defaults import default_test_plan
+from flags.models import (
+    DataPlanVersion,
+    Destination,
+    DestinationBatch,
+    Flag,
+    Rollout,
+    TestPlan,
+    TestPlanRun,
+)
 from institutions import events
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
@@ -423,3 +432,144 @@ def test_destination_page__role_that_may_only_look__shows_whether_a_secret_is_se
     page = it.get(reverse("admin:flags_destination_change", args=[destination.pk]))
     assert 'name="secret"' in page.content.decode()
     assert "webhook-secret-91c2" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_data_plan_admin__schema_ref_to_a_missing_definition__is_a_form_error(tenant):
+    client = staff_client(staff_user(tenant.institution, "marketing"), tenant.staging)
+    points = {"offer_viewed": {"description": "x", "schema": {"$ref": "#/$defs/offer"}}}
+    response = client.post(
+        reverse("admin:flags_dataplanversion_add"),
+        {
+            "description": "offers",
+            "points": json.dumps(points),
+            "unplanned": "allow",
+            "invalid": "quarantine",
+        },
+    )
+    assert response.status_code == 200
+    assert "offer_viewed" in str(response.context["adminform"].form.errors["points"])
+    with environment_scope(tenant.staging):
+        assert not DataPlanVersion.objects.exists()
+
+
+def _destination_form(**changes) -> dict:
+    return {
+        "name": "crm",
+        "kind": "webhook",
+        "enabled": "on",
+        "url": "https://hooks.example.com/chimney",
+        "secret": "signing-secret",
+        "timeout_seconds": "5",
+        "exclude_test_members": "on",
+        "allow_events": "[]",
+        "deny_events": "[]",
+        "rules": "[]",
+        **changes,
+    }
+
+
+def _test_plan_form(**changes) -> dict:
+    return {
+        "name": "smoke",
+        "description": "",
+        "requests": '[{"method": "GET", "path": "/"}]',
+        "mutation": "{}",
+        "attack_sets": "{}",
+        "max_requests": "10",
+        "seed": "1",
+        "rule_group": "test-plan:default",
+        **changes,
+    }
+
+
+def _staging_admin(tenant):
+    client = staff_client(staff_user(tenant.institution, "admin"), tenant.staging)
+    client.raise_request_exception = False  # a 500 answers as a browser would see it
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["allow_events", "deny_events", "rules"])
+def test_destination_admin__optional_list_box_left_empty__saved_as_no_list(tenant, field):
+    response = _staging_admin(tenant).post(
+        reverse("admin:flags_destination_add"), _destination_form(**{field: ""})
+    )
+    assert response.status_code == 302
+    with environment_scope(tenant.staging):
+        assert getattr(Destination.objects.get(), field) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["mutation", "attack_sets"])
+def test_test_plan_admin__optional_json_box_left_empty__saved_empty(tenant, field):
+    response = _staging_admin(tenant).post(
+        reverse("admin:flags_testplan_add"), _test_plan_form(**{field: ""})
+    )
+    assert response.status_code == 302
+    with environment_scope(tenant.staging):
+        assert getattr(TestPlan.objects.get(), field) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("allow_events", "5"),
+        ("allow_events", '["offer_viewed", 7]'),
+        ("deny_events", "true"),
+        ("rules", '[{"property": "offer_kind", "op": "in", "value": 5}]'),
+        ("rules", '[{"property": "offer_kind", "op": "not_in", "value": "heloc"}]'),
+        ("rules", '[{"property": 5, "op": "eq", "value": 5}]'),
+    ],
+)
+def test_destination_admin__filter_of_the_wrong_shape__form_error_nothing_saved(
+    tenant, field, value
+):
+    """Filters the forwarder cannot apply are refused where they are typed: saved, every
+    forwarding run would fail on them."""
+    response = _staging_admin(tenant).post(
+        reverse("admin:flags_destination_add"), _destination_form(**{field: value})
+    )
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    with environment_scope(tenant.staging):
+        assert not Destination.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mutation", '{"max_attacks": "many"}'),
+        ("mutation", "[1]"),
+        ("mutation", '{"max_attacks": 2, "parts": ["path"]}'),
+        ("mutation", '{"parts": {"path": {"probability": "often"}}}'),
+        ("mutation", '{"parts": {"fragment": {"max_attacks": 1}}}'),
+        ("attack_sets", '{"values": "x"}'),
+        ("attack_sets", "[]"),
+    ],
+)
+def test_test_plan_admin__mutation_the_runner_cannot_read__form_error_nothing_saved(
+    tenant, field, value
+):
+    """Refused by the form, so "Run the test plan" never meets it."""
+    response = _staging_admin(tenant).post(
+        reverse("admin:flags_testplan_add"), _test_plan_form(**{field: value})
+    )
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    with environment_scope(tenant.staging):
+        assert not TestPlan.objects.exists()
+
+
+@pytest.mark.django_db
+def test_test_plan_admin__the_default_plan__is_accepted(tenant):
+    plan = default_test_plan()
+    response = _staging_admin(tenant).post(
+        reverse("admin:flags_testplan_add"),
+        _test_plan_form(
+            mutation=json.dumps(plan["mutation"]), attack_sets=json.dumps(plan["attack_sets"])
+        ),
+    )
+    assert response.status_code == 302

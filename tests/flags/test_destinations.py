@@ -457,3 +457,83 @@ def test_webhook__endpoint_on_an_inside_address__refused_and_named_at_save(tenan
             destination.full_clean()
     assert receiver.requests == []
     assert "not a public internet address" in str(invalid.value.message_dict["url"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("allow_events", 5),
+        ("allow_events", ["offer_viewed", 7]),
+        ("deny_events", True),
+        ("rules", {"property": "offer_kind"}),
+        ("rules", [{"property": "offer_kind", "op": "in", "value": 5}]),
+        ("rules", [{"property": "offer_kind", "op": "not_in", "value": None}]),
+        ("rules", [{"property": "offer_kind", "op": "like", "value": "h%"}]),
+    ],
+)
+def test_destination__filter_the_forwarder_cannot_apply__refused_naming_the_field(
+    tenant, field, value
+):
+    env = tenant.staging
+    with environment_scope(env):
+        destination = DestinationFactory.build(environment=env, **{field: value})
+        with pytest.raises(ValidationError) as invalid:
+            destination.full_clean()
+    assert list(invalid.value.message_dict) == [field]
+
+
+@pytest.mark.django_db
+def test_webhook__filter_saved_unchecked__error_shown_on_it_others_served_then_raised(tenant):
+    """A filter written before it was checked (or straight to the database) fails every
+    run: the destination says so in the admin instead of staying "Active" while nothing
+    goes, the other webhooks are still served, and the error is not swallowed."""
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    events.emit(environment=env, name="offer_viewed", member=member, properties=OFFER)
+    with Receiver() as healthy, environment_scope(env):
+        broken = DestinationFactory(
+            environment=env,
+            name="a-broken",
+            enabled=True,
+            rules=[{"property": "offer_kind", "op": "in", "value": 5}],
+        )
+        DestinationFactory(environment=env, name="b-healthy", url=healthy.url, enabled=True)
+        with pytest.raises(TypeError):
+            dest.destinations_forward(environment=env, now=later())
+        broken.refresh_from_db()
+    assert broken.state == Destination.State.FAILING
+    assert broken.consecutive_failures == 1
+    assert "TypeError" in broken.last_error
+    assert [e["member_id"] for e in healthy.events()] == [member.pk]
+
+
+@pytest.mark.django_db
+def test_webhook__unexpected_error_while_sending__batch_retried_then_dead_lettered(
+    tenant, monkeypatch
+):
+    env = tenant.production
+    events.emit(environment=env, name="offer_viewed", member=MemberFactory(environment=env))
+
+    def post(destination, batch):
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(dest, "_post", post)
+    with environment_scope(env):
+        destination = DestinationFactory(environment=env, enabled=True)
+        now = later()
+        with pytest.raises(RuntimeError):
+            dest.destinations_forward(environment=env, now=now)
+        batch = DestinationBatch.objects.get()
+        destination.refresh_from_db()
+        assert (batch.status, batch.attempts) == ("pending", 1)
+        assert batch.next_attempt_at == now + timedelta(seconds=30)
+        assert "RuntimeError: something unforeseen" in batch.last_error
+        assert destination.state == Destination.State.FAILING
+        assert "RuntimeError" in destination.last_error
+        for attempt in range(2, 6):
+            now = now + dest.backoff(attempt - 1) + timedelta(seconds=1)
+            with pytest.raises(RuntimeError):
+                dest.destinations_forward(environment=env, now=now)
+        batch.refresh_from_db()
+    assert (batch.status, batch.attempts) == ("dead", 5)

@@ -16,6 +16,8 @@ from institutions import events
 from institutions.tenancy import environment_scope
 from tests.conftest import member_client
 from tests.factories import MemberFactory
+from tests.flags.factories import DataPlanVersionFactory
+from tests.homes.test_member_pages import _home
 
 OFFER = {"offer_id": 7, "offer_kind": "heloc"}
 
@@ -94,6 +96,99 @@ def test_plan__invalid_json_schema__is_refused_naming_the_event(tenant):
     assert "Not a valid JSON Schema" in str(caught.value)
     with environment_scope(env):
         assert not DataPlanVersion.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "#/$defs/offer",  # a valid keyword naming a definition the schema lacks
+        "https://schemas.example.com/offer.json",  # never fetched: nothing outside is read
+        "offer.json",
+    ],
+)
+def test_plan__schema_ref_that_does_not_resolve_within_it__is_refused_naming_the_event(tenant, ref):
+    env = tenant.staging
+    bad = {"offer_viewed": {"description": "x", "schema": {"$ref": ref}}}
+    with environment_scope(env), pytest.raises(ValidationError) as caught:
+        data_plan_version_create(environment=env, points=bad, actor=None)
+    assert "offer_viewed" in str(caught.value)
+    assert ref in str(caught.value)
+    with environment_scope(env):
+        assert not DataPlanVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_plan__refs_within_the_schema__are_accepted_and_applied(tenant):
+    env = tenant.production
+    schema = {
+        "$defs": {"kind": {"enum": ["heloc", "refi"]}},
+        "type": "object",
+        "properties": {"offer_kind": {"$ref": "#/$defs/kind"}},
+    }
+    with environment_scope(env):
+        data_plan_version_create(
+            environment=env,
+            points={"offer_viewed": {"description": "x", "schema": schema}},
+            actor=None,
+        )
+        result = events_ingest(
+            environment=env,
+            events=[
+                {"name": "offer_viewed", "properties": {"offer_kind": "heloc"}},
+                {"name": "offer_viewed", "properties": {"offer_kind": "car"}},
+            ],
+            source="api",
+        )
+        statuses = list(Event.objects.order_by("pk").values_list("plan_status", flat=True))
+    assert len(result.rows) == 2
+    assert statuses == [Event.PlanStatus.PLANNED, Event.PlanStatus.INVALID]
+
+
+DANGLING = {"$ref": "#/$defs/offer"}  # a valid JSON Schema keyword, naming nothing
+
+
+@pytest.mark.django_db
+def test_offer_page__plan_in_force_has_a_dangling_ref__page_answers_and_event_is_kept(member):
+    """With such a plan in force (a release writes plan rows as they are), opening an offer
+    still shows the page, and the view event is recorded, marked invalid against the plan."""
+    env = member.environment
+    _, (product,) = _home(member, offers=1)
+    DataPlanVersionFactory(
+        environment=env,
+        points={"offer_viewed": {"description": "An offer was opened.", "schema": DANGLING}},
+    )
+    client = member_client(member)
+    client.raise_request_exception = False
+    response = client.get(f"/offers/{product.pk}/")
+    assert response.status_code == 200
+    with environment_scope(env):
+        event = Event.objects.get(name="offer_viewed", member=member)
+    assert event.plan_status == Event.PlanStatus.INVALID
+    assert "cannot be applied" in event.violations[0]
+
+
+@pytest.mark.django_db
+def test_ingest__plan_in_force_has_a_dangling_ref__rows_answered_not_a_crash(tenant):
+    env = tenant.production
+    member = MemberFactory(environment=env)
+    DataPlanVersionFactory(
+        environment=env,
+        invalid="allow",
+        points={"offer_viewed": {"description": "An offer was opened.", "schema": DANGLING}},
+    )
+    with environment_scope(env):
+        result = events_ingest(
+            environment=env,
+            events=[{"name": "offer_viewed", "member_id": member.pk, "properties": {}}],
+            source="api",
+        )
+        event = Event.objects.get()
+    assert len(result.rows) == 1
+    assert (event.plan_status, event.disposition) == (
+        Event.PlanStatus.INVALID,
+        Event.Disposition.ACCEPTED,
+    )
 
 
 @pytest.mark.django_db
@@ -235,6 +330,8 @@ def test_beacon__same_origin_member__records_web_events_for_that_member(tenant, 
         ({"events": [{"name": "x"}]}, {"origin": "https://evil.example"}, 403),
         ({"events": [{"name": "x"}]}, {"HTTP_SEC_FETCH_SITE": "cross-site"}, 403),
         ("name=x", {"content_type": "application/x-www-form-urlencoded"}, 415),
+        # 10 KB of nested arrays, under the size limit but deeper than the parser follows
+        ('{"events": ' + "[" * 5000 + "]" * 5000 + "}", {}, 400),
     ],
 )
 def test_beacon__bad_input__answers_clearly_and_stores_nothing(tenant, body, headers, status):

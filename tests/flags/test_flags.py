@@ -205,13 +205,17 @@ def test_impressions__evaluated_twice_a_day__recorded_once_with_is_test(tenant):
 
 
 @pytest.mark.django_db
-def test_impressions__staff_visiting_as_the_member__none_recorded(tenant):
-    env = tenant.production
+def test_impressions__staff_visiting_as_a_member__not_the_members_impression(tenant):
+    """Staff visiting as a member who is not a test member (staging) see what staff see:
+    nothing is recorded as the member's."""
+    env = tenant.staging
     member = MemberFactory(environment=env)
     FlagFactory(environment=env, name="staff_preview", staff=True)
+    FlagFactory(environment=env, name="for_everyone", everyone=True)
     with environment_scope(env):
         visit = member_request(member, staff_visit=True)
         assert waffle.flag_is_active(visit, "staff_preview") is True  # staff see it
+        assert waffle.flag_is_active(visit, "for_everyone") is True
         assert evaluation.impressions_flush(visit) == 0
         assert not Event.objects.filter(name="flag_impression").exists()
         # The member's own visit is theirs, with the member's variant.
@@ -220,6 +224,32 @@ def test_impressions__staff_visiting_as_the_member__none_recorded(tenant):
         assert evaluation.impressions_flush(own) == 1
         (impression,) = Event.objects.filter(name="flag_impression")
     assert (impression.member_id, impression.properties["variant"]) == (member.pk, "off")
+
+
+@pytest.mark.django_db
+def test_impressions__staff_visiting_as_a_test_member__recorded_unless_a_staff_rule_answered(
+    tenant,
+):
+    """In production staff visit only as a test member, and what they see there is that
+    test member's test activity (is_test), except an answer only the staff rule gave."""
+    env = tenant.production
+    tester = MemberFactory(environment=env, is_test=True)
+    FlagFactory(environment=env, name="staff_preview", staff=True)
+    FlagFactory(environment=env, name="test_cohort_widget", test_cohort=True)
+    FlagFactory(environment=env, name="staff_and_test_cohort", staff=True, test_cohort=True)
+    with environment_scope(env):
+        visit = member_request(tester, staff_visit=True)
+        for name in ("staff_preview", "test_cohort_widget", "staff_and_test_cohort"):
+            assert waffle.flag_is_active(visit, name) is True
+        assert evaluation.impressions_flush(visit) == 2
+        impressions = sorted(
+            (event.properties["flag"], event.properties["variant"], event.is_test)
+            for event in Event.objects.filter(name="flag_impression", member=tester)
+        )
+    assert impressions == [
+        ("staff_and_test_cohort", "on", True),
+        ("test_cohort_widget", "on", True),
+    ]
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from flags import plans
@@ -21,6 +22,7 @@ from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
 from releases.models import Release
 from releases.services import ReleaseRefused, release_deploy, release_rollback
+from tests.conftest import staff_client
 from tests.factories import staff_user
 from tests.flags.factories import DestinationFactory, FlagFactory, OracleRuleFactory
 from tests.flags.test_rollouts import traffic
@@ -147,6 +149,48 @@ def test_staging_edit__during_a_production_rollout__targeting_refused_note_allow
         flag = Flag.objects.get(name=NAME)
         flag.everyone = None
         flag_save(environment=staging, flag=flag, actor=people.admin)
+
+
+@pytest.mark.django_db
+def test_flag_admin__staging_targeting_during_a_production_rollout__form_says_why(
+    tenant, rollout, people
+):
+    """The staff member is shown why on the form, not a bare "403 Forbidden" page that
+    names no reason and drops the edit; nothing is saved."""
+    with environment_scope(tenant.staging):
+        flag = Flag.objects.get(name=NAME)
+    client = staff_client(people.admin, tenant.staging)
+    client.raise_request_exception = False
+    response = client.post(
+        reverse("admin:flags_flag_change", args=[flag.pk]),
+        {
+            "name": NAME,
+            "note": "New card.",
+            "everyone": "unknown",
+            "percent": "50",
+            "test_cohort": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "rolled out in production" in str(response.context["adminform"].form.non_field_errors())
+    assert targeting(tenant.staging) == (None, None, True)
+
+
+@pytest.mark.django_db
+def test_flag_admin__deleting_the_staging_flag_during_a_production_rollout__says_why(
+    tenant, rollout, people
+):
+    with environment_scope(tenant.staging):
+        flag = Flag.objects.get(name=NAME)
+    client = staff_client(people.admin, tenant.staging)
+    client.raise_request_exception = False
+    response = client.post(reverse("admin:flags_flag_delete", args=[flag.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert response.url == reverse("admin:flags_flag_change", args=[flag.pk])
+    page = client.get(response.url)
+    assert "rolled out in production" in page.content.decode()
+    with environment_scope(tenant.staging):
+        assert Flag.objects.filter(pk=flag.pk).exists()
 
 
 @pytest.mark.django_db

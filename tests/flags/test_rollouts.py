@@ -70,6 +70,43 @@ def test_rollout__oracle_passes_each_step__reaches_everyone(setup):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("steps", "named"),
+    [
+        # Flags hold a percentage to one decimal: 2.55 could never be applied.
+        (["test", 2.55, "everyone"], "Step 2: 2.55 has more than one decimal place"),
+        (["test", "everyone", 5, "everyone"], 'Step 2: "everyone" can only be the last'),
+        (["test", 5, "test", "everyone"], 'Step 3: "test" can only be the first'),
+        (["everyone", "test", "everyone"], 'Step 1: "everyone" can only be the last'),
+        (["test", 5, 5, "everyone"], "Step 3: 5 does not rise"),
+    ],
+)
+def test_rollout_start__step_never_applied_or_taking_exposure_back__refused_naming_it(
+    setup, steps, named
+):
+    """A guarded rollout only widens exposure, by steps a flag can hold; anything else is
+    refused up front with nothing started, not found stuck at a step later."""
+    env, admin, flag = setup
+    with pytest.raises(ValidationError, match=named):
+        rollout_start(environment=env, flag=flag, actor=admin, steps=steps)
+    assert not Rollout.objects.exists()
+    assert Flag.objects.get(pk=flag.pk).test_cohort is False
+
+
+@pytest.mark.django_db
+def test_rollout__one_decimal_step__applied_when_the_oracle_passes(setup):
+    env, admin, flag = setup
+    rollout = rollout_start(
+        environment=env, flag=flag, actor=admin, steps=["test", 2.5, "everyone"], step_minutes=10
+    )
+    traffic(env, count=300, errors=0, at=rollout.step_started_at + timedelta(minutes=1))
+    now = rollout.step_started_at + timedelta(minutes=11)
+    assert rollout_advance(environment=env, rollout=rollout, now=now) == "advanced"
+    flag.refresh_from_db()
+    assert float(flag.percent) == 2.5
+
+
+@pytest.mark.django_db
 def test_rollout_advance__two_tasks_judged_the_same_step__the_second_changes_nothing(setup):
     env, admin, flag = setup
     rollout = rollout_start(

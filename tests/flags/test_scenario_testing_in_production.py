@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
+from django.test import Client
 
 from flags.demo import demo_flags
 from flags.models import Destination, Event, Flag, RequestMetric
 from flags.services import destinations as dest
 from flags.services.rollouts import rollout_advance, rollout_start
+from homes.services import member_visit_link_build
 from institutions import events
 from institutions.demo import DemoReport
 from institutions.tenancy import environment_scope
 from tests.conftest import member_client
 from tests.factories import MemberFactory, staff_user
+from tests.flags.factories import FlagFactory
 from tests.flags.test_destinations import Receiver, later
 
 PAGE = "/flagged/?flags=dashboard_equity_widget"
@@ -73,3 +77,28 @@ def test_scenario__widget_for_test_cohort__seen_recorded_filtered_and_rolled_out
             now = rollout.step_started_at + timedelta(minutes=6)
             assert rollout_advance(environment=env, rollout=rollout, now=now) == expected
     assert b"class='on'" in member_client(reals[0]).get(PAGE).content
+
+
+@pytest.mark.django_db
+def test_staff_visit_as_a_test_member__widget_shown__impression_recorded_with_is_test(
+    tenant, settings
+):
+    """In production staff may visit only as a test member, and what they do there is the
+    test member's test activity: the widget they see behind the test-cohort flag leaves its
+    impression, recorded with is_test (so analytics destinations leave it out)."""
+    settings.TENANT_URLCONF = "tests.flags.pages"
+    env = tenant.production
+    FlagFactory(environment=env, name="dashboard_equity_widget", test_cohort=True)
+    tester = MemberFactory(environment=env, is_test=True)
+    staff = staff_user(tenant.institution, "marketing")
+    link = member_visit_link_build(environment=env, member=tester, actor=staff)
+    browser = Client(HTTP_HOST=env.host)
+    assert browser.get(urlsplit(link).path).status_code == 302
+    assert b"class='on'" in browser.get(PAGE).content  # the staff member sees the widget
+    with environment_scope(env):
+        impressions = list(
+            Event.objects.filter(name="flag_impression").values_list(
+                "member_id", "is_test", "properties"
+            )
+        )
+    assert impressions == [(tester.pk, True, {"flag": "dashboard_equity_widget", "variant": "on"})]
