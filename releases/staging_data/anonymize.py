@@ -54,7 +54,12 @@ def _property_range(row: dict) -> None:
 #: What is copied, in order (a row's references are copied before it).
 COPIED: list[CopySpec] = [
     CopySpec("homes.Member"),
-    CopySpec("homes.Property", rules={"valued_on": Rule.KEEP}, fix=_property_range),
+    CopySpec(
+        "homes.Property",
+        # Bathrooms are a count in quarters (2.50), not money: copied as they are.
+        rules={"valued_on": Rule.KEEP, "bathrooms": Rule.KEEP},
+        fix=_property_range,
+    ),
     CopySpec("homes.Lien", group="property", own_spread=Decimal("0.02")),
     CopySpec("homes.Valuation", group="property", rules={"as_of": Rule.KEEP}, fix=_keep_range),
     CopySpec(
@@ -133,7 +138,10 @@ def staging_refresh_from_production(
     result = RefreshResult()
     with environment_scope(environment), transaction.atomic():
         lock(environment)
-        relink = member_data_clear(environment, copied_models(), progress)
+        who = "" if actor else "staging refresh"
+        relink = member_data_clear(
+            environment, copied_models(), progress, actor=actor, actor_label=who
+        )
         for spec in COPIED:
             copier.copy(spec, progress)
         result.relinked = relink()
@@ -141,7 +149,6 @@ def staging_refresh_from_production(
         result.copied = dict(copier.copied)
         result.skipped = {k: v for k, v in copier.skipped.items() if v}
         result.not_copied_fields = {k: v for k, v in copier.blanked.items() if v}
-        who = "" if actor else "staging refresh"
         summary = result.summary()
         audit_record(
             action=AuditEntry.Action.ACTION,

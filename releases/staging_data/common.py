@@ -10,8 +10,9 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models
 
-from homes.models import Member, Property
+from homes.models import Appointment, Member, Property
 from homes.services import properties_recompute
+from homes.services.erasure import member_erase
 from institutions import events
 from institutions.models import Environment
 from institutions.tenancy import environment_scope
@@ -48,8 +49,13 @@ def staging_key(environment: Environment) -> str:
 
 
 def lock(environment: Environment) -> None:
-    """One fill of an environment at a time (the caller holds the transaction)."""
-    Environment.objects.select_for_update().filter(pk=environment.pk).first()
+    """One fill of an environment at a time (the caller holds the transaction).
+
+    The lock leaves the row's key alone (no_key): the environment's configuration (its
+    branding, offers, flags, audit entries refer to the row) is still edited while a fill
+    runs, for minutes at volume; two fills still take turns.
+    """
+    Environment.objects.select_for_update(no_key=True).filter(pk=environment.pk).first()
 
 
 # -- clearing ----------------------------------------------------------------------------
@@ -65,13 +71,43 @@ def _member_links() -> list[models.ManyToManyField]:
     ]
 
 
+def calendars_vacate(environment: Environment, *, actor=None, actor_label: str = "") -> set[int]:
+    """Take staging's appointments off the officers' calendars before their members go.
+
+    A member who has an appointment written to a calendar is erased as on request
+    (homes.services.erasure): the upcoming appointments are cancelled, their events removed
+    once committed (retried while the calendar server is down), and the others rewritten
+    without the member. Returns the members to keep, as erased tombstones, while their
+    calendar writes are still to do: the sync needs their appointments after the commit.
+    A later fill clears them once written.
+    """
+    on_calendar = (
+        Appointment._base_manager.filter(environment=environment, member__erased_at__isnull=True)
+        .exclude(caldav_state=Appointment.CalendarSync.NONE)
+        .exclude(status=Appointment.Status.CANCELLED, caldav_state=Appointment.CalendarSync.SYNCED)
+    )
+    member_ids = set(on_calendar.values_list("member_id", flat=True))
+    for member in Member._base_manager.filter(pk__in=member_ids).order_by("pk"):
+        member_erase(environment=environment, member=member, actor=actor, actor_label=actor_label)
+    waiting = Appointment._base_manager.filter(
+        environment=environment,
+        member__erased_at__isnull=False,
+        caldav_state__in=[Appointment.CalendarSync.PENDING, Appointment.CalendarSync.FAILED],
+    )
+    return set(waiting.values_list("member_id", flat=True))
+
+
 def member_data_clear(
     environment: Environment,
     data_models: list[type[models.Model]],
     progress: Progress = no_progress,
+    *,
+    actor=None,
+    actor_label: str = "",
 ) -> Callable[[], int]:
     """Delete the environment's rows of `data_models` (members, homes, recorded sales...),
-    with everything that hangs on them. Returns a function that re-links configuration
+    with everything that hangs on them, after taking their appointments off the officers'
+    calendars (`calendars_vacate`). Returns a function that re-links configuration
     that named members (a flag's members) to the new members with the same external id;
     it returns how many links it made."""
     kept = []
@@ -80,10 +116,14 @@ def member_data_clear(
         source, target = f.m2m_field_name(), f.m2m_reverse_field_name()
         rows = through._base_manager.filter(**{f"{target}__environment": environment})
         kept.append((f, list(rows.values_list(f"{source}_id", f"{target}__external_id"))))
+    tombstones = calendars_vacate(environment, actor=actor, actor_label=actor_label)
     # Dependents first: each of those goes in one statement, not row by row.
     for done, model in enumerate(reversed(data_models)):
         progress("clearing staging", done, len(data_models))
-        model._base_manager.filter(environment=environment).delete()
+        rows = model._base_manager.filter(environment=environment)
+        if model is Member:
+            rows = rows.exclude(pk__in=tombstones)
+        rows.delete()
     progress("clearing staging", len(data_models), len(data_models))
 
     def relink() -> int:

@@ -117,7 +117,7 @@ def classify(f: models.Field, spec: CopySpec | None = None) -> Rule:
     if isinstance(f, models.UUIDField):
         return Rule.UUID
     if isinstance(f, models.DecimalField) and f.decimal_places == 2:
-        return Rule.MONEY
+        return Rule.MONEY  # a count with two decimals (a home's bathrooms) needs a KEEP rule
     if isinstance(f, models.FloatField | models.DecimalField) and name in {"latitude", "lat"}:
         return Rule.LATITUDE
     if isinstance(f, models.FloatField | models.DecimalField) and name in {
@@ -246,6 +246,8 @@ class Copier:
                 value = value + type(value)(noise.jitter[1])
             else:
                 value = self._replace(rule, str(value))
+                if isinstance(value, str) and f.max_length:
+                    value = value[: f.max_length]  # a replacement may run longer
             values[i] = value
         if spec.fix:
             row = {f.name: v for (f, _), v in zip(steps, values, strict=True)}

@@ -57,20 +57,29 @@ class MockResult:
         return ", ".join(f"{n:,} {what}" for what, n in self.counts.items())
 
 
-def _moment(today: dt.date, days_ago: int, rng: random.Random) -> dt.datetime:
-    day = today - dt.timedelta(days=days_ago)
-    at = dt.time(rng.randint(7, 22), rng.randint(0, 59))
-    return timezone.make_aware(dt.datetime.combine(day, at))
-
-
 class MockMaker:
     def __init__(self, *, environment, seed: int, homes: HomeMaker, rng: random.Random):
         self.environment, self.seed, self.homes, self.rng = environment, seed, homes, rng
         self.domain = sink_domain()
         self.counts = {"members": 0, "properties": 0, "liens": 0, "valuations": 0}
+        self.zone = environment.institution.tz
+        # Nothing happened after the end of the data's day (in the institution's zone), nor
+        # after now: a login or a selection from the future is impossible data.
+        day_end = dt.datetime.combine(homes.today + dt.timedelta(days=1), dt.time(), self.zone)
+        self.latest = min(day_end - dt.timedelta(microseconds=1), timezone.now())
+
+    def moment(self, days_ago: int, rng: random.Random) -> dt.datetime:
+        """A moment of the institution's daytime, `days_ago` days before the data's day; the
+        day before when that time is still to come."""
+        day = self.homes.today - dt.timedelta(days=days_ago)
+        at = dt.time(rng.randint(7, 22), rng.randint(0, 59))
+        moment = dt.datetime.combine(day, at, self.zone)
+        if moment > self.latest:
+            moment -= dt.timedelta(days=1)
+        return moment.astimezone(dt.UTC)
 
     def member(self, i: int) -> Member:
-        rng, today = self.rng, self.homes.today
+        rng = self.rng
         first = rng.choice(pseudonyms.FIRST_NAMES)
         last = rng.choice(pseudonyms.LAST_NAMES)
         enrollment = rng.choices(list(Member.Enrollment.values), weights=[30, 62, 8])[0]
@@ -83,10 +92,10 @@ class MockMaker:
             external_id=f"MOCK-{self.seed}-{i:07d}",
             is_test=rng.random() < 0.03,
             enrollment=enrollment,
-            opted_out_at=_moment(today, rng.randint(1, 700), rng)
+            opted_out_at=self.moment(rng.randint(1, 700), rng)
             if enrollment == Member.Enrollment.OPTED_OUT
             else None,
-            last_login_at=_moment(today, rng.randint(0, 120), rng) if enrolled else None,
+            last_login_at=self.moment(rng.randint(0, 120), rng) if enrolled else None,
         )
 
     def write(self, start: int, end: int) -> None:
@@ -119,7 +128,6 @@ class MockMaker:
 
     def engagement(self, rng: random.Random) -> int:
         """Some members viewed their best offer; fewer saved it; a few selected it."""
-        today = self.homes.today
         best = (
             OfferMatch._base_manager.filter(environment=self.environment, rank=1)
             .order_by("member_id", "product_id")
@@ -130,10 +138,12 @@ class MockMaker:
             if member_id in seen or rng.random() >= 0.3:
                 continue
             seen.add(member_id)
-            viewed = _moment(today, rng.randint(1, 90), rng)
-            saved = viewed + dt.timedelta(minutes=rng.randint(1, 30))
+            viewed = self.moment(rng.randint(1, 90), rng)
+            saved = min(viewed + dt.timedelta(minutes=rng.randint(1, 30)), self.latest)
             roll = rng.random()
             selected = saved + dt.timedelta(days=rng.randint(0, 10))
+            if selected > self.latest:  # within the days left before the latest moment
+                selected = saved + (self.latest - saved) * (selected - saved).days / 10
             rows.append(
                 MemberOffer(
                     environment=self.environment,
@@ -241,7 +251,13 @@ def mock_data_generate(
     result = MockResult(region=region, seed=seed)
     with environment_scope(environment), transaction.atomic():
         lock(environment)
-        relink = member_data_clear(environment, copied_models(), progress)
+        relink = member_data_clear(
+            environment,
+            copied_models(),
+            progress,
+            actor=actor,
+            actor_label="" if actor else "staging mock data",
+        )
         recorded = homes.sales(sales, seed)
         progress("recorded sales", 0, len(recorded))
         bulk.insert(recorded)

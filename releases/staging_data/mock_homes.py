@@ -23,6 +23,8 @@ from homes.valuation.providers import confidence_of
 from releases.staging_data.regions import Region, mortgage_rate
 
 CENT, THOUSAND = Decimal("0.01"), Decimal(1000)
+# Months when rates fell and many refinanced (their first days).
+REFINANCE_FROM, REFINANCE_UNTIL = dt.date(2020, 1, 1), dt.date(2021, 12, 1)
 ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
 
@@ -90,6 +92,12 @@ class HomeMaker:
         self.statement = _month_start(today, 0)  # balances are known as of the 1st
         self.index = functools.lru_cache(maxsize=None)(region.index)
         self.index_today = self.index(today)
+        # The refinance months on or before the data's day (none before 2020).
+        self.refinance_months = (
+            _months_between(REFINANCE_FROM, min(REFINANCE_UNTIL, today)) + 1
+            if today >= REFINANCE_FROM
+            else 0
+        )
 
     # -- places ----------------------------------------------------------------------------
     def street(self) -> str:
@@ -248,9 +256,10 @@ class HomeMaker:
         term = 360 if rng.random() < 0.88 else 180
         amount = _round(float(price) * (1 - down), 100)
         originated, rate = bought, self._rate(bought.year)
-        if bought.year <= 2019 and rng.random() < 0.4:
-            # Refinanced when rates fell (2020-2021): what was owed then, sometimes more.
-            originated = dt.date(rng.choice([2020, 2021]), rng.randint(1, 12), 1)
+        if bought.year <= 2019 and self.refinance_months and rng.random() < 0.4:
+            # Refinanced when rates fell (2020-2021), by the data's day: what was owed then,
+            # sometimes more.
+            originated = _month_start(REFINANCE_FROM, -rng.randrange(self.refinance_months))
             owed = amortized(amount, rate, term, _months_between(bought, originated))
             cap = float(price) * self.index(originated) / self.index(bought) * 0.8
             amount = _round(min(float(owed) * rng.uniform(1.0, 1.25), cap), 100)

@@ -142,3 +142,13 @@ def products(tenant):
                 product=OfferProduct(environment=tenant.staging, **spec),
                 actor_label="test",
             )
+
+
+@pytest.fixture
+def calendar_server(tmp_path):
+    """A real CalDAV server (Radicale) for the officers' calendars."""
+    from tests.homes.caldav_server import Radicale
+
+    server = Radicale(tmp_path / "radicale").start()
+    yield server
+    server.stop()

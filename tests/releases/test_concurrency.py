@@ -1,6 +1,7 @@
 """Release actions at the same moment, on PostgreSQL, each in its own thread and connection:
 each release gets its own number (they are MAX + 1 per environment), and writes to
-production take turns on its row, so none of them overwrites a change it did not check."""
+production take turns on its row, so none of them overwrites a change it did not check.
+A staging data fill holds staging's row without blocking edits of its configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from homes.models import HomeSettings
 from institutions.selectors import environment_branding
@@ -27,8 +28,11 @@ from releases.services import (
 from releases.services import create as create_module
 from releases.services import deploy as deploy_module
 from releases.snapshot import capture, snapshot_hash
+from releases.staging_data.anonymize import staging_refresh_from_production
+from releases.staging_data.common import lock as staging_lock
 from tests.conftest import make_tenant
-from tests.factories import staff_user
+from tests.factories import MemberFactory, staff_user
+from tests.homes.factories import PropertyFactory
 from tests.releases.test_release_flow import TUESDAY_23
 from tests.services import require_postgres
 
@@ -220,3 +224,74 @@ def test_production_emergency_change__during_a_deploy__waits_and_is_not_overwrit
     assert environment_branding(tenant.production).primary_color == "#00aa00"
     with environment_scope(tenant.production):
         assert str(HomeSettings.objects.get().fsd_threshold) == "0.2500", "the change was lost"
+
+
+def test_staging_refresh__running__a_staging_branding_edit_does_not_wait__another_fill_does():
+    """While a staging refresh runs (minutes at volume), staging's configuration is still
+    edited: the refresh's lock leaves it alone. Another fill of staging waits for it."""
+    require_postgres()
+    tenant = make_tenant()
+    it = staff_user(tenant.institution, "it")
+    for _ in range(3):
+        PropertyFactory(
+            environment=tenant.production, member=MemberFactory(environment=tenant.production)
+        )
+    paused, resume = threading.Event(), threading.Event()
+    outcomes: dict = {}
+
+    def progress(step, done, total):
+        if step == "properties" and not paused.is_set():
+            paused.set()  # members cleared and copied; the homes are next
+            resume.wait(timeout=60)
+
+    def refresh():
+        try:
+            outcomes["refresh"] = staging_refresh_from_production(
+                environment=tenant.staging, actor=it, progress=progress
+            )
+        except Exception as error:  # shown by the assertions
+            outcomes["refresh"] = error
+        finally:
+            paused.set()
+            connection.close()
+
+    def edit():
+        try:
+            outcomes["edit"] = branding_update(
+                environment=tenant.staging, actor=None, primary_color="#123456"
+            )
+        except Exception as error:  # shown by the assertions
+            outcomes["edit"] = error
+        finally:
+            connection.close()
+
+    def another_fill():
+        try:
+            with transaction.atomic():
+                staging_lock(tenant.staging)
+                outcomes["another fill"] = time.monotonic()
+        finally:
+            connection.close()
+
+    refreshing = threading.Thread(target=refresh)
+    refreshing.start()
+    assert paused.wait(timeout=60)
+    editing, filling = threading.Thread(target=edit), threading.Thread(target=another_fill)
+    editing.start()
+    filling.start()
+    editing.join(timeout=5)
+    finished_during_refresh = not editing.is_alive()
+    filling.join(timeout=2)
+    filled_during_refresh = not filling.is_alive()
+    resumed = time.monotonic()
+    resume.set()
+    for thread in (refreshing, editing, filling):
+        thread.join(timeout=120)
+
+    assert not isinstance(outcomes.get("refresh"), Exception), outcomes
+    assert not isinstance(outcomes.get("edit"), Exception), outcomes
+    with environment_scope(tenant.staging):
+        assert environment_branding(tenant.staging).primary_color == "#123456"
+    assert finished_during_refresh, "the branding edit waited for the whole refresh"
+    assert not filled_during_refresh, "two fills of staging ran at once"
+    assert outcomes["another fill"] >= resumed

@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 from django.db import models
 
+from homes.models.money import money_field
 from institutions.fields import EncryptedTextField
-from releases.staging_data.copying import Rule, classify
+from releases.staging_data.anonymize import COPIED
+from releases.staging_data.copying import Rule, classify, plan
 from releases.staging_data.pseudonyms import FIRST_NAMES, Pseudonyms, perturb, street_key
 
 
@@ -35,7 +37,9 @@ def test_street__same_street_other_number_of_as_many_digits__never_a_real_addres
     assert rest == "Pine St, Seattle, WA 98101"
     assert len(number) == 4
     assert number != "1204"
-    assert p.street("NE 45th St") == "NE 45th St"  # no house number: nothing to hide
+    made_up = p.street("NE 45th St")  # no house number: a made-up address instead
+    assert made_up != "NE 45th St"
+    assert street_key(made_up) is not None
     ordinal = p.street("15020 NE 45th St")
     assert ordinal.endswith(" NE 45th St")
     assert not ordinal.startswith("15020")
@@ -45,6 +49,75 @@ def test_street__same_street_other_number_of_as_many_digits__never_a_real_addres
     taken = {street_key(p.street("88 Alder St"))}
     avoiding = Pseudonyms("key", avoid_streets=frozenset(taken))
     assert street_key(avoiding.street("88 Alder St")) not in taken
+
+
+@pytest.mark.parametrize(
+    ("street", "hidden"),
+    [
+        ("N7420 County Road K", ["7420"]),  # a rural grid address
+        ("W204N11509 Goldendale Rd", ["204", "11509"]),  # both grid coordinates
+        ("Apt 4, 1204 Pine St", ["1204"]),  # the unit written before the house
+        ("1204 Pine St, Unit 3, Seattle, WA 98101", ["1204"]),
+        ("County Road K", []),  # no house number at all
+        ("One Microsoft Way, Redmond, WA 98052", []),
+    ],
+)
+def test_street__any_way_of_writing_it__every_number_of_the_street_line_replaced(street, hidden):
+    """Whatever way the street is written, the value changes and none of the house's numbers
+    is left; the city, state and ZIP code after it stay as they were."""
+    moved = Pseudonyms("key").street(street)
+    assert moved != street
+    assert street_key(moved) is not None
+    line = moved.split(", Seattle")[0].split(", Redmond")[0]
+    assert not [n for n in hidden if n in line], moved
+    for tail in (", Seattle, WA 98101", ", Redmond, WA 98052"):
+        assert moved.endswith(tail) == street.endswith(tail)
+
+
+def test_street_key__one_address_however_written__one_key():
+    """A unit, 'Street' for 'St', 'North' for 'N' and punctuation do not make another
+    address; another house number does."""
+    keys = {
+        street_key(v)
+        for v in (
+            "12 Pine St Apt 4",
+            "12 Pine Street",
+            "12 PINE ST., Seattle, WA 98101",
+            "12 Pine St #4",
+            "Apt 4, 12 Pine St",
+        )
+    }
+    assert keys == {"12 pine st"}
+    assert street_key("12 North Pine Street") == street_key("12 N Pine St")
+    assert street_key("13 Pine St") != street_key("12 Pine St")
+    assert street_key("NE 45th St") is None
+
+
+def test_street__a_real_address_spelled_otherwise__never_the_replacement():
+    """The replacement is compared by house number and street name: 'Street' or a unit in
+    the real address does not hide that it is one."""
+    p = Pseudonyms("key")
+    taken = p.street("57 Pine St")
+    assert street_key(taken) != street_key("57 Pine St")
+    for real in (f"{taken} Apt 4", taken.replace(" St", " Street")):
+        avoiding = Pseudonyms("key", avoid_streets=frozenset({street_key(real)}))
+        assert street_key(avoiding.street("57 Pine St")) != street_key(taken)
+
+
+def test_names__a_new_real_name__changes_only_the_members_who_had_it():
+    """A name that becomes real (a new production member's) leaves every other member's
+    replacement as it was; those who had it get another, never a real one."""
+    values = [f"person {i}" for i in range(300)]
+    before = Pseudonyms("key")
+    after = Pseudonyms("key", avoid_names=frozenset({"priya", "okonkwo"}))
+    for value in values:
+        first, last = after.first_name(value), after.last_name(value)
+        assert first == before.first_name(value) or before.first_name(value) == "Priya"
+        assert last == before.last_name(value) or before.last_name(value) == "Okonkwo"
+        assert first != "Priya"
+        assert last != "Okonkwo"
+    assert "Priya" in {before.first_name(v) for v in values}  # some did have it
+    assert "Okonkwo" in {before.last_name(v) for v in values}
 
 
 def test_phone__a_number_reserved_for_fiction():
@@ -98,3 +171,17 @@ def test_perturb__in_shape__rounded_as_it_was__never_unchanged():
 )
 def test_classify__a_field_added_later__gets_a_rule_by_type_and_name(field, rule):
     assert classify(field) == rule
+
+
+def test_copied_models__every_field_moved_like_money__is_an_amount_of_money():
+    """A copied number with two decimals that is not money (a home's bathrooms, 2.50) has
+    its own rule: only fields built as money amounts move like money."""
+    money = money_field()
+    moved = [
+        f"{spec.label}.{f.name}"
+        for spec in COPIED
+        for f, rule in plan(spec)
+        if rule is Rule.MONEY
+        and (f.max_digits, f.decimal_places) != (money.max_digits, money.decimal_places)
+    ]
+    assert moved == []

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import models
 
 from homes.finance.equity import balance_after, monthly_payment
-from homes.models import Lien, OfferMatch, Property
+from homes.models import Lien, Member, MemberOffer, OfferMatch, Property
 from homes.services import properties_recompute
 from homes.services.recompute import properties_recompute_stale
 from institutions.tenancy import environment_scope
@@ -18,7 +20,7 @@ from releases.staging_data import common
 from releases.staging_data.common import homes_recompute, no_progress
 from releases.staging_data.mock import mock_data_generate
 from releases.staging_data.regions import REGIONS
-from tests.homes.factories import LienFactory, PropertyFactory
+from tests.homes.factories import LienFactory, OfferProductFactory, PropertyFactory
 
 AS_OF = dt.date(2025, 6, 10)
 FIGURES = ("lien_balance", "equity", "ltv", "cltv", "borrowing_power")
@@ -161,3 +163,109 @@ def test_mock_data__as_of_a_past_day__figures_as_of_that_day_then_the_tick_amort
     assert prop.lien_balance == balance_after(lien.balance, lien.rate, payment, 3)
     assert prop.lien_balance < lien.balance
     assert prop.equity == prop.value - prop.lien_balance
+
+
+@pytest.mark.django_db
+def test_mock_data__as_of_a_day_before_2021__no_loan_originated_after_that_day(tenant):
+    """Mock data made as of 3 June 2019 (the command's --as-of) describes that day: every
+    mortgage was taken out, and its balance known, on or before it."""
+    as_of = dt.date(2019, 6, 3)
+
+    mock_data_generate(
+        environment=tenant.staging,
+        count=300,
+        seed=7,
+        region="king-county-wa",
+        sales=500,
+        today=as_of,
+    )
+
+    liens = Lien._base_manager.filter(environment=tenant.staging)
+    assert liens.exists()
+    future = liens.filter(
+        models.Q(origination_date__gt=as_of) | models.Q(balance_as_of__gt=as_of)
+    ).values_list("kind", "origination_date", "balance_as_of")
+    assert list(future) == []
+
+
+@pytest.mark.django_db
+def test_mock_data__as_of_a_day_in_2020__refinances_on_or_before_it(tenant):
+    """As of a day in the months when many refinanced, some did already, none later."""
+    as_of = dt.date(2020, 6, 3)
+
+    mock_data_generate(
+        environment=tenant.staging,
+        count=300,
+        seed=7,
+        region="king-county-wa",
+        sales=500,
+        today=as_of,
+    )
+
+    firsts = Lien._base_manager.filter(environment=tenant.staging, kind="first_mortgage")
+    refinanced = firsts.exclude(origination_date=models.F("property__purchase_date"))
+    assert refinanced.filter(origination_date__year=2020).exists()
+    assert not firsts.filter(origination_date__gt=as_of).exists()
+
+
+@pytest.mark.django_db
+def test_mock_data__made_in_the_morning__no_login_or_offer_selection_later_than_now(tenant, clock):
+    """Mock data made at 9:00 on the institution's today: no member signed in, and no offer
+    was selected, after 9:00 that day."""
+    moment = local(tenant, 2025, 6, 10, 9, 0)
+    clock.set(moment)
+    OfferProductFactory(environment=tenant.staging, name="HELOC", min_amount=Decimal(5000))
+
+    mock_data_generate(
+        environment=tenant.staging, count=1500, seed=3, region="king-county-wa", sales=500
+    )
+
+    members = Member._base_manager.filter(environment=tenant.staging)
+    offers = MemberOffer._base_manager.filter(environment=tenant.staging)
+    assert members.filter(last_login_at__isnull=False).exists()
+    assert offers.filter(selected_at__isnull=False).exists()
+    later = {
+        "logins": sorted(
+            members.filter(last_login_at__gt=moment).values_list("last_login_at", flat=True)
+        ),
+        "selections": sorted(
+            offers.filter(selected_at__gt=moment).values_list("selected_at", flat=True)
+        ),
+        "views": sorted(
+            offers.filter(first_viewed_at__gt=moment).values_list("first_viewed_at", flat=True)
+        ),
+    }
+    assert later == {"logins": [], "selections": [], "views": []}
+    # Today's sign-ins so far are all in the morning.
+    today = members.filter(last_login_at__date=dt.date(2025, 6, 10))
+    assert all(m.last_login_at <= moment for m in today)
+
+
+@pytest.mark.django_db
+def test_mock_data__as_of_a_past_day__nothing_dated_after_its_end_in_the_institutions_zone(
+    tenant, clock
+):
+    """Data made as of a past day: its logins and selections end with that day where the
+    institution is, not with that day in UTC."""
+    clock.set(local(tenant, 2025, 9, 15, 10, 0))
+    Institution = type(tenant.institution)
+    Institution.objects.filter(pk=tenant.institution.pk).update(time_zone="Pacific/Auckland")
+    tenant.institution.refresh_from_db()
+    tenant.staging.refresh_from_db()
+    OfferProductFactory(environment=tenant.staging, name="HELOC", min_amount=Decimal(5000))
+
+    mock_data_generate(
+        environment=tenant.staging,
+        count=800,
+        seed=3,
+        region="king-county-wa",
+        sales=300,
+        today=AS_OF,
+    )
+
+    day_end = dt.datetime(2025, 6, 11, tzinfo=ZoneInfo("Pacific/Auckland"))
+    members = Member._base_manager.filter(environment=tenant.staging)
+    offers = MemberOffer._base_manager.filter(environment=tenant.staging)
+    assert members.filter(last_login_at__isnull=False).exists()
+    assert not members.filter(last_login_at__gte=day_end).exists()
+    assert not offers.filter(selected_at__gte=day_end).exists()

@@ -15,11 +15,13 @@ from homes.models import Lien, Member, MemberOffer, OfferMatch, Property, Sale, 
 from homes.services import properties_recompute
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
+from releases.models import StagingDataKey
 from releases.services import ReleaseRefused
 from releases.snapshot import capture, snapshot_hash
 from releases.staging_data import anonymize
 from releases.staging_data.anonymize import staging_refresh_from_production
 from releases.staging_data.copying import CopySpec
+from releases.staging_data.pseudonyms import Pseudonyms
 from tests.factories import MemberFactory
 from tests.flags.factories import FlagFactory
 from tests.homes.factories import (
@@ -362,3 +364,121 @@ def test_staging_refresh_command__progress_and_refusals(tenant):
     assert "members" in text
     assert "[##############################] 100% 3/3" in text
     assert "Staging refreshed from production, anonymized: 3 member" in text
+
+
+@pytest.mark.django_db
+def test_staging_refresh__bathrooms__copied_as_counted_not_moved_like_money(tenant, people):
+    """A home's bathrooms are a count in quarters (2, 2.5, 1.75), like its bedrooms: the copy
+    keeps them, so staging homes and the estimator's comparables stay plausible."""
+    for bathrooms in ("1.00", "1.75", "2.50", "3.00"):
+        PropertyFactory(environment=tenant.production, bathrooms=Decimal(bathrooms))
+
+    staging_refresh_from_production(environment=tenant.staging, actor=people.it)
+
+    real = list(
+        Property._base_manager.filter(environment=tenant.production)
+        .order_by("pk")
+        .values_list("bathrooms", flat=True)
+    )
+    copied = list(
+        Property._base_manager.filter(environment=tenant.staging)
+        .order_by("pk")
+        .values_list("bathrooms", flat=True)
+    )
+    assert copied == real
+
+
+@pytest.mark.parametrize(
+    "street",
+    [
+        "N7420 County Road K",  # rural grid address (Wisconsin)
+        "W204N11509 Goldendale Rd",  # grid address with both coordinates
+        "Apt 4, 1204 Pine St",  # the unit written before the house
+    ],
+)
+@pytest.mark.usefixtures("_promotable_tables")  # the scan reads every model's table
+@pytest.mark.django_db
+def test_staging_refresh__house_number_not_first_in_the_street__address_replaced(
+    tenant, people, street
+):
+    """Scenario 8: whatever way the institution writes a street, its production address is
+    not readable in staging afterwards."""
+    PropertyFactory(environment=tenant.production, street=street)
+
+    staging_refresh_from_production(environment=tenant.staging, actor=people.it)
+
+    house = street.split(", ")[-1]
+    leaks = scan(tenant.staging, needles=[house])
+    assert leaks == [], [(f.model, f.field, f.value) for f in leaks]
+    assert Property._base_manager.filter(environment=tenant.staging).get().street != street
+
+
+def _key_that_moves(street: str, onto: str) -> str:
+    """A pseudonym key under which `street` gets the house number of `onto` (any key does
+    so for some pair of neighbours; this one makes the pair known)."""
+    for n in range(5000):
+        key = f"staging-key-{n}"
+        if Pseudonyms(key).street(street).split(" ")[0] == onto.split(" ")[0]:
+            return key
+    raise AssertionError("no such key")
+
+
+@pytest.mark.parametrize(
+    ("neighbour", "member"),
+    [
+        ("12 Pine St Apt 4", "57 Pine St"),  # the neighbour's unit is part of the street
+        ("12 Pine Street", "57 Pine St"),  # the neighbour's street is spelled out
+    ],
+)
+@pytest.mark.django_db
+def test_staging_refresh__replacement_house_number__never_a_neighbours_real_address(
+    tenant, people, neighbour, member
+):
+    """A member's replacement address is never the address of another production member,
+    however the other's street is written (with a unit, or 'Street' for 'St')."""
+    StagingDataKey._base_manager.create(
+        environment=tenant.staging, key=_key_that_moves(member, neighbour)
+    )
+    PropertyFactory(environment=tenant.production, street=neighbour)
+    PropertyFactory(environment=tenant.production, street=member)
+
+    staging_refresh_from_production(environment=tenant.staging, actor=people.it)
+
+    staged = set(
+        Property._base_manager.filter(environment=tenant.staging).values_list("street", flat=True)
+    )
+    # "12 Pine St": the neighbour's building, in staging as the other member's home.
+    assert "12 Pine St" not in staged, staged
+
+
+def staged_names(tenant) -> dict[str, tuple[str, str]]:
+    rows = Member._base_manager.filter(environment=tenant.staging).values_list(
+        "external_id", "first_name", "last_name"
+    )
+    return {external_id: (first, last) for external_id, first, last in rows}
+
+
+@pytest.mark.django_db
+def test_staging_refresh__production_gains_a_member__the_others_keep_their_staging_names(
+    tenant, people
+):
+    """Testers find yesterday's staging members under the same names after tonight's
+    refresh; a new production member (here named Priya Okonkwo) changes nobody else's."""
+    StagingDataKey._base_manager.create(environment=tenant.staging, key="staging-identities")
+    real = [("Zebulon", "Quickfeather"), ("Marisela", "Oyelaran-Brandt"), ("Henrietta", "Ashby")]
+    for n, (first, last) in enumerate(real):
+        MemberFactory(
+            environment=tenant.production, first_name=first, last_name=last, external_id=f"C{n}"
+        )
+    staging_refresh_from_production(environment=tenant.staging, actor=people.it)
+    before = staged_names(tenant)
+    # Nobody has the new member's names in staging (who did would have to change).
+    assert not {"Priya", "Okonkwo"} & {name for names in before.values() for name in names}
+
+    MemberFactory(
+        environment=tenant.production, first_name="Priya", last_name="Okonkwo", external_id="C9"
+    )
+    staging_refresh_from_production(environment=tenant.staging, actor=people.it)
+    after = staged_names(tenant)
+
+    assert {k: after[k] for k in before} == before
