@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -158,6 +159,29 @@ class FlagAdmin(TenantAdmin):
             flag_delete(environment=self._environment(request), flag=obj, actor=request.user)
         except ValidationError as error:
             raise PermissionDenied(error.messages[0]) from error
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (self._delete_selected, name, description)
+        return actions
+
+    def _delete_selected(self, modeladmin, request, queryset):
+        """Django's "delete selected", after the checks each flag's deletion makes: one flag
+        that may not go (rolled out in production now) keeps them all, with the reason."""
+        if request.POST.get("post"):  # the confirmed deletion, not the confirmation page
+            environment = self._environment(request)
+            refusals = []
+            for flag in queryset:
+                try:
+                    flag_delete_check(environment=environment, flag=flag)
+                except ValidationError as error:
+                    refusals.append(f"{flag.name}: {error.messages[0]}")
+            if refusals:
+                self.message_user(request, "Nothing deleted. " + " ".join(refusals), messages.ERROR)
+                return None
+        return delete_selected(modeladmin, request, queryset)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

@@ -291,3 +291,31 @@ def test_webhook__promoted_without_its_secret__waits_visibly_until_production_se
     assert headers["X-Chimney-Signature"] == destinations.sign(
         "production-key", int(timestamp), body
     )
+
+
+@pytest.mark.django_db
+def test_flag_admin__bulk_delete_including_a_flag_in_production_rollout__nothing_deleted(
+    tenant, rollout, people
+):
+    with environment_scope(tenant.staging):
+        flag = Flag.objects.get(name=NAME)
+        other = FlagFactory(environment=tenant.staging, name="another_flag")
+    client = staff_client(people.admin, tenant.staging)
+    response = client.post(
+        reverse("admin:flags_flag_changelist"),
+        {"action": "delete_selected", "_selected_action": [flag.pk, other.pk], "post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Nothing deleted." in page
+    assert "rolled out in production" in page
+    with environment_scope(tenant.staging):
+        assert Flag.objects.filter(pk__in=[flag.pk, other.pk]).count() == 2
+    # Without the flag under rollout, the others go as usual.
+    client.post(
+        reverse("admin:flags_flag_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    with environment_scope(tenant.staging):
+        assert not Flag.objects.filter(pk=other.pk).exists()
