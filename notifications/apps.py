@@ -9,6 +9,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
+        from chimney import checks  # noqa: F401  (registers the system checks)
         from homes import erasure, messaging
         from institutions import events, metrics, promotion
         from notifications import demo  # noqa: F401  (registers the demo step)

@@ -1,4 +1,5 @@
-from django.urls import include, path
+from anymail.urls import urlpatterns as provider_webhooks
+from django.urls import URLPattern, include, path
 
 from notifications import views
 
@@ -14,6 +15,23 @@ urlpatterns = [
     path("push/unsubscribe/", views.push_unsubscribe, name="push-unsubscribe"),
     path("push/key/", views.push_key, name="push-key"),
     path("sw.js", views.service_worker, name="service-worker"),
-    # Provider webhooks (bounces, complaints): esp/<provider>/tracking/, e.g. postmark.
-    path("esp/", include("anymail.urls")),
+    # Provider webhooks (bounces, complaints): esp/<provider>/tracking/, e.g. postmark; each
+    # answers 404 unless anymail's WEBHOOK_SECRET is set.
+    path(
+        "esp/",
+        include(
+            (
+                [
+                    URLPattern(
+                        webhook.pattern,
+                        views.provider_webhook(webhook.callback),
+                        webhook.default_args,
+                        webhook.name,
+                    )
+                    for webhook in provider_webhooks
+                ],
+                "anymail",
+            )
+        ),
+    ),
 ]

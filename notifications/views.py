@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import wraps
 from pathlib import Path
 
+from anymail.utils import get_anymail_setting
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
@@ -99,7 +101,10 @@ def _token_member(request, token: str):
         member_id, category = tokens.unsubscribe_read(token, environment_id=request.environment.pk)
     except signing.BadSignature:
         return None, None
-    member = Member.objects.filter(environment=request.environment, pk=member_id).first()
+    # An erased member's emails outlive the erasure: their links show and record nothing.
+    member = Member.objects.filter(
+        environment=request.environment, pk=member_id, erased_at__isnull=True
+    ).first()
     return member, category
 
 
@@ -237,6 +242,25 @@ def service_worker(request):
 
 def push_key(request):
     return JsonResponse({"public_key": vapid_public_key(request.environment)})
+
+
+def provider_webhook_secret_set() -> bool:
+    """Whether the provider's webhooks must prove a secret (anymail's WEBHOOK_SECRET)."""
+    return bool(get_anymail_setting("webhook_secret", default=None))
+
+
+def provider_webhook(view):
+    """One of anymail's webhook views, answering 404 while no webhook secret is configured:
+    without one anymail takes anyone's word, and its bounces and complaints stop a member's
+    email."""
+
+    @wraps(view)
+    def webhook(request, *args, **kwargs):
+        if not provider_webhook_secret_set():
+            raise Http404("No provider webhooks here.")
+        return view(request, *args, **kwargs)
+
+    return webhook
 
 
 __all__ = ["PushSubscription"]

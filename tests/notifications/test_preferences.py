@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
+from homes.services import member_erase
 from institutions import events
 from institutions.tenancy import environment_scope
 from notifications import tokens
@@ -172,6 +173,25 @@ def test_manage_link__changes_preferences_without_login(tenant):
     with environment_scope(tenant.production):
         assert NotificationProfile.objects.get(member=member).digest_frequency == "never"
         assert Preference.objects.filter(member=member, enabled=False).count() == 6
+
+
+def test_manage_and_unsubscribe_links__of_an_erased_member__invalid_and_record_nothing(tenant):
+    """The links in emails sent before an erasure show nobody's preferences, and a mail
+    client's one-click POST writes no consent record (with the caller's address) about the
+    erased person."""
+    env = tenant.production
+    (member,) = members(env, 1)
+    manage = tokens.unsubscribe_token(environment_id=env.pk, member_id=member.pk, category="*")
+    one_click = unsubscribe_url(member, "offers")
+    with environment_scope(env):
+        member_erase(environment=env, member=member, actor_label="erasure request")
+    client = Client(HTTP_HOST=env.host)
+
+    assert client.get(f"/notifications/manage/{manage}/").status_code == 404
+    assert client.post(one_click, {"List-Unsubscribe": "One-Click"}).status_code == 404
+    with environment_scope(env):
+        assert not ConsentRecord.objects.filter(member=member).exists()
+        assert not Preference.objects.filter(member=member).exists()
 
 
 def test_opted_out_member__gets_suppressed_marketing__but_account_messages(

@@ -8,9 +8,10 @@ import base64
 import json
 
 import pytest
-from django.core import mail
+from django.core import checks, mail
 from django.test import Client
 
+from chimney.checks import provider_webhook_secret_check
 from institutions.tenancy import environment_scope
 from notifications.models import ConsentRecord, Delivery, NotificationProfile, Preference
 from notifications.services.sending import deliveries_send, deliveries_send_claimed
@@ -261,3 +262,54 @@ def test_webhook__another_tenants_delivery__left_alone(
     assert row.state == Delivery.State.SENT
     with environment_scope(other):
         assert not NotificationProfile.objects.filter(email_bounced_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("record_type", ["Bounce", "SpamComplaint"])
+def test_webhook__no_secret_configured__not_served_and_nothing_changes(
+    tenant, provider, settings, django_capture_on_commit_callbacks, record_type
+):
+    """Without anymail's webhook secret (the default, e.g. email sent over SMTP) anyone could
+    post a bounce or complaint naming a member's address: the webhooks are not served."""
+    env = tenant.production
+    (member,) = members(env, 1, email="pat@x.test")
+    run_campaign(django_capture_on_commit_callbacks, env, "home_value", [member])
+    (sent,) = deliveries(env)
+    settings.ANYMAIL = {}
+    event = bounce(sent, RecordType=record_type, Type=record_type, Metadata={})
+
+    response = Client(HTTP_HOST=env.host).post(
+        "/notifications/esp/postmark/tracking/",
+        data=json.dumps(event),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 404
+    assert deliveries(env)[0].state == Delivery.State.SENT
+    with environment_scope(env):
+        assert not NotificationProfile.objects.filter(email_bounced_at__isnull=False).exists()
+        assert not Preference.objects.filter(member=member, enabled=False).exists()
+        assert not ConsentRecord.objects.filter(member=member).exists()
+
+
+@pytest.mark.parametrize(("debug", "level"), [(False, checks.ERROR), (True, checks.WARNING)])
+def test_system_check__provider_without_webhook_secret__reported(settings, debug, level):
+    """A provider configured without a webhook secret is an error in production (a warning
+    in development), since its bounce and complaint reports would go unheard."""
+    settings.DEBUG = debug
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "server-token"}
+
+    (message,) = provider_webhook_secret_check(None)
+
+    assert message.level == level
+    assert "WEBHOOK_SECRET" in message.msg
+
+
+def test_system_check__webhook_secret_set_or_no_provider__nothing_reported(settings):
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "server-token", "WEBHOOK_SECRET": SECRET}
+    assert provider_webhook_secret_check(None) == []
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.ANYMAIL = {}
+    assert provider_webhook_secret_check(None) == []
