@@ -19,7 +19,19 @@ def _signed_in(request):
         return None
     if request.session.get(MEMBER_ENV_SESSION_KEY) != environment.pk:
         return None
-    return signed_in(environment, member_id, now=timezone.now())
+    found = signed_in(environment, member_id, now=timezone.now())
+    visited_by = request.session.get(VISITED_BY_SESSION_KEY)
+    if found is not None and visited_by is not None:
+        from homes.services.login import member_visit_continues
+
+        # A staff visit lasts only while it could begin: a revoked role, a deactivated
+        # account or a production member no longer a test member ends it.
+        if not member_visit_continues(
+            environment=environment, staff_id=visited_by, member=found.member
+        ):
+            request.session.flush()
+            return None
+    return found
 
 
 def _member(request):

@@ -7,8 +7,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core import signing
@@ -22,6 +24,8 @@ from institutions.models import AuditEntry, Environment
 from institutions.ratelimit import rate_limit_hit
 from institutions.selectors import staff_environments
 from institutions.services import audit_record, nonce_consume
+
+log = logging.getLogger(__name__)
 
 
 class LoginError(Exception):
@@ -61,10 +65,30 @@ def magic_link_issue(
     member = Member.objects.filter(environment=environment, email__iexact=email).first()
     if member is None:
         return
+    next_path = next_path if len(next_path) <= NEXT_PATH_MAX else ""  # never a cut one
+    transaction.on_commit(
+        partial(_magic_link_queue, environment.pk, member.pk, secrets.token_urlsafe(16), next_path)
+    )
+
+
+def _magic_link_queue(environment_id: int, member_id: int, key: str, next_path: str) -> None:
+    """Queue the email of a login link. A task queue that is down must neither fail the
+    request nor tell a member's address from another (the page answers the same): the lost
+    email is logged as an error for operators, and the member asks again later."""
+    from kombu.exceptions import OperationalError
+
     from homes.tasks import send_magic_link
 
-    next_path = next_path if len(next_path) <= NEXT_PATH_MAX else ""  # never a cut one
-    send_magic_link.delay_on_commit(environment.pk, member.pk, secrets.token_urlsafe(16), next_path)
+    try:
+        send_magic_link.delay(environment_id, member_id, key, next_path)
+    except (OperationalError, OSError):
+        # Only the queue's own failures: an error of a task run eagerly (tests) still raises.
+        log.exception(
+            "Could not queue the login link of member %s of environment %s: the task queue "
+            "is unreachable, so no email was sent.",
+            member_id,
+            environment_id,
+        )
 
 
 MAGIC_LINK_SALT = "chimney.magic-link"
@@ -308,6 +332,18 @@ def _staff_may_enter(user, environment: Environment) -> bool:
     if user is None or not user.is_active or not user.is_staff:
         return False
     return staff_environments(user).filter(pk=environment.pk).exists()
+
+
+def member_visit_continues(*, environment: Environment, staff_id, member: Member) -> bool:
+    """Whether a staff visit's member session may go on, by the rules that let the visit
+    link be spent: its staff member is still let into the environment (role kept, account
+    active and staff), and the member may still be visited (in production, a test member)."""
+    from django.contrib.auth import get_user_model
+
+    if not _visit_allowed(environment, member):
+        return False
+    staff = get_user_model().objects.filter(pk=staff_id).first()
+    return _staff_may_enter(staff, environment)
 
 
 def member_visit_link_build(*, environment: Environment, member: Member, actor) -> str:

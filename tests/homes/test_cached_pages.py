@@ -96,6 +96,8 @@ def test_dashboard_page__analytics_answer__beacon_follows_it(member):
 
 
 def test_dashboard_page__staff_visit__rendered_for_the_visit_and_never_kept(member, admin_staff):
+    member.is_test = True  # in production staff visit test members only
+    member.save(update_fields=["is_test"])
     _home(member)
     visit = _client(member, **{VISITED_BY_SESSION_KEY: admin_staff.pk})
     for _ in range(2):

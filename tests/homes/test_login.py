@@ -1,5 +1,6 @@
 import re
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
@@ -9,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scopes_disabled
+from kombu.exceptions import OperationalError
 
 from homes.middleware import MEMBER_SESSION_KEY
 from homes.models import MagicLinkToken, Member
@@ -65,6 +67,25 @@ def test_magic_link__unknown_email__same_answer_and_no_email(tenant, host_client
         b"nobody@example.test", b"X"
     )
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_magic_link__task_queue_unreachable__known_and_unknown_emails_answer_alike(tenant, caplog):
+    """With the task queue down the page still answers the same whether or not the email is
+    a member's (no server error that gives members away), and the lost email is logged."""
+    MemberFactory(environment=tenant.production, email="ada@example.test")
+    with mock.patch(
+        "homes.tasks.send_magic_link.apply_async", side_effect=OperationalError("broker down")
+    ):
+        known = _request_link(Client(HTTP_HOST=tenant.production.host), "ada@example.test")
+        unknown = _request_link(Client(HTTP_HOST=tenant.production.host), "nobody@example.test")
+
+    assert known.status_code == unknown.status_code == 200
+    assert known.content.replace(b"ada@example.test", b"X") == unknown.content.replace(
+        b"nobody@example.test", b"X"
+    )
+    assert len(mail.outbox) == 0
+    assert [r.levelname for r in caplog.records if "login link" in r.getMessage()] == ["ERROR"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -358,6 +379,64 @@ def test_staff_visit__role_revoked_before_the_link_is_used__refused_like_an_inva
     assert response.status_code == 400
     assert MEMBER_SESSION_KEY not in member_pages.session
     assert not AuditEntry.objects.filter(action="visit", actor=staff).exists()
+
+
+def _revoke_role(tenant, staff):
+    staff_role_revoke(institution=tenant.institution, user=staff, role="it", actor=None)
+
+
+def _deactivate(tenant, staff):
+    staff.is_active = False
+    staff.save(update_fields=["is_active"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lose_access", [_revoke_role, _deactivate], ids=["revoked", "deactivated"])
+def test_staff_visit__staff_loses_access_during_the_visit__the_session_signs_nobody_in(
+    tenant, lose_access
+):
+    """A visit's member session ends once its staff member may no longer enter the
+    environment (role revoked, account deactivated), as the visit link itself would."""
+    environment = tenant.staging
+    member = MemberFactory(environment=environment)
+    staff = staff_user(tenant.institution, "it")
+    admin_page = staff_client(staff, environment)
+    link = admin_page.get(reverse("admin:homes_member_visit", args=[member.pk]))["Location"]
+    member_pages = Client(HTTP_HOST=environment.host)
+    assert member_pages.get(urlsplit(link).path).status_code == 302
+    assert b"Staff visit" in member_pages.get("/").content
+
+    lose_access(tenant, staff)
+    assert admin_page.get(reverse("admin:index")).status_code == 302  # the admin is closed
+
+    response = member_pages.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert MEMBER_SESSION_KEY not in member_pages.session
+
+
+@pytest.mark.django_db
+def test_staff_visit__production_member_no_longer_a_test_member__the_session_ends(tenant):
+    """In production staff may visit test members only: a member unmarked as a test member
+    during the visit is no longer shown to the staff member."""
+    environment = tenant.production
+    member = MemberFactory(environment=environment, is_test=True)
+    staff = staff_user(tenant.institution, "it")
+    link = staff_client(staff, environment).get(
+        reverse("admin:homes_member_visit", args=[member.pk])
+    )["Location"]
+    member_pages = Client(HTTP_HOST=environment.host)
+    assert member_pages.get(urlsplit(link).path).status_code == 302
+    assert b"Staff visit" in member_pages.get("/").content
+
+    member.is_test = False
+    member.save(update_fields=["is_test"])
+    response = member_pages.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert MEMBER_SESSION_KEY not in member_pages.session
 
 
 @pytest.mark.django_db(transaction=True)
