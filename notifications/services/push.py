@@ -55,29 +55,25 @@ def push_subscription_save(
             },
         )
         if previous is not None and previous != member.pk:
-            ConsentRecord.objects.create(
-                environment=environment,
-                member_id=previous,
-                category=Category.ACCOUNT,
-                channel=Channel.PUSH,
-                granted=False,
-                method=ConsentRecord.Method.PUSH_PROMPT,
-                text_shown=PUSH_TAKEN_OVER,
-                client=client[:64],
-            )
+            _consent(environment, previous, Category.ACCOUNT, False, PUSH_TAKEN_OVER, client)
         if created or previous != member.pk:
             for category in Category:
-                ConsentRecord.objects.create(
-                    environment=environment,
-                    member=member,
-                    category=category,
-                    channel=Channel.PUSH,
-                    granted=True,
-                    method=ConsentRecord.Method.PUSH_PROMPT,
-                    text_shown=PUSH_PROMPT,
-                    client=client[:64],
-                )
+                _consent(environment, member.pk, category, True, PUSH_PROMPT, client)
     return subscription
+
+
+def _consent(environment, member_id: int, category, granted: bool, text: str, client: str):
+    """A consent record of the browser's push prompt (or of turning it off)."""
+    ConsentRecord.objects.create(
+        environment=environment,
+        member_id=member_id,
+        category=category,
+        channel=Channel.PUSH,
+        granted=granted,
+        method=ConsentRecord.Method.PUSH_PROMPT,
+        text_shown=text,
+        client=client[:64],
+    )
 
 
 def push_subscription_remove(*, environment, member, endpoint: str, client="") -> bool:
@@ -86,14 +82,5 @@ def push_subscription_remove(*, environment, member, endpoint: str, client="") -
             environment=environment, member=member, endpoint=endpoint
         ).delete()
         if deleted:
-            ConsentRecord.objects.create(
-                environment=environment,
-                member=member,
-                category=Category.ACCOUNT,
-                channel=Channel.PUSH,
-                granted=False,
-                method=ConsentRecord.Method.PUSH_PROMPT,
-                text_shown=PUSH_OFF,
-                client=client[:64],
-            )
+            _consent(environment, member.pk, Category.ACCOUNT, False, PUSH_OFF, client)
     return bool(deleted)
