@@ -84,7 +84,8 @@ def dashboard(request):
         return gate
     signed_in = request.signed_in
     board = selectors.dashboard(request.environment, request.member, signed_in=signed_in)
-    dashboard_viewed(environment=request.environment, member=request.member)
+    if request.method != "HEAD":  # a link checker or a preview is not the member viewing it
+        dashboard_viewed(environment=request.environment, member=request.member)
     context = {
         "board": board,
         "member": request.member,
@@ -125,6 +126,10 @@ def offers(request):
     return render(request, "homes/offers.html", {"board": board, "saved": saved})
 
 
+#: The offer whose page the member is sent back to after saving or selecting it there.
+OFFER_ACTED_SESSION_KEY = "homes_offer_acted"
+
+
 def _product(request, pk) -> OfferProduct:
     return get_object_or_404(OfferProduct, pk=pk, environment=request.environment, is_active=True)
 
@@ -147,8 +152,9 @@ def offer_detail(request, pk: int):
             .order_by("rank")
             .first()
         )
-    if request.method == "HEAD":
-        # A HEAD (a link checker, a preview) is not a member viewing the offer.
+    # A HEAD (a link checker, a preview) is not a member viewing the offer, nor is the
+    # return to the page after saving or selecting it there (_offer_action).
+    if request.method == "HEAD" or request.session.pop(OFFER_ACTED_SESSION_KEY, 0) == product.pk:
         state = request.signed_in.states.get(product.pk)
     else:
         state = offer_view(environment=request.environment, member=request.member, product=product)
@@ -169,6 +175,8 @@ def _offer_action(request, pk, action, done_message):
         return gate
     action(environment=request.environment, member=request.member, product=product)
     messages.success(request, done_message)
+    # Back to the page the member pressed the button on: not a new view of the offer.
+    request.session[OFFER_ACTED_SESSION_KEY] = product.pk
     return redirect("homes:offer", pk=product.pk)
 
 

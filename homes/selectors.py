@@ -11,7 +11,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from functools import cached_property
 
 from django.db import connection
@@ -240,7 +240,10 @@ class Dashboard:
 
     @property
     def cltv_of_value(self) -> Decimal:
-        return (self.formula.max_cltv * self.property.value).quantize(Decimal(1))
+        """The value times the max CLTV, rounded down to the dollar as the borrowing power
+        is: the formula shown then adds up to the figure it explains."""
+        product = self.formula.max_cltv * self.property.value
+        return product.quantize(Decimal(1), rounding=ROUND_DOWN)
 
     @cached_property
     def card_version(self) -> str:
@@ -486,10 +489,15 @@ class HomeSummary:
     borrowing_power: Decimal | None
     top_offer_title: str | None
     top_offer_path: str | None  # path on the member host, e.g. "/offers/12/"
-    member_rate: Decimal | None  # first-lien rate (percent), for the refinance alert
+    member_rate: Decimal | None  # rate (percent) of the first lien still owed (refinance alert)
 
 
 PREVIOUS_GAP = timedelta(days=28)
+#: Lien columns in the order of LienTerms' fields.
+LIEN_TERMS_FIELDS = (
+    "position", "kind", "original_amount", "rate", "term_months", "origination_date",
+    "balance", "balance_as_of", "pmi_monthly",
+)  # fmt: skip
 
 
 def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
@@ -513,13 +521,17 @@ def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
         .values_list("property_id", "as_of", "value")
     ):
         history[pid].append((as_of, value))
+    # The rate the member pays: that of the first lien with a balance today (a paid-off
+    # mortgage charges none).
     first_rate: dict[int, Decimal] = {}
-    for pid, rate in (
+    for pid, *fields in (
         Lien.objects.filter(environment=environment, property_id__in=property_ids)
         .order_by("property_id", "position")
-        .values_list("property_id", "rate")
+        .values_list("property_id", *LIEN_TERMS_FIELDS)
     ):
-        first_rate.setdefault(pid, rate)
+        terms = LienTerms(*fields)
+        if pid not in first_rate and current_balance(terms, today) > 0:
+            first_rate[pid] = terms.rate
     # The best match of an active product: one withdrawn since the last recompute (which
     # renumbers the ranks) must not be offered with a link that answers 404.
     top: dict[int, tuple[str, int]] = {}
@@ -558,8 +570,8 @@ def home_summaries(*, environment, member_ids) -> dict[int, HomeSummary]:
             change_pct=change,
             equity=prop.equity if shown else None,
             borrowing_power=prop.borrowing_power if shown else None,
-            top_offer_title=offer[0] if offer else None,
-            top_offer_path=f"/offers/{offer[1]}/" if offer else None,
+            top_offer_title=offer[0] if offer and shown else None,
+            top_offer_path=f"/offers/{offer[1]}/" if offer and shown else None,
             member_rate=first_rate.get(prop.pk),
         )
     return summaries

@@ -82,17 +82,21 @@ def scheduled_payment(lien: LienTerms) -> Decimal:
 
 def current_balance(lien: LienTerms, today: date, payment: Decimal | None = None) -> Decimal:
     """The balance today: amortized forward from the last known balance when it is stale.
-    `payment` is the lien's scheduled payment when the caller has it already."""
+    `payment` is the lien's scheduled payment when the caller has it already.
+
+    Payments fall on the origination day of each month (see months_between): those due
+    after the statement's date up to today are taken off. Once the term has ended (its
+    last payment date has passed) nothing is owed, on a line as on a loan."""
     if lien.balance_as_of >= today:
         return Decimal(lien.balance)
+    made_by_today = months_between(lien.origination_date, today)
+    if made_by_today >= lien.term_months:
+        return ZERO
     if lien.kind == "heloc":
         # A line's balance moves with draws, not a schedule: keep the last known balance.
         return Decimal(lien.balance)
     made = months_between(lien.origination_date, lien.balance_as_of)
-    remaining = max(lien.term_months - made, 0)
-    due = min(months_between(lien.balance_as_of, today), remaining)
-    if remaining == due and due > 0:
-        return ZERO
+    due = min(made_by_today - made, max(lien.term_months - made, 0))
     if payment is None:
         payment = scheduled_payment(lien)
     return balance_after(lien.balance, lien.rate, payment, due)

@@ -24,6 +24,13 @@ class LienState:
     payment: Decimal  # scheduled monthly payment
     pmi_monthly: Decimal
     remaining_months: int
+    kind: str = "first_mortgage"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the lien still encumbers the home: while anything is owed on it, and a
+        line of credit until its term ends, drawn or not."""
+        return self.balance > 0 or (self.kind == "heloc" and self.remaining_months > 0)
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Match:
     benefit: Decimal
     score: Decimal
     amount: Decimal | None
-    rate: Decimal
+    rate: Decimal | None  # the offer's APR; None where it lends nothing (PMI removal)
     monthly_payment: Decimal | None
 
 
@@ -127,7 +134,8 @@ def _rate_term(home, product, rate):
         return None
     if (first.rate - rate) * 100 < product.min_rate_gap_bps:
         return None
-    if home.cltv is None or home.cltv > product.max_cltv:
+    # The amounts, not the rounded CLTV: 80.004% must not pass for 80.00%.
+    if home.lien_balance > Decimal(product.max_cltv) * home.value:
         return None
     if first.balance < product.min_amount or (
         product.max_amount is not None and first.balance > product.max_amount
@@ -145,13 +153,15 @@ def _rate_term(home, product, rate):
 
 def _pmi(home, product):
     first = home.first_lien
-    if first is None or first.pmi_monthly <= 0 or home.ltv is None:
+    if first is None or first.pmi_monthly <= 0:
         return None
-    if home.ltv > product.max_ltv_for_pmi:
+    # The amounts, not the rounded LTV: 80.004% must not pass for 80.00%.
+    if first.balance > Decimal(product.max_ltv_for_pmi) * home.value:
         return None
+    # No rate: removing PMI lends nothing, and the mortgage's note rate is no APR of the offer.
     return Match(
         product.id, "pmi_saved", first.pmi_monthly, cents(first.pmi_monthly * TWELVE), None,
-        first.rate, first.payment or None,  # the scheduled payment holds no PMI
+        None, first.payment or None,  # the scheduled payment holds no PMI
     )  # fmt: skip
 
 
@@ -169,7 +179,8 @@ def match_one(
         return None
     rate = product_rate(product, prime_rate)
     if product.kind in ("heloc", "home_equity_loan"):
-        if len(home.liens) > product.max_existing_liens:
+        # A paid-off loan is no longer a lien on the home; an open line is, drawn or not.
+        if sum(1 for lien in home.liens if lien.is_open) > product.max_existing_liens:
             return None
         return _line(home, product, rate, line_score_rate)
     if product.kind == "cash_out_refi":

@@ -144,6 +144,7 @@ def _lien_state(lien: LienTerms, today: date) -> LienState:
         payment=payment,
         pmi_monthly=lien.pmi_monthly,
         remaining_months=max(lien.term_months - made, 0),
+        kind=lien.kind,
     )
 
 

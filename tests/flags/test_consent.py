@@ -110,7 +110,7 @@ def test_staff_visit__member_who_said_yes__no_beacon_and_nothing_recorded(tenant
     from homes.middleware import VISITED_BY_SESSION_KEY
     from tests.factories import staff_user
 
-    env = tenant.production
+    env = tenant.staging  # in production staff visit test members only
     member = MemberFactory(environment=env)
     client = member_client(member)
     answer(client, "yes")

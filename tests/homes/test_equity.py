@@ -68,6 +68,64 @@ def test_current_balance__heloc__keeps_last_known_balance():
     assert current_balance(lien, datetime.date(2025, 6, 1)) == D(30000)
 
 
+def test_current_balance__heloc_past_its_term__owes_nothing():
+    """A 10-year line opened in 2010 whose last statement (2012) showed $30,000 drawn: its
+    term ended in 2020, so in 2025 nothing is owed on it."""
+    line = LienTerms(
+        2, "heloc", D(50000), D(8), 120,
+        datetime.date(2010, 1, 1), D(30000), datetime.date(2012, 1, 1),
+    )  # fmt: skip
+    assert current_balance(line, datetime.date(2025, 1, 1)) == D(0)
+    assert current_balance(line, datetime.date(2019, 12, 31)) == D(30000)  # still open
+
+
+PAYMENT = D("1199.10")  # $200,000 at 6% over 360 months (published schedule)
+
+
+def _mortgage(origination, balance, as_of):
+    return LienTerms(1, "first_mortgage", D(200000), D(6), 360, origination, balance, as_of)
+
+
+@pytest.mark.parametrize(
+    ("lien", "today", "expected"),
+    [
+        # Payments fall on the 15th (the origination day). The statement of March 10 shows
+        # one payment made; by March 20 the March 15 payment is made too: the published
+        # schedule's balance after two payments is $199,600.80.
+        (
+            _mortgage(datetime.date(2024, 1, 15), D("199800.90"), datetime.date(2024, 3, 10)),
+            datetime.date(2024, 3, 20),
+            D("199600.80"),
+        ),
+        # The same statement on March 14: the March 15 payment is not made yet.
+        (
+            _mortgage(datetime.date(2024, 1, 15), D("199800.90"), datetime.date(2024, 3, 10)),
+            datetime.date(2024, 3, 14),
+            D("199800.90"),
+        ),
+        # The 360th and last payment was on January 15, 2030: on January 20 the loan is
+        # past its term and paid off.
+        (
+            _mortgage(
+                datetime.date(2000, 1, 15),
+                balance_after(D(200000), D(6), PAYMENT, 349),
+                datetime.date(2029, 3, 10),
+            ),
+            datetime.date(2030, 1, 20),
+            D(0),
+        ),
+    ],
+    ids=["payment-after-statement-day", "before-the-payment-day", "past-its-term"],
+)
+def test_current_balance__statement_dated_between_payment_days__counts_the_payments_made(
+    lien, today, expected
+):
+    """Payments are due on the origination day of each month: a payment made after the
+    statement's date is taken off even when today is not a month past the statement, and a
+    loan whose last payment date has passed owes nothing."""
+    assert current_balance(lien, today) == expected
+
+
 @pytest.mark.parametrize(
     ("value", "liens", "cltv", "expected"),
     [
@@ -171,3 +229,51 @@ def test_balance_after__a_payment_below_the_interest__keeps_the_balance():
     assert balance_after(huge, D(100), monthly_payment(D("0.01"), D(100), 600), 599) == huge
     # A payment that covers the interest still pays the loan down.
     assert balance_after(D(200000), D(6), D("1000.01"), 1) == D("199999.99")
+
+
+def test_pmi_removal_and_refinance__just_above_the_limit__not_offered_for_the_rounded_ratio():
+    """$240,012 owed on a $300,000 home is an LTV (and CLTV) of 80.004%: above an 80% limit,
+    though it rounds to 80.00%. Neither PMI removal nor a refinance to 80% is offered;
+    $240,000 (exactly 80%) is eligible for both."""
+    pmi = _product(id=3, kind="pmi_removal")
+    refi = _product(id=2, kind="rate_term_refi", apr=D("5.5"), term_months=360, max_amount=None)
+    above = _home(balance=D(240012), pmi=D(120))
+    assert (above.ltv, above.cltv) == (D("0.8000"), D("0.8000"))
+    assert rank_matches(above, [pmi, refi], prime_rate=D(7), line_score_rate=D("0.1")) == []
+    at = _home(balance=D(240000), pmi=D(120))
+    matched = rank_matches(at, [pmi, refi], prime_rate=D(7), line_score_rate=D("0.1"))
+    assert sorted(m.product_id for m in matched) == [2, 3]
+
+
+def test_pmi_removal__match_has_no_rate():
+    """Removing PMI lends nothing: the match carries no rate (the mortgage's note rate is
+    not an APR of the offer)."""
+    (match,) = rank_matches(
+        _home(value=D(400000), pmi=D(150)), [_product(id=3, kind="pmi_removal")],
+        prime_rate=D(7), line_score_rate=D("0.1"),
+    )  # fmt: skip
+    assert match.rate is None
+
+
+def test_line_lien_limit__paid_off_loan_not_counted_an_open_line_counted():
+    """A HELOC for homes with at most one lien: a paid-off first mortgage is no longer a
+    lien, an open line is one even with nothing drawn, a line past its term is not."""
+    heloc = _product(id=1, max_existing_liens=1)
+    payment = monthly_payment(D(50000), D(8), 360)
+
+    def home(*liens):
+        balance = sum((lien.balance for lien in liens), D(0))
+        eq = equity_of(D(300000), [(lien.position, lien.balance) for lien in liens])
+        return HomeState(D(300000), 80, True, liens, balance, eq.equity, eq.ltv, eq.cltv)
+
+    paid_off = LienState(1, D(0), D("7.5"), payment, D(0), 12, "first_mortgage")
+    second = LienState(2, D(50000), D(8), payment, D(0), 300, "second_mortgage")
+    open_line = LienState(3, D(0), D(9), D(0), D(0), 60, "heloc")
+    ended_line = LienState(3, D(0), D(9), D(0), D(0), 0, "heloc")
+    (match,) = rank_matches(home(paid_off, second), [heloc], prime_rate=D(7), line_score_rate=1)
+    assert match.amount == D(190000)  # $300,000 x 0.80 - $50,000
+    for third, offered in ((ended_line, True), (open_line, False)):
+        matches = rank_matches(
+            home(paid_off, second, third), [heloc], prime_rate=D(7), line_score_rate=1
+        )
+        assert bool(matches) is offered, third

@@ -277,6 +277,21 @@ def test_equity_tick__recomputes_the_stale_homes_of_every_environment(tenant):
         ("Fixed rate for a 120-month term.", "a repayment period"),
         ("Borrow with a 180-month repayment period.", "a repayment period"),
         ("Prime \u2212 0.25% for well-qualified borrowers", '"prime minus"'),
+        # Written the way advertising writes them: in words, with other signs and units,
+        # or with characters that show nothing (a zero-width space) inside.
+        ("Pay only 199 dollars a month.", "a stated payment"),
+        ("Monthly payment: $199.", "a stated payment"),
+        ("Just \uff04199/mo.", "a stated payment"),
+        ("Only $199/mth.", "a stated payment"),
+        ("Only $1\u200b99 a month.", "a stated payment"),
+        ("Pay it back over thirty years.", "a term in years"),
+        ("A fifteen-year fixed loan.", "a term in years"),
+        ("Take up to 180 months to repay.", "a repayment period"),
+        ("Just 60 easy payments.", "a number of payments"),
+        ("Finance charges as low as $0.", "a finance charge"),
+        ("Only 10% down.", "a down payment"),
+        ("$0 down!", "a down payment"),
+        ("Now 0.50% below prime for your first year.", '"prime minus"'),
     ],
 )
 def test_offer_product__other_phrasings_of_trigger_terms__refused(scoped, copy, trigger):
@@ -291,3 +306,64 @@ def test_offer_product__introductory_period_alone__is_not_a_trigger_term(scoped)
     product = OfferProductFactory.build(summary="3.99% APR for 12 months", disclosures="")
     offer_product_save(environment=scoped, product=product)
     assert OfferProduct.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "Borrow against your home when you need it.",
+        "Open 24 hours",
+        "Lower your monthly payment.",
+        "Borrow up to 250,000 dollars.",
+        "Rates are 0.5% down from last month.",
+        "One lump sum at a fixed rate you can plan around.",
+    ],
+)
+def test_offer_product__ordinary_copy__is_not_a_trigger_term(scoped, copy):
+    product = OfferProductFactory.build(summary=copy, disclosures="")
+    offer_product_save(environment=scoped, product=product)
+    assert OfferProduct.objects.count() == 1
+
+
+def _valued_home(env, *, value, liens):
+    """A home valued at `value` with these (kind, balance, PMI a month) liens, positions in
+    order, each balance known as of today."""
+    home_settings_factory(env, min_confidence=50)
+    prop = PropertyFactory(environment=env)
+    for position, (kind, balance, pmi) in enumerate(liens, start=1):
+        LienFactory(
+            environment=env, property=prop, position=position, kind=kind,
+            original_amount=max(balance, D(1000)), balance=balance, pmi_monthly=pmi,
+        )  # fmt: skip
+    Property.objects.filter(pk=prop.pk).update(
+        value=value, value_low=value - 10000, value_high=value + 10000, confidence=80,
+        valued_on=institution_today(env),
+    )  # fmt: skip
+    return prop
+
+
+def test_pmi_removal__ltv_just_above_80_percent__not_offered(scoped):
+    """PMI removal needs an LTV of at most 80%: $240,012 owed on a $300,000 home is an LTV
+    of 80.004%, above the limit (rounding the LTV to 80.00% must not make it eligible)."""
+    prop = _valued_home(scoped, value=D(300000), liens=[("first_mortgage", D(240012), D(120))])
+    pmi = OfferProductFactory(
+        environment=scoped, name="PMI", kind=OfferProduct.Kind.PMI_REMOVAL, title="Drop your PMI"
+    )
+    properties_recompute(environment=scoped)
+    assert not OfferMatch.objects.filter(property=prop, product=pmi).exists()
+
+
+def test_heloc_lien_limit__paid_off_first_mortgage__not_counted_as_a_lien(scoped):
+    """A HELOC for homes with at most one lien: a home whose first mortgage is paid off
+    (its servicer reports a zero balance) and that has a $50,000 second mortgage has one
+    lien left, and is offered $300,000 x 0.80 - $50,000 = $190,000."""
+    prop = _valued_home(
+        scoped,
+        value=D(300000),
+        liens=[("first_mortgage", D(0), D(0)), ("second_mortgage", D(50000), D(0))],
+    )
+    heloc = OfferProductFactory(environment=scoped, max_existing_liens=1)
+    properties_recompute(environment=scoped)
+    match = OfferMatch.objects.filter(property=prop, product=heloc).first()
+    assert match is not None, "no HELOC offered: the paid-off mortgage counted as a lien"
+    assert match.amount == D(190000)

@@ -1,6 +1,10 @@
 import datetime
+import json
 import re
+import shutil
+import subprocess
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -8,10 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from homes.middleware import MEMBER_ENV_SESSION_KEY, MEMBER_SESSION_KEY
-from homes.models import Member, MemberOffer, Property
+from homes.models import Lien, Member, MemberOffer, Property
 from homes.selectors import home_summaries
-from homes.services import properties_recompute
+from homes.services import EnrollmentError, member_opt_in, properties_recompute
 from institutions.tenancy import environment_scope
+from notifications.models import NotificationSettings
+from notifications.services.campaigns import campaign_plan
 from tests.conftest import make_tenant, member_client
 from tests.homes.factories import (
     LienFactory,
@@ -123,6 +129,76 @@ def test_dashboard__what_if_beyond_any_range__clamped_to_the_slider_not_a_500(me
     )
 
 
+WHATIF_JS = Path(__file__).resolve().parents[2] / "static" / "chimney" / "whatif.js"
+
+
+def _run_whatif_script(dataset: dict, value: str) -> str:
+    """Run the page's what-if script in Node with the form's data and the slider at
+    `value`, and return the amount it shows."""
+    harness = """
+const fs = require("fs");
+const [path, dataset, value] = [process.argv[1], JSON.parse(process.argv[2]), process.argv[3]];
+let onInput = null;
+const elements = {
+  "whatif": { dataset },
+  "whatif-value": { value, addEventListener: (_name, fn) => { onInput = fn; } },
+  "whatif-shown": {},
+  "whatif-power": {},
+};
+global.document = { getElementById: (id) => elements[id] || null };
+eval(fs.readFileSync(path, "utf8"));
+onInput();
+process.stdout.write(elements["whatif-power"].textContent);
+"""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    done = subprocess.run(
+        [node, "-e", harness, str(WHATIF_JS), json.dumps(dataset), value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
+
+
+def _whatif_dataset(html) -> dict[str, str]:
+    """The what-if form's data attributes as the script reads them (form.dataset)."""
+    form = re.search(r'<form method="get" class="whatif" id="whatif"([^>]*)>', html).group(1)
+    return {
+        re.sub(r"-([a-z])", lambda m: m.group(1).upper(), name): value
+        for name, value in re.findall(r'data-([a-z-]+)="([^"]*)"', form)
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "max_cltv", "owed", "expected"),
+    [
+        # 0.7 x 350,000 is 244,999.99999999997 in binary floating point.
+        (D(350000), D("0.7000"), D(200000), "$45,000"),
+        (D(300000), D("0.8000"), D("200000.50"), "$39,999"),  # 39,999.50, rounded down
+        (D(260000), D("0.8000"), D(200000), "$0"),  # $8,000: below the $10,000 minimum line
+    ],
+)
+def test_what_if__slider_script_and_server_fallback__show_the_same_amount(
+    member, value, max_cltv, owed, expected
+):
+    """The slider (script) and the "Recalculate" button (server) show the same amount for
+    the same value: max CLTV x value - what is owed, rounded down to the dollar."""
+    prop, (heloc,) = _home(member)
+    env = member.environment
+    with environment_scope(env):
+        Lien.objects.filter(property=prop).update(balance=owed)
+        heloc.max_cltv = max_cltv
+        heloc.save()
+        properties_recompute(environment=env)
+    html = member_client(member).get("/", {"value": str(value)}).content.decode()
+    server = re.search(r'<strong id="whatif-power">([^<]+)</strong>', html).group(1)
+    assert server == expected
+    assert _run_whatif_script(_whatif_dataset(html), str(value)) == server
+
+
 def _slider(html) -> dict[str, D]:
     tag = re.search(r'<input type="range"[^>]*>', html).group(0)
     return {
@@ -158,6 +234,33 @@ def test_dashboard__formula_of_an_875_cltv__factor_printed_unrounded_and_arithme
     found = re.search(r"\(\$([\d,]+) \u00d7 ([\d.]+) = \$([\d,]+)\)", html)
     value, factor, product = (D(g.replace(",", "")) for g in found.groups())
     assert value * factor == product
+
+
+def _money(text: str) -> D:
+    return D(text.replace("$", "").replace(",", ""))
+
+
+def test_dashboard__formula_of_a_value_with_a_remainder__arithmetic_gives_the_figure(member):
+    """Valued at $300,001 with $200,000 owed: 80% of the value is $240,000.80, so the member
+    can borrow $40,000. The "why this number" sentence must add up to the figure it
+    explains: the value times the factor, minus what is owed, is the amount shown."""
+    _home(member, value=D(300001))
+    html = member_client(member).get("/").content.decode()
+    shown = re.search(
+        r'<h2 id="power-h">What you could borrow</h2>\s*<p class="big">([^<]+)<', html
+    )
+    formula = re.search(
+        r"\(\$([\d,.]+) \u00d7 ([\d.]+) = \$([\d,.]+)\), minus what you owe \(\$([\d,.]+)\)",
+        html,
+    )
+    assert shown, "no borrowing power on the dashboard"
+    assert formula, "no formula on the dashboard"
+    power = _money(shown.group(1))
+    _value, _factor, product, owed = (_money(g) for g in formula.groups())
+    assert power == D(40000)
+    assert product - owed == power, (
+        f"formula reads ${product:,} - ${owed:,} = ${product - owed:,}, figure ${power:,}"
+    )
 
 
 def _count(client) -> tuple[int, int]:
@@ -200,6 +303,18 @@ def test_dashboard__display_filter__hides_figures_without_changing_them(member):
     assert "confidently enough" in html
     with environment_scope(member.environment):
         assert Property.objects.get(pk=prop.pk).value == D(300000)
+
+
+def test_dashboard__head_request__not_counted_as_a_view(member, recorded):
+    """A link checker or an email client's preview (HEAD) is not the member viewing the
+    dashboard, as it is not for an offer page."""
+    _home(member)
+    recorded.clear()
+    client = member_client(member)
+    assert client.head("/").status_code == 200
+    assert [e.name for e in recorded if e.name == "dashboard_viewed"] == []
+    assert client.get("/").status_code == 200
+    assert [e.name for e in recorded if e.name == "dashboard_viewed"] == ["dashboard_viewed"]
 
 
 @pytest.mark.parametrize(("days_owned", "shown"), [(365, False), (366, True)])
@@ -265,6 +380,54 @@ def test_enrollment__opt_in__confirms_name_and_address(member):
     )
     assert good.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("on_record", "typed"),
+    [
+        ("120 Pine Street Apt 4", "120 Pine St #4"),
+        ("120 Pine Street Apartment 4", "120 Pine St Apt 4"),
+        ("120 Pine St #4", "120 Pine Street Unit 4"),
+        ("77 Lakeview Parkway", "77 Lakeview Pkwy"),
+        ("9 Maple Circle", "9 Maple Cir"),
+        ("15 Ocean Highway", "15 Ocean Hwy"),
+        ("33 Hill Terrace", "33 Hill Ter"),
+        ("12 North Main Street", "12 N. Main St."),
+    ],
+)
+def test_opt_in__address_written_with_usual_abbreviations__confirmed(member, on_record, typed):
+    """The member confirms their home with the street written as people (and the USPS)
+    abbreviate it: the same address is accepted."""
+    prop, _ = _home(member)
+    env = member.environment
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(street=on_record)
+        try:
+            member_opt_in(
+                environment=env, member=member, full_name=member.full_name, street=typed,
+                postal_code=prop.postal_code,
+            )  # fmt: skip
+        except EnrollmentError as error:
+            pytest.fail(f"{typed!r} refused for {on_record!r}: {error.errors}")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["121 Pine Street Apt 4", "120 Cedar Street Apt 4", "120 Pine Street Apt 5", "120 Pine Ave #4"],
+)
+def test_opt_in__another_number_street_or_unit__refused(member, typed):
+    """Abbreviations aside, the address must be the home's: another house number, street,
+    suffix or unit is refused."""
+    prop, _ = _home(member)
+    env = member.environment
+    with environment_scope(env):
+        Property.objects.filter(pk=prop.pk).update(street="120 Pine Street Apt 4")
+        with pytest.raises(EnrollmentError) as refused:
+            member_opt_in(
+                environment=env, member=member, full_name=member.full_name, street=typed,
+                postal_code=prop.postal_code,
+            )  # fmt: skip
+    assert set(refused.value.errors) == {"street"}
 
 
 def test_enrollment__auto__enrolls_on_first_visit(member):
@@ -362,6 +525,27 @@ def test_home_summaries__bulk_contract(tenant, django_assert_num_queries):
     assert s.change_pct == D("0.3")
     assert s.top_offer_path.startswith("/offers/")
     assert s.top_offer_title == "Line 0"
+
+
+def test_refinance_alert__first_mortgage_paid_off__not_sent(member):
+    """A member whose only mortgage (at 7.5%) is paid off pays no rate: the refinance alert
+    must not tell them "below the 7.5% on your mortgage"."""
+    prop, _ = _home(member)
+    env = member.environment
+    with environment_scope(env):
+        Lien.objects.filter(property=prop).update(rate=D("7.500"), balance=D(0))
+        properties_recompute(environment=env)
+        NotificationSettings.objects.update_or_create(
+            environment=env,
+            defaults={"market_rate": D("6.000"), "refinance_threshold": D("0.750")},
+        )
+        assert (
+            home_summaries(environment=env, member_ids=[member.pk])[member.pk].member_rate is None
+        )
+        _plan, wanted = campaign_plan(
+            environment=env, campaign="refinance_alert", period="2026-05", member_ids=[member.pk]
+        )
+    assert wanted == []
 
 
 def test_dashboard__equity_widget__shown_to_the_test_cohort_only(tenant):

@@ -1,13 +1,18 @@
-"""The member's offers: withdrawn products, saved offers, and what counts as a view."""
+"""The member's offers: withdrawn products, saved offers, what counts as a view or a choice,
+and what the offers and the messages about them show."""
+
+import re
+from decimal import Decimal as D
 
 import pytest
 
-from homes.models import MemberOffer, OfferProduct
+from homes.models import Lien, MemberOffer, OfferProduct
 from homes.selectors import home_summaries
-from homes.services import offer_product_save
+from homes.services import offer_product_save, properties_recompute
 from institutions.tenancy import environment_scope
+from notifications.services.campaigns import campaign_plan
 from tests.conftest import member_client
-from tests.homes.factories import OfferProductFactory
+from tests.homes.factories import OfferProductFactory, home_settings_factory
 from tests.homes.test_member_pages import _home
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +118,83 @@ def test_offer_detail__head_request__not_counted_as_a_view(member, recorded):
     assert [e.name for e in recorded] == ["offer_viewed"]
     with environment_scope(member.environment):
         assert MemberOffer.objects.get(member=member, product=product).view_count == 1
+
+
+def test_offer_save_then_select__one_visit__counted_as_one_view(member, recorded):
+    """The member opens an offer, saves it and selects it: each button brings them back
+    to the same page, which is not a new view of the offer (the funnel lending staff read
+    would otherwise show three views for one visit). Opened again later, it is."""
+    _, (product,) = _home(member)
+    client = member_client(member)
+    recorded.clear()
+    assert client.get(f"/offers/{product.pk}/").status_code == 200
+    saved = client.post(f"/offers/{product.pk}/save/", follow=True)
+    assert "find it under your offers" in saved.content.decode()
+    selected = client.post(f"/offers/{product.pk}/select/", follow=True)
+    assert "You selected this offer" in selected.content.decode()
+    assert [e.name for e in recorded] == ["offer_viewed", "offer_saved", "offer_selected"]
+    with environment_scope(member.environment):
+        assert MemberOffer.objects.get(member=member, product=product).view_count == 1
+    assert client.get(f"/offers/{product.pk}/").status_code == 200
+    with environment_scope(member.environment):
+        assert MemberOffer.objects.get(member=member, product=product).view_count == 2
+
+
+@pytest.mark.parametrize("action", ["save", "select"])
+def test_offer_action__pressed_twice__recorded_once_and_first_time_kept(member, recorded, action):
+    """A double press (or a resubmitted form) of "Save for later" or "select this offer"
+    records one event, and the offer keeps the time the member first chose it: lending
+    staff count selections from these events."""
+    _, (product,) = _home(member)
+    client = member_client(member)
+    assert client.post(f"/offers/{product.pk}/{action}/").status_code == 302
+    with environment_scope(member.environment):
+        first = MemberOffer.objects.get(member=member, product=product)
+    assert client.post(f"/offers/{product.pk}/{action}/").status_code == 302
+    with environment_scope(member.environment):
+        again = MemberOffer.objects.get(member=member, product=product)
+    field, event = {
+        "save": ("saved_at", "offer_saved"),
+        "select": ("selected_at", "offer_selected"),
+    }[action]
+    assert [e.name for e in recorded if e.name == event] == [event]
+    assert getattr(again, field) == getattr(first, field)
+
+
+def test_offer_summary__figures_hidden_by_display_filters__no_offer_email(member):
+    """A home whose value the institution does not show (confidence 80 under a minimum of
+    95) shows no offers on the member's pages; the monthly offer summary must not send
+    its best offer either ("With  of equity, here is your best offer")."""
+    _home(member)
+    env = member.environment
+    home_settings_factory(env, min_confidence=95)
+    assert "No offers match your home right now." in _html(member_client(member), "/offers/")
+    with environment_scope(env):
+        summary = home_summaries(environment=env, member_ids=[member.pk])[member.pk]
+        plan, _ = campaign_plan(
+            environment=env, campaign="offer_summary", period="2026-05", member_ids=[member.pk]
+        )
+    assert (summary.top_offer_title, summary.top_offer_path) == (None, None)
+    assert plan.contexts[member.pk] is None, plan.contexts[member.pk]
+
+
+def test_pmi_removal_offer__members_mortgage_rate__not_advertised_as_the_offers_apr(member):
+    """PMI removal lends nothing and has no APR: the offer must not show the member's own
+    mortgage rate (a note rate) as "6.000% APR" beside the PMI it saves."""
+    prop, _ = _home(member)
+    env = member.environment
+    pmi = OfferProductFactory(
+        environment=env, name="PMI", kind=OfferProduct.Kind.PMI_REMOVAL, title="Drop your PMI"
+    )
+    with environment_scope(env):
+        Lien.objects.filter(property=prop).update(pmi_monthly=D(120))
+        properties_recompute(environment=env)
+    client = member_client(member)
+    listing = _html(client, "/offers/")
+    item = re.search(rf'<li class="offer">\s*<a href="/offers/{pmi.pk}/">.*?</li>', listing, re.S)
+    assert item, "PMI removal not offered"
+    assert "Stop paying $120 a month in PMI" in item.group(0)
+    assert "APR" not in item.group(0), item.group(0)
+    detail = _html(client, f"/offers/{pmi.pk}/")
+    assert "PMI you could stop paying" in detail
+    assert "6.000% APR" not in detail

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import models
 
-from homes.finance.equity import balance_after, monthly_payment
+from homes.finance.equity import (
+    LienTerms,
+    balance_after,
+    current_balance,
+    monthly_payment,
+    months_between,
+)
 from homes.models import Lien, Member, MemberOffer, OfferMatch, Property
 from homes.services import properties_recompute
 from homes.services.recompute import properties_recompute_stale
@@ -135,9 +141,10 @@ def test_mock_data__as_of_a_past_day__figures_as_of_that_day_then_the_tick_amort
     owed: dict[int, Decimal] = {}
     for lien in liens:
         assert lien.balance_as_of <= AS_OF
-        owed[lien.property_id] = owed.get(lien.property_id, Decimal(0)) + lien.balance
+        # Amortized to the data's day: the payments due since the June statement are off.
+        due = current_balance(_terms(lien), AS_OF)
+        owed[lien.property_id] = owed.get(lien.property_id, Decimal(0)) + due
     for pk, prop in homes.items():
-        # The liens' balances are dated in June, no payment is due by June 10.
         assert prop.lien_balance == owed.get(pk, Decimal(0))
         assert prop.equity == prop.value - prop.lien_balance
     # Offers too: exactly what a recompute as of the data's day stores.
@@ -151,17 +158,23 @@ def test_mock_data__as_of_a_past_day__figures_as_of_that_day_then_the_tick_amort
     alone = [lien for lien in liens if sum(x.property_id == lien.property_id for x in liens) == 1]
     lien = next(x for x in alone if x.kind == Lien.Kind.FIRST_MORTGAGE and x.rate > 0)
     assert lien.balance_as_of == dt.date(2025, 6, 1)
-    assert homes[lien.property_id].lien_balance == lien.balance
+    as_of_data_day = current_balance(_terms(lien), AS_OF)
+    assert homes[lien.property_id].lien_balance == as_of_data_day
 
     # The next day (in the institution's time zone) the tick computes as of the real today:
-    # July, August and September's payments since the June 1 statement.
+    # the payments due since the June 1 statement, by the loan's payment day.
+    today = dt.date(2025, 9, 16)
     clock.set(local(tenant, 2025, 9, 16, 0, 30))
     with environment_scope(staging):
         assert properties_recompute_stale(environment=staging) == len(homes)
     payment = monthly_payment(lien.original_amount, lien.rate, lien.term_months)
+    due = months_between(lien.origination_date, today) - months_between(
+        lien.origination_date, lien.balance_as_of
+    )
+    assert due >= 3
     prop = Property._base_manager.get(pk=lien.property_id)
-    assert prop.lien_balance == balance_after(lien.balance, lien.rate, payment, 3)
-    assert prop.lien_balance < lien.balance
+    assert prop.lien_balance == balance_after(lien.balance, lien.rate, payment, due)
+    assert prop.lien_balance < as_of_data_day
     assert prop.equity == prop.value - prop.lien_balance
 
 
@@ -269,3 +282,16 @@ def test_mock_data__as_of_a_past_day__nothing_dated_after_its_end_in_the_institu
     assert members.filter(last_login_at__isnull=False).exists()
     assert not members.filter(last_login_at__gte=day_end).exists()
     assert not offers.filter(selected_at__gte=day_end).exists()
+
+
+def _terms(lien: Lien) -> LienTerms:
+    return LienTerms(
+        position=lien.position,
+        kind=lien.kind,
+        original_amount=lien.original_amount,
+        rate=lien.rate,
+        term_months=lien.term_months,
+        origination_date=lien.origination_date,
+        balance=lien.balance,
+        balance_as_of=lien.balance_as_of,
+    )
