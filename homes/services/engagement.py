@@ -8,6 +8,7 @@ import unicodedata
 from django.db import transaction
 from django.utils import timezone
 
+from homes.addresses import normal_street
 from homes.models import Member, MemberOffer, OfferProduct, Property
 from institutions import events
 from institutions.models import AuditEntry
@@ -20,231 +21,10 @@ class EnrollmentError(Exception):
         self.errors = errors
 
 
-# USPS Publication 28, appendix C1: street suffixes, each standard abbreviation with the
-# names and usual abbreviations written for it.
-STREET_SUFFIXES = {
-    "aly": "alley allee ally",
-    "anx": "annex anex annx",
-    "arc": "arcade",
-    "ave": "avenue av aven avenu avn avnue",
-    "byu": "bayou bayoo",
-    "bch": "beach",
-    "bnd": "bend",
-    "blf": "bluff bluf",
-    "blfs": "bluffs",
-    "btm": "bottom bot bottm",
-    "blvd": "boulevard boul boulv",
-    "br": "branch brnch",
-    "brg": "bridge brdge",
-    "brk": "brook",
-    "brks": "brooks",
-    "bg": "burg",
-    "bgs": "burgs",
-    "byp": "bypass bypa bypas byps",
-    "cp": "camp cmp",
-    "cyn": "canyon canyn cnyn",
-    "cpe": "cape",
-    "cswy": "causeway causwa",
-    "ctr": "center cen cent centr centre cnter cntr",
-    "ctrs": "centers",
-    "cir": "circle circ circl crcl crcle",
-    "cirs": "circles",
-    "clf": "cliff",
-    "clfs": "cliffs",
-    "clb": "club",
-    "cmn": "common",
-    "cmns": "commons",
-    "cor": "corner",
-    "cors": "corners",
-    "crse": "course",
-    "ct": "court",
-    "cts": "courts",
-    "cv": "cove",
-    "cvs": "coves",
-    "crk": "creek",
-    "cres": "crescent crsent crsnt",
-    "crst": "crest",
-    "xing": "crossing crssng",
-    "xrd": "crossroad",
-    "xrds": "crossroads",
-    "curv": "curve",
-    "dl": "dale",
-    "dm": "dam",
-    "dv": "divide div dvd",
-    "dr": "drive driv drv",
-    "drs": "drives",
-    "est": "estate",
-    "ests": "estates",
-    "expy": "expressway exp expr express expw",
-    "ext": "extension extn extnsn",
-    "exts": "extensions",
-    "fls": "falls",
-    "fry": "ferry frry",
-    "fld": "field",
-    "flds": "fields",
-    "flt": "flat",
-    "flts": "flats",
-    "frd": "ford",
-    "frds": "fords",
-    "frst": "forest forests",
-    "frg": "forge forg",
-    "frgs": "forges",
-    "frk": "fork",
-    "frks": "forks",
-    "ft": "fort frt",
-    "fwy": "freeway freewy frway frwy",
-    "gdn": "garden gardn grden grdn",
-    "gdns": "gardens grdns",
-    "gtwy": "gateway gatewy gatway gtway",
-    "gln": "glen",
-    "glns": "glens",
-    "grn": "green",
-    "grns": "greens",
-    "grv": "grove grov",
-    "grvs": "groves",
-    "hbr": "harbor harb harbr hrbor",
-    "hbrs": "harbors",
-    "hvn": "haven",
-    "hts": "heights ht",
-    "hwy": "highway highwy hiway hiwy hway",
-    "hl": "hill",
-    "hls": "hills",
-    "holw": "hollow hllw hollows holws",
-    "inlt": "inlet",
-    "is": "island islnd",
-    "iss": "islands islnds",
-    "isle": "isles",
-    "jct": "junction jction jctn junctn juncton",
-    "jcts": "junctions jctns",
-    "ky": "key",
-    "kys": "keys",
-    "knl": "knoll knol",
-    "knls": "knolls",
-    "lk": "lake",
-    "lks": "lakes",
-    "lndg": "landing lndng",
-    "ln": "lane",
-    "lgt": "light",
-    "lgts": "lights",
-    "lf": "loaf",
-    "lck": "lock",
-    "lcks": "locks",
-    "ldg": "lodge ldge lodg",
-    "loop": "loops",
-    "mnr": "manor",
-    "mnrs": "manors",
-    "mdw": "meadow",
-    "mdws": "meadows medows",
-    "ml": "mill",
-    "mls": "mills",
-    "msn": "mission missn mssn",
-    "mtwy": "motorway",
-    "mt": "mount mnt",
-    "mtn": "mountain mntain mntn mountin mtin",
-    "mtns": "mountains",
-    "nck": "neck",
-    "orch": "orchard orchrd",
-    "oval": "ovl",
-    "opas": "overpass",
-    "park": "prk parks",
-    "pkwy": "parkway parkwy pkway pky parkways pkwys",
-    "psge": "passage",
-    "path": "paths",
-    "pike": "pikes",
-    "pne": "pine",
-    "pnes": "pines",
-    "pl": "place",
-    "pln": "plain",
-    "plns": "plains",
-    "plz": "plaza plza",
-    "pt": "point",
-    "pts": "points",
-    "prt": "port",
-    "prts": "ports",
-    "pr": "prairie prr",
-    "radl": "radial rad radiel",
-    "rnch": "ranch ranches rnchs",
-    "rpd": "rapid",
-    "rpds": "rapids",
-    "rst": "rest",
-    "rdg": "ridge rdge",
-    "rdgs": "ridges",
-    "riv": "river rvr rivr",
-    "rd": "road",
-    "rds": "roads",
-    "rte": "route",
-    "shl": "shoal",
-    "shls": "shoals",
-    "shr": "shore shoar",
-    "shrs": "shores shoars",
-    "skwy": "skyway",
-    "spg": "spring spng sprng",
-    "spgs": "springs spngs sprngs",
-    "spur": "spurs",
-    "sq": "square sqr sqre squ",
-    "sqs": "squares sqrs",
-    "sta": "station statn stn",
-    "stra": "stravenue strav straven stravn strvn strvnue",
-    "strm": "stream streme",
-    "st": "street strt str",
-    "sts": "streets",
-    "smt": "summit sumit sumitt",
-    "ter": "terrace terr",
-    "trwy": "throughway",
-    "trce": "trace traces",
-    "trak": "track tracks trk trks",
-    "trfy": "trafficway",
-    "trl": "trail trails trls",
-    "trlr": "trailer trlrs",
-    "tunl": "tunnel tunel tunls tunnels tunnl",
-    "tpke": "turnpike trnpk turnpk",
-    "upas": "underpass",
-    "un": "union",
-    "uns": "unions",
-    "vly": "valley vally vlly",
-    "vlys": "valleys",
-    "via": "viaduct vdct viadct",
-    "vw": "view",
-    "vws": "views",
-    "vlg": "village vill villag villg villiage",
-    "vlgs": "villages",
-    "vl": "ville",
-    "vis": "vista vist vst vsta",
-    "way": "wy",
-    "wl": "well",
-    "wls": "wells",
-}
-DIRECTIONALS = {
-    "n": "north", "s": "south", "e": "east", "w": "west",
-    "ne": "northeast", "nw": "northwest", "se": "southeast", "sw": "southwest",
-}  # fmt: skip
-#: Words that introduce a unit: "#4", "Apt 4", "Apartment 4", "Unit 4" and "Suite 4" are all
-#: unit 4, written "4" (as "#4" always was: the sign is punctuation).
-UNIT_DESIGNATORS = ("#", "apt", "apartment", "unit", "ste", "suite")
-
-_SPELLINGS = {
-    word: standard
-    for table in (STREET_SUFFIXES, DIRECTIONALS)
-    for standard, words in table.items()
-    for word in (standard, *words.split())
-} | dict.fromkeys(UNIT_DESIGNATORS, "")
-
-
 def _normal(text: str) -> str:
     """The text to compare as written: letters without accents, lower case, no punctuation."""
     text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def _normal_street(text: str) -> str:
-    """A street address to compare, as _normal, with each street suffix and direction in its
-    USPS abbreviation ("Parkway" and "Pkwy" are "pkwy", "North" and "N" are "n") and no unit
-    designator ("#", "Apt", "Apartment", "Unit", "Suite"): the unit's number is what tells
-    units apart. House numbers, street names and unit numbers are kept as they are: another
-    number or street still differs."""
-    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
-    words = (_SPELLINGS.get(word, word) for word in re.findall(r"[a-z0-9]+|#", text.lower()))
-    return " ".join(word for word in words if word)
 
 
 def _set_enrollment(member: Member, state: str, *, reason: str) -> Member:
@@ -296,7 +76,7 @@ def member_opt_in(
     else:
         if _normal(full_name) != _normal(member.full_name):
             errors["full_name"] = "This name does not match the name on your account."
-        if _normal_street(street) != _normal_street(prop.street):
+        if normal_street(street) != normal_street(prop.street):
             errors["street"] = "This address does not match the home we have on record."
         if prop.postal_code and _normal(postal_code)[:5] != _normal(prop.postal_code)[:5]:
             errors["postal_code"] = "This ZIP code does not match the home we have on record."

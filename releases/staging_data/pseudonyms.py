@@ -13,6 +13,8 @@ import unicodedata
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
+from homes.addresses import SPELLINGS
+
 FIRST_NAMES = (
     "Avery", "Blake", "Carmen", "Dana", "Elliot", "Farah", "Gideon", "Harper", "Imani", "Jonah",
     "Kiara", "Luca", "Mireille", "Nadia", "Oren", "Priya", "Quinn", "Rafael", "Selma", "Tobias",
@@ -61,21 +63,15 @@ _UNIT = re.compile(
 _ZIP_PART = re.compile(r"^\s*(?:[a-z][a-z .]*\s)?\d{5}(?:-\d{4})?\s*$", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 _NOT_WORD = re.compile(r"[^a-z0-9 ]")
-_SHORT = {
-    "street": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr", "lane": "ln",
-    "boulevard": "blvd", "court": "ct", "place": "pl", "terrace": "ter", "parkway": "pkwy",
-    "highway": "hwy", "circle": "cir", "square": "sq", "trail": "trl", "north": "n",
-    "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
-    "southeast": "se", "southwest": "sw",
-}  # fmt: skip
 _PO_BOX = re.compile(r"\b(?:p\s*o|post\s+office)\s+box\b")
 
 
 def _normal(text: str) -> str:
-    """Lower case, ASCII, no punctuation, street suffixes and directions abbreviated."""
+    """Lower case, ASCII, no punctuation, street suffixes and directions in their USPS
+    abbreviations (homes.addresses, as opt-in compares addresses)."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = _PO_BOX.sub("po box", _NOT_WORD.sub(" ", text.lower()))
-    return " ".join(_SHORT.get(w, w) for w in text.split())
+    return " ".join(w for w in (SPELLINGS.get(w, w) for w in text.split()) if w)
 
 
 def _is_unit(part: str) -> bool:
