@@ -267,12 +267,18 @@ class RefreshRunAdmin(ViewOnlyTenantAdmin):
     def resume(self, request, queryset):
         environment = self._environment(request)
         for run in queryset.exclude(status=RefreshRun.Status.DONE):
-            refresh_continue(environment=environment, run=run, actor=request.user)
+            try:
+                refresh_continue(environment=environment, run=run, actor=request.user)
+            except RefreshInProgress as busy:
+                self.message_user(
+                    request, f"Refresh {run.pk} not resumed: {busy}", level=messages.ERROR
+                )
+                continue
             if run.queued is False:
                 self.message_user(
                     request,
                     f"Refresh {run.pk} could not be queued: the task queue is unreachable. "
-                    "It stays as it was; resume it again once the queue is back.",
+                    "It waits in this list, pending; resume it again once the queue is back.",
                     level=messages.WARNING,
                 )
             else:

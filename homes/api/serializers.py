@@ -3,6 +3,8 @@ values, recorded sales, matched offers."""
 
 from __future__ import annotations
 
+import decimal
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -265,11 +267,22 @@ class OfferListSerializer(serializers.Serializer):
     results = OfferMatchSerializer(many=True)
 
 
+class VendorMoneyField(StrictDecimalField):
+    """A vendor's amount in dollars (0 to 10 billion), kept to the cent as a CSV upload
+    keeps it: rounded half up (homes.finance.rounding.cents), so both store the same."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", 10_000_000_000)
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
+        self.rounding = decimal.ROUND_HALF_UP
+
+
 class VendorValueInSerializer(StrictSerializer):
     property = external_id_field(help_text="The home's external id.")
-    value = money(min_value=1)
-    low = money(required=False, allow_null=True)
-    high = money(required=False, allow_null=True)
+    value = VendorMoneyField(min_value=1)
+    low = VendorMoneyField(required=False, allow_null=True)
+    high = VendorMoneyField(required=False, allow_null=True)
     fsd = StrictDecimalField(
         max_digits=6,
         decimal_places=4,

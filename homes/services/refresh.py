@@ -10,6 +10,7 @@ that the admin and the management command show.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import operator
 from collections import OrderedDict
@@ -17,13 +18,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import Case, F, Max, Min, Q, Value, When
 from django.utils import timezone
 
 from homes.models import Property, RefreshChunk, RefreshRun
+from homes.selectors import home_settings
 from homes.services.recompute import home_rows
 from homes.services.valuations import Revaluer
-from homes.valuation.providers import sales_estimator
+from homes.valuation.providers import production_order, sales_estimator
 from institutions.models import AuditEntry, Environment
 from institutions.services import audit_record
 
@@ -54,12 +56,16 @@ class RefreshInProgress(Exception):
         )
 
 
-def refresh_in_progress(environment) -> RefreshRun | None:
-    """The environment's unfinished run that a worker touched recently (or queued recently)."""
+def refresh_in_progress(environment, *, other_than: RefreshRun | None = None) -> RefreshRun | None:
+    """The environment's unfinished run that a worker touched recently (or queued recently);
+    `other_than` is left out (the run being resumed)."""
     recent = timezone.now() - REFRESH_STALE_AFTER
-    for run in RefreshRun.objects.filter(
+    runs = RefreshRun.objects.filter(
         environment=environment, status__in=[Status.PENDING, Status.RUNNING]
-    ):
+    )
+    if other_than is not None:
+        runs = runs.exclude(pk=other_than.pk)
+    for run in runs:
         if max(run.created_at, run.heartbeat_at or run.created_at) >= recent:
             return run
     return None
@@ -223,7 +229,7 @@ def refresh_resume(*, environment, run: RefreshRun) -> list[int]:
     returns their ids."""
     from homes.tasks import refresh_chunk
 
-    if run.status == Status.DONE:
+    if run.status == Status.DONE or _failed_without_provider(environment, run):
         return []
     with transaction.atomic():
         _ensure_chunks(run)
@@ -243,8 +249,25 @@ def refresh_continue(
 ) -> None:
     """Staff ask an unfinished run to go on from where its chunks stopped: recorded in the
     audit trail, then queued (or, with enqueue=False, left to the caller to run);
-    `run.queued` as for refresh_start."""
+    `run.queued` as for refresh_start.
+
+    Raises RefreshInProgress, as refresh_start does, while another run of the environment
+    is going: resuming this one beside it would revalue every home twice. Checked on the
+    environment's row, and the run is pending again (as a new one is) before the lock goes,
+    so two staff resuming two runs at the same moment cannot both go.
+    """
     with transaction.atomic():
+        Environment.objects.select_for_update().filter(pk=environment.pk).first()
+        running = refresh_in_progress(environment, other_than=run)
+        if running is not None:
+            raise RefreshInProgress(running)
+        RefreshRun.objects.filter(pk=run.pk).exclude(status=Status.DONE).update(
+            status=Case(
+                When(status=Status.FAILED, then=Value(Status.PENDING)), default=F("status")
+            ),
+            heartbeat_at=timezone.now(),
+        )
+        run.refresh_from_db()
         reason = f"refresh resumed at {run.progress_text}"
         _recorded_and_queued(environment, run, actor, actor_label, reason, enqueue)
 
@@ -255,7 +278,7 @@ def refresh_chunk_run(*, environment, run_id: int, chunk_id: int, estimator=None
     run = RefreshRun.objects.get(pk=run_id)
     if estimator is None:
         estimator = _run_estimator(environment, run)
-    revaluer = Revaluer(environment, as_of=run.as_of, estimator=estimator)
+    revaluer = _revaluer(environment, estimator)
     _chunk_process(environment, run, chunk_id, revaluer, REFRESH_BATCH, _Budget(None))
     _run_finish_if_complete(run.pk)
 
@@ -273,10 +296,13 @@ def refresh_run(
     `progress` is called with the run after each chunk."""
     if run.status == Status.DONE:
         return run
+    if _failed_without_provider(environment, run):
+        run.refresh_from_db()
+        return run
     with transaction.atomic():
         _ensure_chunks(run)
         _run_running(run)
-    revaluer = Revaluer(environment, as_of=run.as_of, estimator=estimator)
+    revaluer = _revaluer(environment, estimator)
     budget = _Budget(stop_after)
     for chunk_id in run.chunks.exclude(status=Status.DONE).values_list("pk", flat=True):
         _chunk_process(environment, run, chunk_id, revaluer, batch_size, budget)
@@ -286,6 +312,31 @@ def refresh_run(
     _run_finish_if_complete(run.pk)
     run.refresh_from_db()
     return run
+
+
+def _failed_without_provider(environment, run: RefreshRun) -> bool:
+    """Fail the run, saying why, when the environment has no provider to value with: a
+    production whose promoted order lists only the mock (which it skips) would otherwise
+    report the run done with no home valued, and every member's value only get older."""
+    order = list(home_settings(environment).provider_order)
+    if not environment.is_production or production_order(order):
+        return False
+    error = (
+        f"No valuation provider: the home settings' provider_order {json.dumps(order)} lists "
+        "none that production uses (it skips the mock), so no home would be valued. Release "
+        'an order with "comparable" or "vendor" from staging, then resume this run.'
+    )
+    RefreshRun.objects.filter(pk=run.pk).update(status=Status.FAILED, error=error)
+    log.error("Refresh %s of environment %s not run: %s", run.pk, environment.pk, error)
+    return True
+
+
+def _revaluer(environment, estimator) -> Revaluer:
+    """Batches are valued, and their equity computed, as of the institution's today, also
+    those of a run started on an earlier day and resumed now (`run.as_of` is the day it
+    started): a value of yesterday's would put back what a home got since, and balances
+    amortized to yesterday would be stored as computed now."""
+    return Revaluer(environment, as_of=environment.institution.today(), estimator=estimator)
 
 
 class _Budget:

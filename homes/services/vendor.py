@@ -19,6 +19,7 @@ from homes.finance.rounding import cents
 from homes.models import Property, RefreshRun, VendorValue
 from homes.services.refresh import refresh_waiting_start
 from homes.services.valuations import Revaluer
+from homes.valuation.providers import MAX_MONEY, VENDOR_MAX_AGE, vendor_range
 from institutions.models import AuditEntry
 from institutions.services import audit_record
 
@@ -57,8 +58,6 @@ class VendorImportError(Exception):
         self.errors = errors
 
 
-# The largest amount a money field holds (14 digits, 2 after the point).
-MAX_MONEY = Decimal("999999999999.99")
 # Commas are thousands separators only: "512,000.50". "512000,50" (a decimal comma) is
 # refused rather than read as a hundred times the value.
 _GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -101,6 +100,18 @@ def _date(raw, row, field, errors, *, today: date):
         return None
     if value > today:
         errors.append(RowError(row, field, f"{value} is in the future."))
+        return None
+    if value < today - VENDOR_MAX_AGE:
+        # The vendor provider never answers with it: it would be stored, and reported as
+        # imported, without ever valuing the home.
+        errors.append(
+            RowError(
+                row,
+                field,
+                f"{value} is more than {VENDOR_MAX_AGE.days} days ago: a value that old is "
+                "not used.",
+            )
+        )
         return None
     return value
 
@@ -188,6 +199,20 @@ def vendor_values_import(
             row_errors.append(RowError(number, "high", f"{high} is below the value {value}."))
         if fsd is None and (low is None or high is None) and not row_errors:
             row_errors.append(RowError(number, "fsd", "give the FSD, or both low and high."))
+        if fsd is not None and not row_errors:
+            # The range the FSD gives (value * (1 ± FSD), where low or high is not given)
+            # is stored with the home: it must fit a money field too (an FSD is at most 1,
+            # so the low end is never negative).
+            _, derived_high = vendor_range(value, low, high, fsd)
+            if high is None and derived_high > MAX_MONEY:
+                row_errors.append(
+                    RowError(
+                        number,
+                        "fsd",
+                        f"{fsd} gives the value {value} a high end of {derived_high}, above "
+                        f"{MAX_MONEY}: give low and high instead.",
+                    )
+                )
         key = (pid, vendor, as_of)
         if not row_errors and key in seen:
             row_errors.append(

@@ -193,14 +193,31 @@ class ComparableSalesProvider(ValuationProvider):
 # -- vendor values ----------------------------------------------------------------------
 
 
-def vendor_result(value, low, high, fsd, as_of: date | None = None) -> ValueResult:
-    """A vendor's value; the FSD comes from the vendor, else from its range (±1 sd)."""
+#: The largest amount a money field holds (14 digits, 2 after the point).
+MAX_MONEY = Decimal("999999999999.99")
+
+
+def vendor_range(value, low, high, fsd) -> tuple[Decimal, Decimal]:
+    """A vendor value's range to the cent: low and high as given, else value * (1 ± FSD)."""
+    value, fsd = cents(value), Decimal(fsd).quantize(FSD_PLACES)
+    low = cents(low) if low is not None else cents(value * (1 - fsd))
+    high = cents(high) if high is not None else cents(value * (1 + fsd))
+    return low, high
+
+
+def vendor_result(value, low, high, fsd, as_of: date | None = None) -> ValueResult | None:
+    """A vendor's value; the FSD comes from the vendor, else from its range (±1 sd).
+
+    None (no answer) when its range does not fit a money field: the import refuses such a
+    value, and one stored before it did must not stop a refresh or a home's page.
+    """
     value = cents(value)
     if fsd is None:
         fsd = (Decimal(high) - Decimal(low)) / (2 * value)
     fsd = Decimal(fsd).quantize(FSD_PLACES)
-    low = cents(low) if low is not None else cents(value * (1 - fsd))
-    high = cents(high) if high is not None else cents(value * (1 + fsd))
+    low, high = vendor_range(value, low, high, fsd)
+    if low < 0 or high > MAX_MONEY:
+        return None
     return ValueResult(value, low, high, fsd, confidence_of(fsd), as_of)
 
 
@@ -226,8 +243,10 @@ class VendorProvider(ValuationProvider):
         )
         answers: dict[int, ValueResult] = {}
         for pid, value, low, high, fsd, dated in rows:
-            if pid not in answers:  # the newest value of each property
-                answers[pid] = vendor_result(value, low, high, fsd, dated)
+            if pid not in answers:  # the newest usable value of each property
+                result = vendor_result(value, low, high, fsd, dated)
+                if result is not None:
+                    answers[pid] = result
         return answers
 
 
@@ -257,19 +276,23 @@ class MockProvider(ValuationProvider):
         return answers
 
 
+def production_order(order: list[str]) -> list[str]:
+    """The providers of `order` that production uses: the mock is for staging, and
+    production skips it, also when a promoted order lists it, so a member never sees a
+    made-up value. Empty: production would value no home (releases refuse such an order)."""
+    return [name for name in order if name in Provider.values and name != Provider.MOCK]
+
+
 def providers_for(environment, order: list[str], *, estimator=None) -> list[ValuationProvider]:
-    """The providers of `order`, in order. The mock is for staging: production skips it,
-    also when a promoted order lists it, so a member never sees a made-up value."""
+    """The providers of `order`, in order (production's: production_order)."""
     made = {
         Provider.COMPARABLE: lambda: ComparableSalesProvider(environment, estimator),
         Provider.VENDOR: VendorProvider,
         Provider.MOCK: MockProvider,
     }
-    return [
-        made[name]()
-        for name in order
-        if name in made and not (name == Provider.MOCK and environment.is_production)
-    ]
+    if environment.is_production:
+        order = production_order(order)
+    return [made[name]() for name in order if name in made]
 
 
 def value_properties(
@@ -279,13 +302,25 @@ def value_properties(
     fsd_threshold: Decimal,
     as_of: date,
 ) -> dict[int, tuple[str, ValueResult]]:
-    """Each property's value from the first provider that answers within the FSD threshold."""
+    """Each property's value from the first provider that answers within the FSD threshold
+    with a value at least as recent as the property's own (`valued_on`).
+
+    An answer dated before the property's current value is no answer (the next provider is
+    asked): a vendor's value of last month must not replace one the home got since, nor a
+    value as of an earlier `as_of` one of today, setting the member's value and its date
+    back. A property none answers keeps its value.
+    """
+    current = {p.pk: getattr(p, "valued_on", None) for p in properties}
     chosen: dict[int, tuple[str, ValueResult]] = {}
     for provider in providers:
         remaining = [p for p in properties if p.pk not in chosen]
         if not remaining:
             break
         for pk, result in provider.value_many(remaining, as_of).items():
-            if result.fsd <= fsd_threshold:
-                chosen[pk] = (provider.name, result)
+            if result.fsd > fsd_threshold:
+                continue
+            valued_on = current.get(pk)
+            if valued_on is not None and (result.as_of or as_of) < valued_on:
+                continue
+            chosen[pk] = (provider.name, result)
     return chosen

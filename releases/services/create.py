@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import transaction
 from django.db.models import Max
 
+from homes.valuation.providers import production_order
 from institutions.models import Environment
 from releases.apply import production_notes
 from releases.diff import diff_snapshots, summarize
@@ -35,6 +38,30 @@ def _max_number(environment: Environment) -> int:
     return top or 0
 
 
+class NothingToRelease(ReleaseRefused):
+    """Staging's configuration is the same as production's."""
+
+
+def check_releasable(snapshot: dict) -> None:
+    """Refuse a snapshot production cannot work with, though staging can.
+
+    Staging may value its homes with the mock provider alone; production skips the mock, so
+    that order would leave production valuing no home at all, its refreshes "done" with
+    none valued and every member's value only getting older.
+    """
+    for values in snapshot.get("models", {}).get("homes.HomeSettings", {}).values():
+        order = values.get("provider_order")
+        if isinstance(order, list) and order and not production_order(order):
+            raise ReleaseRefused(
+                "Home settings: the provider_order "
+                f"{json.dumps(order)} has no valuation provider production uses (production "
+                "skips the mock): with it, production would value no home. In staging, add "
+                'the providers production should use after the mock (e.g. ["mock", '
+                '"comparable", "vendor"]: staging still values with the mock), then make the '
+                "release again."
+            )
+
+
 def _supersede_open(environment: Environment, by: Release, reason: str) -> None:
     for old in Release._base_manager.select_for_update().filter(
         environment=environment, state__in=Release.OPEN_STATES
@@ -62,9 +89,10 @@ def release_create(
     production = capture(production_environment)
     entries = diff_snapshots(production, staging)
     if not entries:
-        raise ReleaseRefused(
+        raise NothingToRelease(
             "Nothing to release: staging's configuration is the same as production's."
         )
+    check_releasable(staging)
     production_notes(environment=production_environment, entries=entries)
     policy = policy_for(institution)
     with transaction.atomic():
@@ -114,12 +142,14 @@ def release_refresh(*, environment: Environment, release: Release) -> Release:
             notes=release.notes,
             author=release.author,
         )
-    except ReleaseRefused:
+    except ReleaseRefused as refusal:
         with transaction.atomic():
             release.state = Release.State.SUPERSEDED
             release.state_reason = (
                 "Staging changed after this snapshot and now matches production: "
                 "there is nothing left to release."
+                if isinstance(refusal, NothingToRelease)
+                else f"Staging changed after this snapshot and cannot be released: {refusal}"
             )
             release.save(update_fields=["state", "state_reason"])
             audit_release(release, what="superseded", reason=release.state_reason)
@@ -145,5 +175,7 @@ def ensure_current(environment: Environment, release: Release) -> None:
         raise ReleaseRefused(
             f"Release #{release.number} is superseded{successor}: {release.state_reason}"
         )
+    if release.kind == Release.Kind.PROMOTION:
+        check_releasable(release.snapshot)  # one made before the check, say
     release_signoffs_recheck(release)
     release.refresh_from_db()

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from flags.models import Event
+from homes.finance.rounding import cents
 from homes.models import Appointment, Lien, Member, Property, Sale, VendorValue
 from homes.services.members import member_update
 from homes.services.recompute import properties_recompute
@@ -461,7 +462,9 @@ def test_valuations__bad_rows_are_named_by_index_and_nothing_is_stored(tenant):
     env = tenant.staging
     client = api_client(env)
     _upsert(client, [member_row(1)])
-    today = institution_today(env).isoformat()
+    day = institution_today(env)
+    today = day.isoformat()
+    earlier = [(day - datetime.timedelta(days=n)).isoformat() for n in (1, 2)]
     response = client.post(
         "/api/v1/valuations/",
         {
@@ -473,9 +476,9 @@ def test_valuations__bad_rows_are_named_by_index_and_nothing_is_stored(tenant):
                     "value": 500000,
                     "low": 600000,
                     "high": 700000,
-                    "as_of": "2020-01-01",
+                    "as_of": earlier[0],
                 },
-                {"property": "MH000001", "value": 500000, "as_of": "2020-01-02"},
+                {"property": "MH000001", "value": 500000, "as_of": earlier[1]},
             ]
         },
         format="json",
@@ -486,6 +489,57 @@ def test_valuations__bad_rows_are_named_by_index_and_nothing_is_stored(tenant):
         1: {"property": ["no property 'NOPE' here."]},
         2: {"low": ["600000.00 is above the value 500000.00."]},
         3: {"fsd": ["give the FSD, or both low and high."]},
+    }
+    with environment_scope(env):
+        assert not VendorValue.objects.exists()
+
+
+@pytest.mark.django_db
+def test_valuations__sub_cent_value__stored_to_the_cent_as_the_csv_upload_stores_it(tenant):
+    """homes.finance.rounding: vendor values are kept as given, to the cent, rounded half
+    up (cents()), which is what the CSV upload stores for 512000.125 ($512,000.13). The
+    same value sent through the API was stored half-even, a cent less."""
+    env = tenant.staging
+    home_settings_factory(env, provider_order=["vendor"])
+    client = api_client(env)
+    _upsert(client, [member_row(1)])
+    today = institution_today(env).isoformat()
+    row = {"property": "MH000001", "value": 512000.125, "low": 480000.005, "high": 540000.025}
+    response = client.post(
+        "/api/v1/valuations/", {"valuations": [{**row, "as_of": today}]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    with environment_scope(env):
+        stored = VendorValue.objects.values_list("value", "low", "high").get()
+        value = Property.objects.get(external_id="MH000001").value
+    assert stored == tuple(cents(Decimal(str(row[k]))) for k in ("value", "low", "high"))
+    assert stored == (Decimal("512000.13"), Decimal("480000.01"), Decimal("540000.03"))
+    assert value == Decimal("512000.13")
+
+
+@pytest.mark.django_db
+def test_valuations__value_older_than_the_vendor_provider_uses__refused_naming_the_field(tenant):
+    """A value older than VENDOR_MAX_AGE (180 days) never values its home: it is refused
+    as the CSV upload refuses it, naming the row's index and field."""
+    env = tenant.staging
+    client = api_client(env)
+    _upsert(client, [member_row(1)])
+    old = institution_today(env) - datetime.timedelta(days=181)
+    response = client.post(
+        "/api/v1/valuations/",
+        {
+            "valuations": [
+                {"property": "MH000001", "value": 300000, "fsd": 0.05, "as_of": "0001-01-01"},
+                {"property": "MH000001", "value": 300000, "fsd": 0.05, "as_of": old.isoformat()},
+            ]
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    rows = {r["index"]: r["fields"] for r in response.json()["error"]["rows"]}
+    assert rows == {
+        0: {"as_of": ["0001-01-01 is more than 180 days ago: a value that old is not used."]},
+        1: {"as_of": [f"{old} is more than 180 days ago: a value that old is not used."]},
     }
     with environment_scope(env):
         assert not VendorValue.objects.exists()

@@ -11,7 +11,13 @@ from django_scopes import scopes_disabled
 
 from flags.models import Event
 from homes.models import OfferMatch, Property, RefreshChunk, RefreshRun, Valuation
-from homes.services import refresh_run, refresh_start, refresh_waiting_start
+from homes.services import (
+    parse_vendor_csv,
+    refresh_run,
+    refresh_start,
+    refresh_waiting_start,
+    vendor_values_import,
+)
 from homes.services.recompute import Recomputer, lien_terms_by_property
 from homes.services.refresh import RefreshStopped, refresh_chunk_run
 from homes.services.store import COPY_MIN_ROWS
@@ -22,6 +28,7 @@ from tests.homes.factories import (
     LienFactory,
     OfferProductFactory,
     PropertyFactory,
+    VendorValueFactory,
     home_settings_factory,
     institution_today,
     zone_off_utc_date,
@@ -156,6 +163,71 @@ def test_refresh__values_dated_with_the_institutions_date__not_utcs(db):
         prop.refresh_from_db()
         assert (run.status, run.as_of, prop.valued_on) == ("done", today, today)
         assert list(Valuation.objects.values_list("as_of", flat=True)) == [today]
+
+
+def _started_days_ago(environment, days: int) -> RefreshRun:
+    """A run started `days` ago whose worker died before its first batch."""
+    run = refresh_start(environment=environment, enqueue=False)
+    with pytest.raises(RefreshStopped):
+        refresh_run(environment=environment, run=run, stop_after=0)
+    started = institution_today(environment) - datetime.timedelta(days=days)
+    RefreshRun.objects.filter(pk=run.pk).update(as_of=started)
+    run.refresh_from_db()
+    return run
+
+
+def test_refresh_resume__run_started_yesterday__keeps_the_newer_value_a_home_got_today(scoped):
+    """A run interrupted yesterday and resumed today must not replace a home's value of
+    today (a vendor upload revalued it this morning) with an older one: the member's value
+    went back to last month's and its date moved backwards."""
+    env = scoped
+    home_settings_factory(env, provider_order=["vendor"])
+    today = institution_today(env)
+    prop = PropertyFactory(environment=env)
+    VendorValueFactory(
+        environment=env, property=prop, value=D(300000), as_of=today - datetime.timedelta(days=30)
+    )
+    run = _started_days_ago(env, 1)
+    # This morning: the vendor's value of today is uploaded and the home revalued with it.
+    csv = f"property,value,fsd,as_of\n{prop.external_id},350000,0.05,{today}\n"
+    vendor_values_import(environment=env, rows=parse_vendor_csv(csv), vendor="acme")
+    prop.refresh_from_db()
+    assert (prop.value, prop.valued_on) == (D(350000), today)
+
+    refresh_run(environment=env, run=run)  # staff resume the interrupted run
+
+    prop.refresh_from_db()
+    assert (prop.value, prop.valued_on) == (D(350000), today), (
+        f"the resumed run set the home to {prop.value} as of {prop.valued_on}"
+    )
+
+
+@pytest.mark.parametrize("where", ["here", "worker"])
+def test_refresh_resume__run_started_weeks_ago__values_and_amortizes_as_of_today(staging, where):
+    """The batches of a run resumed today are valued today, with today's balances: valued
+    as of the day the run started, a home's value was dated weeks back, and its balances
+    amortized to then though stored as computed now."""
+    home_settings_factory(staging, provider_order=["mock"])
+    prop = PropertyFactory(environment=staging)
+    lien = LienFactory(environment=staging, property=prop, balance_as_of=datetime.date(2020, 1, 15))
+    today = institution_today(staging)
+    run = _started_days_ago(staging, 40)
+    if where == "here":
+        refresh_run(environment=staging, run=run)
+    else:
+        for chunk_id in run.chunks.values_list("pk", flat=True):
+            refresh_chunk_run(environment=staging, run_id=run.pk, chunk_id=chunk_id)
+    run.refresh_from_db()
+    prop.refresh_from_db()
+    assert (run.status, run.valued) == ("done", 1)
+    assert prop.valued_on == today
+    assert list(Valuation.objects.values_list("as_of", flat=True)) == [today]
+    liens = lien_terms_by_property([prop.pk])[prop.pk]
+    now, then = Property.objects.get(pk=prop.pk), Property.objects.get(pk=prop.pk)
+    Recomputer(staging, today=today).compute(now, liens)
+    Recomputer(staging, today=run.as_of).compute(then, liens)
+    assert now.lien_balance < then.lien_balance < lien.balance  # a payment or more since
+    assert (prop.lien_balance, prop.equity) == (now.lien_balance, now.equity)
 
 
 def test_refresh_waiting__interrupted__resumes_with_only_the_homes_still_waiting(staging):

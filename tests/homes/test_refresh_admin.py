@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from homes.models import RefreshRun
-from homes.services import RefreshInProgress, refresh_run, refresh_start
+from homes.services import RefreshInProgress, refresh_continue, refresh_run, refresh_start
 from homes.services.refresh import REFRESH_STALE_AFTER, RefreshStopped
 from institutions.models import AuditEntry
 from institutions.tenancy import environment_scope
@@ -175,3 +175,99 @@ def test_homes_refresh_command__while_running__command_error_names_the_run(tenan
     running = _going_run(tenant)
     with pytest.raises(CommandError, match=f"Refresh {running.pk} of this environment"):
         call_command("homes_refresh", institution=tenant.institution.slug, environment="staging")
+
+
+def _failed_and_newer_going(tenant):
+    """The interrupted run (failed), and a newer one started since, pending."""
+    old = _interrupted_run(tenant)
+    with environment_scope(tenant.staging):
+        going = refresh_start(environment=tenant.staging, enqueue=False)
+        old.refresh_from_db()
+    assert (old.status, going.status) == ("failed", "pending")
+    return old, going
+
+
+def test_refresh_admin__resume_while_another_run_is_going__refused_with_a_message(
+    tenant, django_capture_on_commit_callbacks
+):
+    """Starting a refresh while one is going is refused (it would revalue every home
+    twice); resuming an interrupted run while a newer one is going is the same second
+    refresh: refused too, with a message, the interrupted run left as it was."""
+    old, going = _failed_and_newer_going(tenant)
+    client = staff_client(staff_user(tenant.institution, "it"), tenant.staging)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:homes_refreshrun_changelist"),
+            {"action": "resume", "_selected_action": [old.pk]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert shown == [("error", f"Refresh {old.pk} not resumed: {RefreshInProgress(going)}")]
+    with environment_scope(tenant.staging):
+        old.refresh_from_db()
+        going.refresh_from_db()
+    assert (old.status, old.progress_text) == ("failed", "1/2 (50%)")
+    assert going.status == "pending"
+
+
+def test_homes_refresh_command__resume_while_another_run_is_going__command_error(tenant):
+    old, going = _failed_and_newer_going(tenant)
+    with pytest.raises(CommandError, match=f"Refresh {going.pk} of this environment"):
+        call_command(
+            "homes_refresh",
+            institution=tenant.institution.slug,
+            environment="staging",
+            resume=old.pk,
+        )
+    with environment_scope(tenant.staging):
+        old.refresh_from_db()
+    assert old.status == "failed"
+
+
+def test_refresh_continue__two_interrupted_runs_resumed_at_once__the_second_is_refused(tenant):
+    """Resuming takes the run back to pending on the environment's row, as starting makes
+    one: staff resuming two interrupted runs at the same moment do not set both going."""
+    first = _interrupted_run(tenant)
+    with environment_scope(tenant.staging):
+        second = refresh_start(environment=tenant.staging, enqueue=False)
+        RefreshRun.objects.filter(pk=second.pk).update(status="failed")
+        refresh_continue(environment=tenant.staging, run=first, enqueue=False)
+        first.refresh_from_db()
+        assert first.status == "pending"
+        with pytest.raises(RefreshInProgress, match=f"Refresh {first.pk} of this environment"):
+            refresh_continue(environment=tenant.staging, run=second, enqueue=False)
+        refresh_continue(environment=tenant.staging, run=first, enqueue=False)  # itself: fine
+        refresh_run(environment=tenant.staging, run=first)
+        first.refresh_from_db()
+        second.refresh_from_db()
+    assert (first.status, second.status) == ("done", "failed")
+
+
+def test_refresh_admin__production_order_lists_only_the_mock__run_failed_saying_why(
+    tenant, django_capture_on_commit_callbacks
+):
+    """Production skips the mock: with an order that lists nothing else (promoted from a
+    staging of mock homes) its refreshes valued no home and reported "done". The run
+    fails, its error naming the provider order, in the admin and from the command."""
+    env = tenant.production
+    home_settings_factory(env, provider_order=["mock"])
+    PropertyFactory(environment=env)
+    client = staff_client(staff_user(tenant.institution, "it"), env)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("admin:homes_refreshrun_start")).status_code == 302
+    with environment_scope(env):
+        run = RefreshRun.objects.get()
+    assert (run.status, run.valued) == ("failed", 0)
+    assert 'provider_order ["mock"] lists none that production uses' in run.error
+    page = client.get(reverse("admin:homes_refreshrun_change", args=[run.pk]))
+    assert "provider_order [&quot;mock&quot;] lists none that production uses" in (
+        page.content.decode()
+    )
+    with pytest.raises(CommandError, match=f"Refresh {run.pk} failed: No valuation provider"):
+        call_command(
+            "homes_refresh",
+            institution=tenant.institution.slug,
+            environment="production",
+            resume=run.pk,
+        )

@@ -57,6 +57,25 @@ def test_value_properties__moves_on_when_no_answer_or_fsd_above_threshold(scoped
     assert second.asked == [[b.pk, c.pk]]
 
 
+def test_value_properties__answer_older_than_the_homes_value__no_answer_the_next_is_asked(
+    scoped,
+):
+    """A value dated before the home's current one must not set the member's value and its
+    date back: it is no answer, and the next provider is asked."""
+    today = institution_today(scoped)
+    valued, new = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
+    Property.objects.filter(pk=valued.pk).update(value=D(400), valued_on=today)
+    valued.refresh_from_db()
+    last_month = today - datetime.timedelta(days=30)
+    older = ValueResult(D(300), D(270), D(330), D("0.05"), 70, as_of=last_month)
+    first = Fixed("vendor", {valued.pk: older, new.pk: older})
+    second = Fixed("comparable", {valued.pk: _result(410, "0.05")})
+    chosen = value_properties([valued, new], [first, second], fsd_threshold=D("0.20"), as_of=today)
+    assert chosen == {valued.pk: ("comparable", _result(410, "0.05")), new.pk: ("vendor", older)}
+    # As of an earlier day than the home's value, no provider's answer is taken.
+    assert value_properties([valued], [second], fsd_threshold=D("0.20"), as_of=last_month) == {}
+
+
 def test_mock_provider__is_deterministic(scoped):
     prop = PropertyFactory(environment=scoped)
     today = institution_today(scoped)
@@ -191,6 +210,28 @@ def test_vendor_value__keeps_the_vendors_date__and_a_stale_one_is_no_answer(scop
     assert Valuation.objects.filter(property=recent).count() == 1
 
 
+def test_vendor_value__stored_with_a_range_past_the_money_limit__no_answer_refresh_goes_on(
+    scoped,
+):
+    """A value stored before the import refused it (999,999,999,999 with an FSD of 5%: a
+    high end past what a money field holds) is no answer, not a refresh that fails or a
+    home that cannot be read back: the home's newest usable value is used instead."""
+    from tests.homes.factories import VendorValueFactory
+
+    home_settings_factory(scoped, provider_order=["vendor"])
+    both, only = PropertyFactory(environment=scoped), PropertyFactory(environment=scoped)
+    today = institution_today(scoped)
+    for prop in (both, only):
+        VendorValueFactory(environment=scoped, property=prop, value=D(999999999999), as_of=today)
+    earlier = today - datetime.timedelta(days=10)
+    VendorValueFactory(environment=scoped, property=both, value=D(410000), as_of=earlier)
+    run = refresh_run(environment=scoped, run=refresh_start(environment=scoped, enqueue=False))
+    assert (run.status, run.valued) == ("done", 1)
+    stored = dict(Property.objects.values_list("pk", "value_high"))
+    assert stored == {both.pk: D("430500.00"), only.pk: None}
+    assert list(Valuation.objects.values_list("property_id", "as_of")) == [(both.pk, earlier)]
+
+
 def test_vendor_import__large__broker_down__stored_and_the_equity_tick_revalues_them(
     tenant, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
@@ -240,7 +281,7 @@ def test_vendor_csv__bad_rows__refused_whole_naming_row_and_field(scoped):
     with pytest.raises(VendorImportError) as info:
         vendor_values_import(environment=scoped, rows=parse_vendor_csv(content))
     named = {(e.row, e.field) for e in info.value.errors}
-    assert named == {(2, "property"), (3, "value"), (4, "as_of"), (5, "low")}
+    assert named == {(2, "property"), (3, "value"), (4, "as_of"), (5, "low"), (5, "as_of")}
     assert "Row 2, property" in str(info.value)
     assert not VendorValue.objects.exists()
 

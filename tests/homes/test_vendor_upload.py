@@ -1,6 +1,7 @@
 """Vendor value CSV upload in the admin: bad input refused whole, money to the cent, a
 large file revalued in the background."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from django.urls import reverse
 from homes.finance.rounding import cents
 from homes.models import Property, RefreshRun, Valuation, VendorValue
 from homes.services import vendor
+from homes.valuation.providers import VENDOR_MAX_AGE
 from institutions.tenancy import environment_scope
 from tests.conftest import staff_client
 from tests.factories import staff_user
@@ -64,6 +66,65 @@ def test_vendor_upload__value_too_large_for_a_money_field__refused_naming_row_an
     assert response.status_code == 400, f"got {response.status_code}"
     assert "Row 1, value" in response.content.decode()
     assert _nothing_saved(tenant)
+
+
+def test_vendor_upload__value_near_the_money_limit_with_an_fsd__refused_naming_row_and_field(
+    tenant,
+):
+    """A value the import takes (at most 999,999,999,999.99) with an FSD has a range of
+    value * (1 ± FSD), stored with the home: a high end past what a money field holds failed
+    in the database (or on the next read, on SQLite). The row is refused, naming it; with
+    its low and high given instead, the same value is stored and the home revalued."""
+    home_settings_factory(tenant.staging, provider_order=["vendor"])
+    prop = PropertyFactory(environment=tenant.staging)
+    content = f"property,value,fsd,as_of\n{prop.external_id},999999999999,0.05,{_today(tenant)}\n"
+    response = _upload(tenant, content)
+    assert response.status_code == 400, f"got {response.status_code}"
+    assert "Row 1, fsd" in response.content.decode()
+    assert _nothing_saved(tenant)
+
+    content = (
+        "property,value,low,high,as_of\n"
+        f"{prop.external_id},999999999999,949999999999,{vendor.MAX_MONEY},{_today(tenant)}\n"
+    )
+    assert _upload(tenant, content).status_code == 302
+    with environment_scope(tenant.staging):
+        stored = Property.objects.values_list("value", "value_high").get(pk=prop.pk)
+    assert stored == (Decimal("999999999999.00"), vendor.MAX_MONEY)
+
+
+@pytest.mark.parametrize("as_of", ["year one", "a day too old"])
+def test_vendor_upload__value_older_than_the_vendor_provider_uses__refused_naming_row_and_field(
+    tenant, as_of
+):
+    """0001-01-01 is a typing slip, and a value older than VENDOR_MAX_AGE is one the vendor
+    provider never answers with: either was reported imported and its home revalued, though
+    it could never value the home. Refused, naming the row and field."""
+    home_settings_factory(tenant.staging, provider_order=["vendor"])
+    prop = PropertyFactory(environment=tenant.staging)
+    dated = (
+        datetime.date(1, 1, 1)
+        if as_of == "year one"
+        else _today(tenant) - VENDOR_MAX_AGE - datetime.timedelta(days=1)
+    )
+    content = f"property,value,fsd,as_of\n{prop.external_id},300000,0.05,{dated}\n"
+    response = _upload(tenant, content)
+    assert response.status_code == 400, f"got {response.status_code}"
+    assert f"Row 1, as_of: {dated} is more than 180 days ago" in response.content.decode()
+    assert _nothing_saved(tenant)
+    with environment_scope(tenant.staging):
+        assert Property.objects.get(pk=prop.pk).value is None
+
+
+def test_vendor_upload__value_as_old_as_the_vendor_provider_uses__imported_and_used(tenant):
+    home_settings_factory(tenant.staging, provider_order=["vendor"])
+    prop = PropertyFactory(environment=tenant.staging)
+    dated = _today(tenant) - VENDOR_MAX_AGE
+    content = f"property,value,fsd,as_of\n{prop.external_id},300000,0.05,{dated}\n"
+    assert _upload(tenant, content).status_code == 302
+    with environment_scope(tenant.staging):
+        home = Property.objects.get(pk=prop.pk)
+    assert (home.value, home.valued_on) == (Decimal(300000), dated)
 
 
 def test_vendor_upload__decimal_comma__refused_not_read_as_a_hundred_times_the_value(tenant):

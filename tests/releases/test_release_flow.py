@@ -24,6 +24,7 @@ from releases.services import (
     release_sign,
 )
 from releases.snapshot import capture, snapshot_hash
+from tests.homes.factories import home_settings_factory
 
 NY = ZoneInfo("America/New_York")
 TUESDAY_23 = dt.datetime(2025, 3, 4, 23, 0, tzinfo=NY)
@@ -104,6 +105,62 @@ def test_staging_change_after_snapshot__makes_a_new_release_and_sign_offs_do_not
     assert second.author == people.marketing
     assert signoffs_of(second).count() == 0
     assert {f["field"] for f in second.diff[0]["fields"]} == {"primary_color", "accent_color"}
+
+
+@pytest.mark.django_db
+def test_release_create__staging_values_with_the_mock_only__refused_naming_provider_order(
+    tenant, people
+):
+    """Staging may value its mock homes with the mock alone; production skips the mock, so
+    that order, promoted, left production valuing no home (its refreshes "done", none
+    valued). The release is refused naming provider_order; with production's providers
+    after the mock it is made (staging still values with the mock)."""
+    home_settings_factory(tenant.production)  # the default order: comparable, vendor
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    with pytest.raises(ReleaseRefused) as refused:
+        release_create(environment=tenant.staging, actor=people.marketing)
+    assert 'provider_order ["mock"] has no valuation provider production uses' in str(refused.value)
+    assert not Release._base_manager.exists()
+    home_settings_factory(tenant.staging, provider_order=["mock", "comparable", "vendor"])
+    release = release_create(environment=tenant.staging, actor=people.marketing)
+    assert release.state == Release.State.PENDING
+
+
+@pytest.mark.django_db
+def test_staging_change_after_snapshot__to_a_mock_only_order__superseded_saying_why(tenant, people):
+    """An open release whose staging then lists only the mock cannot be replaced by a new
+    one: it is superseded with the reason, not with "nothing left to release"."""
+    change_staging(tenant, primary_color="#00aa00")
+    release = release_create(environment=tenant.staging, actor=people.marketing)
+    home_settings_factory(tenant.staging, provider_order=["mock"])
+    with pytest.raises(ReleaseRefused, match="cannot be released: Home settings: the provider"):
+        release_sign(
+            environment=tenant.staging,
+            release=release,
+            role="it",
+            decision="approve",
+            actor=people.it,
+        )
+    release.refresh_from_db()
+    assert release.state == Release.State.SUPERSEDED
+    assert "nothing left to release" not in release.state_reason
+
+
+@pytest.mark.django_db
+def test_release_deploy__snapshot_with_a_mock_only_order__refused_naming_provider_order(
+    tenant, people, clock
+):
+    """A release made before releases checked the provider order is not deployed either."""
+    for environment in (tenant.staging, tenant.production):
+        home_settings_factory(environment)  # the same default order
+    release = approved(tenant, people)
+    (row,) = release.snapshot["models"]["homes.HomeSettings"].values()
+    row["provider_order"] = ["mock"]
+    Release._base_manager.filter(pk=release.pk).update(snapshot=release.snapshot)
+    clock.set(TUESDAY_23)
+    with pytest.raises(ReleaseRefused, match="provider_order"):
+        release_deploy(environment=tenant.staging, release=release, actor=people.it)
+    assert environment_branding(tenant.production).primary_color == "#1f4e79"
 
 
 @pytest.mark.django_db

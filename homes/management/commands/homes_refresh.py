@@ -25,9 +25,15 @@ class Command(TenantCommand):
             run = RefreshRun.objects.filter(environment=environment, pk=options["resume"]).first()
             if run is None:
                 raise CommandError(f"No refresh run {options['resume']} in this environment.")
-            refresh_continue(
-                environment=environment, run=run, actor_label="manage.py", enqueue=options["queue"]
-            )
+            try:
+                refresh_continue(
+                    environment=environment,
+                    run=run,
+                    actor_label="manage.py",
+                    enqueue=options["queue"],
+                )
+            except RefreshInProgress as busy:
+                raise CommandError(str(busy)) from busy
             if options["queue"]:
                 _raise_if_not_queued(run)
                 self.stdout.write(f"Queued the rest of refresh {run.pk}.")
@@ -49,6 +55,8 @@ class Command(TenantCommand):
             run=run,
             progress=lambda r: self.stdout.write(f"Refresh {r.pk}: {r.progress_text}"),
         )
+        if run.status == RefreshRun.Status.FAILED:
+            raise CommandError(f"Refresh {run.pk} failed: {run.error}")
         self.stdout.write(self.style.SUCCESS(f"Refresh {run.pk} {run.status}: {run.progress_text}"))
 
 
