@@ -184,14 +184,7 @@ def test_mock_data__as_of_a_day_before_2021__no_loan_originated_after_that_day(t
     mortgage was taken out, and its balance known, on or before it."""
     as_of = dt.date(2019, 6, 3)
 
-    mock_data_generate(
-        environment=tenant.staging,
-        count=300,
-        seed=7,
-        region="king-county-wa",
-        sales=500,
-        today=as_of,
-    )
+    _mock_as_of(tenant, as_of)
 
     liens = Lien._base_manager.filter(environment=tenant.staging)
     assert liens.exists()
@@ -206,14 +199,7 @@ def test_mock_data__as_of_a_day_in_2020__refinances_on_or_before_it(tenant):
     """As of a day in the months when many refinanced, some did already, none later."""
     as_of = dt.date(2020, 6, 3)
 
-    mock_data_generate(
-        environment=tenant.staging,
-        count=300,
-        seed=7,
-        region="king-county-wa",
-        sales=500,
-        today=as_of,
-    )
+    _mock_as_of(tenant, as_of)
 
     firsts = Lien._base_manager.filter(environment=tenant.staging, kind="first_mortgage")
     refinanced = firsts.exclude(origination_date=models.F("property__purchase_date"))
@@ -294,4 +280,16 @@ def _terms(lien: Lien) -> LienTerms:
         origination_date=lien.origination_date,
         balance=lien.balance,
         balance_as_of=lien.balance_as_of,
+    )
+
+
+def _mock_as_of(tenant, as_of: dt.date) -> None:
+    """Mock data of 300 members made as of the given day (the command's --as-of)."""
+    mock_data_generate(
+        environment=tenant.staging,
+        count=300,
+        seed=7,
+        region="king-county-wa",
+        sales=500,
+        today=as_of,
     )
